@@ -1,0 +1,44 @@
+"""Compat tests run against the real Ruby Resque; in CI they never skip."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import redis as redis_py
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rubyside import INSTALL_HINT, RESULTS_KEY, Ruby, ruby_problem  # noqa: E402
+
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def ruby_available() -> None:
+    problem = ruby_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"Ruby Resque is required in CI: {problem}. {INSTALL_HINT}")
+        pytest.skip(f"{problem}. {INSTALL_HINT}")
+
+
+@pytest.fixture
+def ruby(ruby_available: None, r: redis_py.Redis, redis_server: str) -> Ruby:
+    """Ruby Resque on the test's Redis, default namespace."""
+    return Ruby(redis_server)
+
+
+@pytest.fixture
+def ruby_results(r: redis_py.Redis):
+    """A function returning what Ruby jobs recorded, oldest first."""
+
+    def read() -> list[dict[str, Any]]:
+        return [json.loads(x) for x in r.lrange(RESULTS_KEY, 0, -1)]
+
+    return read

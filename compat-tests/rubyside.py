@@ -1,0 +1,86 @@
+"""Running the real Ruby Resque from the compat tests.
+
+Every call goes through ``bundle exec`` in ruby-fixtures/, against the
+test's private redis-server and namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).resolve().parent.parent / "ruby-fixtures"
+RESULTS_KEY = "pyresque-test:ruby-results"
+INSTALL_HINT = (
+    "the compat tests need Ruby, Bundler and the gems in ruby-fixtures/: "
+    "`apt-get install ruby ruby-dev ruby-bundler build-essential` then "
+    "`cd ruby-fixtures && bundle config set --local path vendor/bundle && bundle install`"
+)
+
+
+def ruby_problem() -> str | None:
+    """Why Ruby Resque cannot run here, or None when it can."""
+    if shutil.which("bundle") is None or shutil.which("ruby") is None:
+        return "ruby/bundle not found"
+    probe = subprocess.run(
+        ["bundle", "exec", "ruby", "-e", 'require "resque"; require "active_job"'],
+        cwd=FIXTURES, capture_output=True, text=True, timeout=120,
+    )
+    if probe.returncode != 0:
+        return f"the gems do not load: {probe.stderr.strip()[-500:]}"
+    return None
+
+
+@dataclass
+class Ruby:
+    """Ruby Resque connected to one Redis URL and namespace."""
+
+    redis_url: str
+    namespace: str | None = None
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = dict(os.environ)
+        env["REDIS_URL"] = self.redis_url
+        env.pop("RESQUE_NAMESPACE", None)
+        if self.namespace:
+            env["RESQUE_NAMESPACE"] = self.namespace
+        env.update(extra)
+        return env
+
+    def run(self, script: str, *args: str, stdin: str = "", timeout_s: float = 120, **env: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            ["bundle", "exec", "ruby", f"scripts/{script}", *args],
+            cwd=FIXTURES, input=stdin, capture_output=True, text=True,
+            timeout=timeout_s, env=self.env(**env),
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"ruby {script} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def eval(self, code: str) -> Any:
+        """The value of Ruby ``code`` (last expression), through JSON."""
+        return json.loads(self.run("eval.rb", stdin=code).stdout)
+
+    def enqueue(self, queue: str, klass: str, args: list[Any]) -> str:
+        """Enqueue from Ruby; returns the exact payload Ruby pushed."""
+        return json.loads(self.run("enqueue.rb", queue, klass, stdin=json.dumps(args)).stdout)
+
+    def work(self, queues: str, **env: str) -> subprocess.CompletedProcess:
+        """Run a real Ruby worker until ``queues`` are drained."""
+        return self.run("work.rb", QUEUES=queues, **env)
+
+    def dump(self) -> dict[str, Any]:
+        return json.loads(self.run("dump.rb").stdout)
+
+    def spawn(self, script: str, *args: str, **env: str) -> subprocess.Popen:
+        """Start a Ruby script in the background (e.g. a long-running worker)."""
+        return subprocess.Popen(
+            ["bundle", "exec", "ruby", f"scripts/{script}", *args],
+            cwd=FIXTURES, env=self.env(**env),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )

@@ -1,0 +1,101 @@
+"""Fixtures shared by tests/ and compat-tests/: a private, real redis-server.
+
+One ``redis-server`` per test session on a free port, no persistence, its
+database flushed before every test. Nothing here is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import redis as redis_py
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+from pyresque import Resque  # noqa: E402
+from pyresque.registry import Registry  # noqa: E402
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout_s: float = 10.0, what: str = "condition", step_s: float = 0.01):
+    """Poll ``predicate`` until it returns a truthy value; fail with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(step_s)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """The URL of a private redis-server for this test session."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        message = "redis-server not found: install it with `apt-get install redis-server`"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="pyresque-redis-")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", workdir, "--loglevel", "warning"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis_py.Redis.from_url(url)
+
+    def ready() -> bool:
+        try:
+            return bool(client.ping())
+        except redis_py.ConnectionError:
+            return False
+
+    try:
+        wait_until(ready, 10, "redis-server to accept connections")
+        yield url
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def r(redis_server: str) -> Iterator[redis_py.Redis]:
+    """A raw redis-py client on an empty database."""
+    client = redis_py.Redis.from_url(redis_server)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def registry() -> Registry:
+    """A fresh job registry, so tests never see each other's jobs."""
+    return Registry()
+
+
+@pytest.fixture
+def resque(r: redis_py.Redis, redis_server: str, registry: Registry) -> Resque:
+    return Resque(redis_server, registry=registry)

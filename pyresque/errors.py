@@ -1,0 +1,103 @@
+"""Every exception pyresque raises on purpose, under one root.
+
+Catch :class:`ResqueError` to handle them all. Each class says when it is
+raised; the CLI turns any of them into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+
+class ResqueError(Exception):
+    """Root of every error pyresque raises deliberately."""
+
+
+class ConnectionFailed(ResqueError):
+    """Redis cannot be reached, or a connection string cannot be understood."""
+
+
+class InvalidQueueName(ResqueError):
+    """A queue name is empty or contains ``,`` (which splits worker ids)."""
+
+
+class InvalidArgument(ResqueError):
+    """A job argument cannot travel as JSON that Ruby reads back identically.
+
+    Raised at enqueue time, naming the offending argument by its path, e.g.
+    ``args[1]['when']``, so nothing half-valid ever reaches a queue.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class NoQueueError(ResqueError):
+    """A job was enqueued without a queue: neither given nor registered."""
+
+
+class UnknownJob(ResqueError):
+    """A payload names a job class that is not in the registry.
+
+    pyresque never imports code named by a payload; register the class with
+    :func:`pyresque.job` (and ``--import`` the module for workers).
+    """
+
+    def __init__(self, class_name: str) -> None:
+        super().__init__(
+            f"no job registered as {class_name!r}; register it with "
+            f"@pyresque.job({class_name!r}) in a module the worker imports"
+        )
+        self.class_name = class_name
+
+
+class MalformedPayload(ResqueError):
+    """A queued payload is not a Resque job: bad JSON, not an object, no class...
+
+    ``raw`` keeps the payload exactly as it was read, so it can be inspected
+    and retried from its failure record.
+    """
+
+    def __init__(self, problem: str, raw: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.raw = raw
+
+
+class DontPerform(ResqueError):
+    """Raise in a ``before_perform`` hook to skip the job (Resque::Job::DontPerform).
+
+    A skipped job still counts as processed, not failed, as in Ruby.
+    """
+
+
+class DirtyExit(ResqueError):
+    """A job ended without finishing: its process died or its worker went away.
+
+    Recorded under Ruby's name ``Resque::DirtyExit``.
+    """
+
+    ruby_name = "Resque::DirtyExit"
+
+
+class PruneDeadWorkerDirtyExit(DirtyExit):
+    """A dead worker was pruned while its job was still recorded as running."""
+
+    ruby_name = "Resque::PruneDeadWorkerDirtyExit"
+
+
+class TermException(ResqueError):
+    """Raised inside a running job when the worker is told to stop (TERM_CHILD).
+
+    Recorded under Ruby's name ``Resque::TermException``.
+    """
+
+    ruby_name = "Resque::TermException"
+
+
+class FailureNotFound(ResqueError):
+    """A failure index does not point at a record (the list moved or shrank)."""
+
+
+class WorkerError(ResqueError):
+    """A worker cannot start: bad settings, an unusable pidfile, no queues."""

@@ -1,0 +1,329 @@
+"""Failure records and the two backends Ruby Resque ships.
+
+A record is the JSON Ruby's ``Resque::Failure::Redis#save`` writes, fields in
+this order: ``failed_at``, ``payload``, ``exception``, ``error``,
+``backtrace``, ``worker``, ``queue`` (and ``retried_at`` once requeued).
+resque-web parses ``failed_at``/``retried_at`` with ``DateTime.parse`` and
+splits ``worker`` on ``:``, so those formats are exactly Ruby's.
+
+* :class:`RedisFailure` (``FAILURE_BACKEND=redis``, the default): one ``failed`` list.
+* :class:`RedisMultiQueueFailure` (``redis_multi_queue``): a ``<q>_failed``
+  list per queue, their names kept in ``failed_queues``.
+
+Saving only appends commands to a pipeline, so the worker records a failure
+and its stats in the same round trip as finishing the job.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+import uuid
+from dataclasses import dataclass
+from typing import Any, Iterator, Protocol
+
+import redis as redis_py
+
+from pyresque import payload as codec
+from pyresque import times
+from pyresque.errors import FailureNotFound, MalformedPayload, ResqueError
+from pyresque.connection import as_text
+from pyresque.keys import Keys
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def exception_name(exc: BaseException) -> str:
+    """The class name shown in resque-web: Ruby's own for Resque's errors,
+    ``ValueError`` for builtins, ``module.Qualname`` otherwise."""
+    ruby_name = getattr(type(exc), "ruby_name", None)
+    if ruby_name:
+        return ruby_name
+    cls = type(exc)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    if issubclass(cls, ResqueError):
+        return f"pyresque.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def job_backtrace(exc: BaseException) -> list[str]:
+    """The job's frames, innermost first, in Ruby's ``file:line:in `name'`` form.
+
+    Like Ruby, which cuts the backtrace at Resque's own ``job.rb``, the frames
+    of pyresque itself are left out.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    lines = [
+        f"{f.filename}:{f.lineno}:in `{f.name}'"
+        for f in reversed(frames)
+        if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR + os.sep)
+    ]
+    return lines
+
+
+def record(
+    payload: Any,
+    exception: str,
+    error: str,
+    backtrace: list[str],
+    worker: str,
+    queue: str,
+    raw_payload: str | None = None,
+    now_s: float | None = None,
+) -> dict[str, Any]:
+    """A failure record with Ruby's fields in Ruby's order.
+
+    ``raw_payload`` (pyresque's addition, only for payloads that are not a
+    valid job) keeps the queued text byte for byte so it can be retried.
+    """
+    data: dict[str, Any] = {
+        "failed_at": times.failed_at(now_s),
+        "payload": payload,
+        "exception": exception,
+        "error": error,
+        "backtrace": backtrace,
+        "worker": worker,
+        "queue": queue,
+    }
+    if raw_payload is not None:
+        data["raw_payload"] = raw_payload
+    return data
+
+
+def record_for_exception(payload: Any, exc: BaseException, worker: str, queue: str) -> dict[str, Any]:
+    """The record of a job that raised ``exc``."""
+    return record(payload, exception_name(exc), str(exc), job_backtrace(exc), worker, queue)
+
+
+def record_for_malformed(exc: MalformedPayload, worker: str, queue: str) -> dict[str, Any]:
+    """The record of a queued payload that is not a valid job.
+
+    ``payload`` is the decoded object when the text is a JSON object (so
+    resque-web can show it), otherwise null; ``raw_payload`` is the text.
+    """
+    try:
+        decoded = codec.decode(exc.raw)
+    except ValueError:
+        decoded = None
+    shown = decoded if isinstance(decoded, dict) else None
+    return record(shown, exception_name(exc), exc.problem, [], worker, queue, raw_payload=exc.raw)
+
+
+def encode_record(data: dict[str, Any]) -> str:
+    """JSON for a record; values that cannot be encoded are shown as their repr."""
+    try:
+        return codec.encode(data, "failure")
+    except Exception:  # noqa: BLE001 - a failure must always be recordable
+        safe = dict(data)
+        safe["payload"] = {"class": None, "args": []} if data.get("payload") is None else _safe(data["payload"])
+        return codec.encode(_safe(safe), "failure")
+
+
+def _safe(value: Any) -> Any:
+    try:
+        codec.encode(value)
+        return value
+    except Exception:  # noqa: BLE001
+        return repr(value)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One record as read back, with its position in its list."""
+
+    index: int
+    failed_queue: str
+    data: dict[str, Any] | None
+    raw: str
+
+    @property
+    def retried(self) -> bool:
+        return bool(self.data and self.data.get("retried_at"))
+
+
+class FailureBackend(Protocol):
+    """Where failure records live. Every method works on bare list names."""
+
+    def save(self, pipe: Any, data: dict[str, Any]) -> None:
+        """Append the commands that store ``data`` to ``pipe``."""
+
+    def failed_queues(self) -> list[str]:
+        """The bare names of the failure lists (``failed`` or ``<q>_failed``)."""
+
+    def retried_at(self) -> str:
+        """The ``retried_at`` value this backend writes when requeuing."""
+
+
+class RedisFailure:
+    """Ruby's default backend: one ``failed`` list."""
+
+    name = "redis"
+
+    def __init__(self, keys: Keys) -> None:
+        self.keys = keys
+
+    def save(self, pipe: Any, data: dict[str, Any]) -> None:
+        pipe.rpush(self.keys.failed, encode_record(data))
+
+    def failed_queues(self) -> list[str]:
+        return [Keys.default_failed_queue()]
+
+    def retried_at(self) -> str:
+        return times.failed_at()  # Resque 3.0 added the zone for this backend
+
+
+class RedisMultiQueueFailure:
+    """Ruby's ``redis_multi_queue`` backend: one ``<q>_failed`` list per queue."""
+
+    name = "redis_multi_queue"
+
+    def __init__(self, keys: Keys, client: redis_py.Redis) -> None:
+        self.keys = keys
+        self.client = client
+
+    def save(self, pipe: Any, data: dict[str, Any]) -> None:
+        bare = Keys.failed_queue_name(str(data["queue"]))
+        pipe.sadd(self.keys.failed_queues, bare)
+        pipe.rpush(self.keys.failed_list(bare), encode_record(data))
+
+    def failed_queues(self) -> list[str]:
+        return sorted(as_text(m) for m in self.client.smembers(self.keys.failed_queues))
+
+    def retried_at(self) -> str:
+        return times.retried_at_without_zone()
+
+
+BACKENDS = ("redis", "redis_multi_queue")
+
+
+def backend_for(name: str, keys: Keys, client: redis_py.Redis) -> FailureBackend:
+    """The backend called ``name`` (Resque's ``FAILURE_BACKEND`` values)."""
+    if name == "redis":
+        return RedisFailure(keys)
+    if name == "redis_multi_queue":
+        return RedisMultiQueueFailure(keys, client)
+    raise ResqueError(f"unknown failure backend {name!r}; use one of: {', '.join(BACKENDS)}")
+
+
+class Failures:
+    """Reading and managing failure records, as resque-web's buttons do.
+
+    Indexes are list positions, as in Ruby: they shift when records are
+    added or removed, so act on an index right after reading it.
+    """
+
+    def __init__(self, client: redis_py.Redis, keys: Keys, backend: FailureBackend) -> None:
+        self.client = client
+        self.keys = keys
+        self.backend = backend
+
+    def _list(self, failed_queue: str | None) -> tuple[str, str]:
+        """The bare name and key of one failure list: the one named, else the first."""
+        if not failed_queue:
+            names = self.backend.failed_queues()
+            failed_queue = names[0] if names else Keys.default_failed_queue()
+        return failed_queue, self.keys.failed_list(failed_queue)
+
+    def count(self, failed_queue: str | None = None) -> int:
+        names = [failed_queue] if failed_queue else self.backend.failed_queues()
+        return sum(self.client.llen(self.keys.failed_list(n)) for n in names)
+
+    def all(self, failed_queue: str | None = None, start: int = 0, count: int = 20) -> list[Failure]:
+        """Records ``start``..``start+count-1`` of one failure list, oldest first."""
+        bare, key = self._list(failed_queue)
+        raws = self.client.lrange(key, start, start + count - 1) if count > 0 else []
+        return [_failure(start + i, bare, r) for i, r in enumerate(raws)]
+
+    def each(self, failed_queue: str | None = None) -> Iterator[Failure]:
+        names = [failed_queue] if failed_queue else self.backend.failed_queues()
+        for bare in names:
+            yield from self.all(bare, 0, self.client.llen(self.keys.failed_list(bare)))
+
+    def get(self, index: int, failed_queue: str | None = None) -> Failure:
+        bare, key = self._list(failed_queue)
+        raw = self.client.lindex(key, index)
+        if raw is None:
+            raise FailureNotFound(f"no failure at index {index} of {bare!r}")
+        return _failure(index, bare, raw)
+
+    def requeue(self, index: int, failed_queue: str | None = None) -> Failure:
+        """Enqueue the job again and stamp the record ``retried_at``, as Ruby's Retry does.
+
+        Like Ruby, only ``class`` and ``args`` go back on the queue and no
+        enqueue hooks run. A record pyresque made for a payload that was not
+        a valid job pushes its ``raw_payload`` back unchanged.
+        """
+        failure = self.get(index, failed_queue)
+        data = failure.data
+        if data is None:
+            raise FailureNotFound(f"failure {index} is not valid JSON and cannot be retried")
+        data["retried_at"] = self.backend.retried_at()
+        queue = str(data.get("queue") or "")
+        job = _requeued_job(data)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.lset(self.keys.failed_list(failure.failed_queue), index, encode_record(data))
+        pipe.sadd(self.keys.queues, queue)
+        pipe.rpush(self.keys.queue(queue), job)
+        pipe.execute()
+        return Failure(index, failure.failed_queue, data, failure.raw)
+
+    def remove(self, index: int, failed_queue: str | None = None) -> None:
+        """Delete one record by index (LSET to a unique marker, then LREM it)."""
+        bare, key = self._list(failed_queue)
+        marker = "pyresque:removed:" + uuid.uuid4().hex
+        try:
+            self.client.lset(key, index, marker)
+        except redis_py.ResponseError:
+            raise FailureNotFound(f"no failure at index {index} of {bare!r}") from None
+        self.client.lrem(key, 1, marker)
+
+    def clear(self, failed_queue: str | None = None) -> int:
+        """Delete every record (of one list, or of all); returns how many."""
+        names = [failed_queue] if failed_queue else self.backend.failed_queues()
+        total = self.count(failed_queue)
+        for bare in names:
+            self.client.delete(self.keys.failed_list(bare))
+        return total
+
+    def requeue_all(self, failed_queue: str | None = None) -> int:
+        """Retry every record, already-retried ones included, as Ruby's Retry all does."""
+        names = [failed_queue] if failed_queue else self.backend.failed_queues()
+        n = 0
+        for bare in names:
+            for index in range(self.client.llen(self.keys.failed_list(bare))):
+                self.requeue(index, bare)
+                n += 1
+        return n
+
+    def clear_retried(self, failed_queue: str | None = None) -> int:
+        """Remove the records that were already retried."""
+        names = [failed_queue] if failed_queue else self.backend.failed_queues()
+        n = 0
+        for bare in names:
+            for failure in reversed(list(self.each(bare))):
+                if failure.retried:
+                    self.remove(failure.index, bare)
+                    n += 1
+        return n
+
+
+def _requeued_job(data: dict[str, Any]) -> str:
+    raw = data.get("raw_payload")
+    if isinstance(raw, str):
+        return raw
+    body = data.get("payload")
+    if not isinstance(body, dict) or not isinstance(body.get("class"), str):
+        raise FailureNotFound("failure has no job class to retry")
+    args = body.get("args")
+    return codec.encode_job(body["class"], args if isinstance(args, list) else [])
+
+
+def _failure(index: int, bare: str, raw: bytes | str) -> Failure:
+    text = as_text(raw)
+    try:
+        data = codec.decode(text)
+    except ValueError:
+        data = None
+    return Failure(index, bare, data if isinstance(data, dict) else None, text)
+

@@ -1,0 +1,101 @@
+"""Resque's hook points, with Resque's meanings.
+
+Job hooks belong to a job (see :class:`pyresque.registry.JobSpec`); worker
+hooks belong to a registry. This module only knows how to *run* them:
+
+* ``before_enqueue``/``before_dequeue`` returning ``False`` cancels;
+* ``before_perform`` raising :class:`~pyresque.errors.DontPerform` skips the job;
+* ``around_perform`` hooks are generator functions that ``yield`` once where
+  the job should run, the first registered outermost; one that never yields
+  skips the job;
+* ``after_perform`` runs only when the job ran and did not raise;
+* ``on_failure(exc, *args)`` runs once when the job raised.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from pyresque.errors import DontPerform
+
+JOB_HOOKS = (
+    "before_enqueue",
+    "after_enqueue",
+    "before_dequeue",
+    "after_dequeue",
+    "before_perform",
+    "around_perform",
+    "after_perform",
+    "on_failure",
+)
+
+WORKER_HOOKS = (
+    "before_first_fork",
+    "before_fork",
+    "after_fork",
+    "before_pause",
+    "after_pause",
+    "queue_empty",
+    "worker_exit",
+    "shutdown",
+)
+
+
+def all_allow(hooks: Iterable[Callable[..., Any]], *args: Any) -> bool:
+    """Run every hook; ``False`` if any returned exactly ``False`` (Resque's cancel)."""
+    allowed = True
+    for hook in hooks:
+        if hook(*args) is False:
+            allowed = False
+    return allowed
+
+
+def run_all(hooks: Iterable[Callable[..., Any]], *args: Any) -> None:
+    for hook in hooks:
+        hook(*args)
+
+
+def perform_with_hooks(
+    perform: Callable[..., Any], args: Sequence[Any], hooks: Mapping[str, Sequence[Callable[..., Any]]]
+) -> bool:
+    """Run ``perform(*args)`` inside the job's hooks. True if the job ran.
+
+    ``hooks`` maps hook kinds to lists of callables (``JobSpec.hooks``). Exceptions from
+    the job propagate after ``on_failure`` ran; :class:`DontPerform` from a
+    ``before_perform`` hook propagates untouched for the caller to count.
+    """
+    try:
+        run_all(hooks["before_perform"], *args)
+        ran = _around(list(hooks["around_perform"]), perform, args)
+        if ran:
+            run_all(hooks["after_perform"], *args)
+        return ran
+    except Exception as exc:
+        if not isinstance(exc, DontPerform):
+            for hook in hooks["on_failure"]:
+                hook(exc, *args)
+        raise
+
+
+def _around(arounds: list[Callable[..., Any]], perform: Callable[..., Any], args: Sequence[Any]) -> bool:
+    if not arounds:
+        perform(*args)
+        return True
+    generator = arounds[0](*args)
+    try:
+        next(generator)
+    except StopIteration:
+        return False  # the hook chose not to yield: the job is skipped
+    try:
+        ran = _around(arounds[1:], perform, args)
+    except BaseException as exc:
+        try:
+            generator.throw(exc)
+        except StopIteration:
+            return True  # the hook swallowed the error
+        raise
+    try:
+        next(generator)
+    except StopIteration:
+        pass
+    return ran

@@ -1,0 +1,157 @@
+"""The Redis key layout: the only place a key name is built.
+
+Ruby Resque wraps its connection in redis-namespace, which prefixes every key
+with ``<namespace>:``. :class:`Keys` applies that prefix once, here, so the
+rest of pyresque asks for ``keys.queue("high")`` and never spells a key.
+Values are never namespaced (e.g. the ``<q>_failed`` names in
+``failed_queues`` are stored bare, as Ruby stores them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_NAMESPACE = "resque"
+
+# Bare names, as Ruby uses them inside the namespace.
+_QUEUES = "queues"
+_QUEUE = "queue:"
+_WORKERS = "workers"
+_WORKER = "worker:"
+_HEARTBEAT = "workers:heartbeat"
+_PRUNE_LOCK = "pruning_dead_workers_in_progress"
+_STAT = "stat:"
+_FAILED = "failed"
+_FAILED_QUEUES = "failed_queues"
+_FAILED_SUFFIX = "_failed"
+_PAUSE_ALL = "pause-all-workers"
+_DELAYED_SCHEDULE = "delayed_queue_schedule"
+_DELAYED = "delayed:"
+_TIMESTAMPS = "timestamps:"
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names for one namespace (``resque`` by default; may be nested, e.g. ``resque:myapp``)."""
+
+    namespace: str = DEFAULT_NAMESPACE
+
+    @property
+    def prefix(self) -> str:
+        return self.namespace + ":" if self.namespace else ""
+
+    def _k(self, bare: str) -> str:
+        return self.prefix + bare
+
+    def strip(self, key: str) -> str:
+        """A full key without the namespace prefix (what ``Resque.keys`` shows)."""
+        return key[len(self.prefix):] if key.startswith(self.prefix) else key
+
+    def all_pattern(self) -> str:
+        """A SCAN/KEYS pattern for every key in the namespace."""
+        return _glob_escape(self.prefix) + "*"
+
+    # Queues -------------------------------------------------------------
+    @property
+    def queues(self) -> str:
+        """Set of every queue name ever pushed to (never cleaned by Ruby)."""
+        return self._k(_QUEUES)
+
+    def queue(self, name: str) -> str:
+        """List of JSON payloads: RPUSH to enqueue, LPOP to reserve."""
+        return self._k(_QUEUE + name)
+
+    @property
+    def queue_prefix(self) -> str:
+        """Prefix shared by every queue list (for change notifications)."""
+        return self._k(_QUEUE)
+
+    # Workers ------------------------------------------------------------
+    @property
+    def workers(self) -> str:
+        """Set of registered worker ids."""
+        return self._k(_WORKERS)
+
+    def worker(self, worker_id: str) -> str:
+        """String: JSON of the job the worker is running; absent when idle."""
+        return self._k(_WORKER + worker_id)
+
+    def worker_started(self, worker_id: str) -> str:
+        """String: when the worker registered, Ruby ``Time#to_s`` format."""
+        return self._k(_WORKER + worker_id + ":started")
+
+    @property
+    def heartbeat(self) -> str:
+        """Hash: worker id -> ISO8601 time of its last heartbeat."""
+        return self._k(_HEARTBEAT)
+
+    @property
+    def prune_lock(self) -> str:
+        """String with a TTL: held by the worker pruning dead workers."""
+        return self._k(_PRUNE_LOCK)
+
+    @property
+    def pause_all(self) -> str:
+        """String: ``true`` (any case, padded) pauses every worker."""
+        return self._k(_PAUSE_ALL)
+
+    # Stats ----------------------------------------------------------------
+    def stat(self, name: str, worker_id: str | None = None) -> str:
+        """Integer counter ``stat:<name>`` or the per-worker ``stat:<name>:<id>``."""
+        bare = _STAT + name if worker_id is None else f"{_STAT}{name}:{worker_id}"
+        return self._k(bare)
+
+    # Failures -------------------------------------------------------------
+    @property
+    def failed(self) -> str:
+        """List of failure records (the default ``Resque::Failure::Redis`` backend)."""
+        return self._k(_FAILED)
+
+    @property
+    def failed_queues(self) -> str:
+        """Set of per-queue failure list names (``redis_multi_queue`` backend)."""
+        return self._k(_FAILED_QUEUES)
+
+    @staticmethod
+    def failed_queue_name(queue: str) -> str:
+        """The bare name of a queue's failure list, as stored in ``failed_queues``."""
+        return queue + _FAILED_SUFFIX
+
+    @staticmethod
+    def queue_of_failed_queue(failed_queue: str) -> str:
+        """The job queue a ``<q>_failed`` name belongs to."""
+        if failed_queue.endswith(_FAILED_SUFFIX):
+            return failed_queue[: -len(_FAILED_SUFFIX)]
+        return failed_queue
+
+    def failed_list(self, failed_queue: str) -> str:
+        """The full key of a bare failure list name (``failed`` or ``<q>_failed``)."""
+        return self._k(failed_queue)
+
+    @staticmethod
+    def default_failed_queue() -> str:
+        """The bare name of the default backend's list."""
+        return _FAILED
+
+    # resque-scheduler -----------------------------------------------------
+    @property
+    def delayed_schedule(self) -> str:
+        """Sorted set of unix timestamps that have delayed jobs."""
+        return self._k(_DELAYED_SCHEDULE)
+
+    @staticmethod
+    def delayed_member(timestamp: int) -> str:
+        """The un-namespaced ``delayed:<ts>`` value stored in ``timestamps:*`` sets."""
+        return _DELAYED + str(int(timestamp))
+
+    def delayed(self, timestamp: int) -> str:
+        """List of delayed job payloads due at ``timestamp``."""
+        return self._k(self.delayed_member(timestamp))
+
+    def timestamps(self, encoded_item: str) -> str:
+        """Set of ``delayed:<ts>`` members for one encoded delayed item."""
+        return self._k(_TIMESTAMPS + encoded_item)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

@@ -1,0 +1,242 @@
+"""The wire codec: job payloads byte-identical to Ruby's json gem.
+
+Ruby Resque writes ``{"class":"Name","args":[...]}`` with ``MultiJson.dump``
+(the json gem in a plain Resque or Rails process). ``Resque.dequeue`` and
+resque-scheduler match jobs by exact bytes, so :func:`encode` reproduces the
+json gem: compact separators, raw UTF-8, lowercase ``\\u00XX`` control escapes
+and Ruby's ``Float#to_s`` number format. Decoding is tolerant: fields other
+than ``class`` and ``args`` are kept and written back on re-encode.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Mapping
+
+from pyresque.errors import InvalidArgument, MalformedPayload
+
+# json.encoder's C string escaper with ensure_ascii=False escapes exactly what
+# the json gem escapes: '"', '\\', and control characters (as \b \f \n \r \t or
+# lowercase \u00XX). Non-ASCII, U+2028/2029, '/' and DEL stay raw.
+from json.encoder import encode_basestring as _encode_string  # type: ignore[attr-defined]
+
+# Ruby's json gem refuses to parse documents nested deeper than this.
+MAX_NESTING = 100
+
+
+def format_float(value: float) -> str:
+    """A float as Ruby's ``Float#to_s`` (and so the json gem <= 2.9) prints it.
+
+    ``1.0``, ``1.0e+20``, ``1.0e-05``, ``-0.0``, ``0.0001``. The digits are the
+    shortest that round-trip, which Python's ``repr`` already gives us; only
+    the layout differs from Python's.
+    """
+    if value == 0.0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    sign, digit_tuple, exponent = Decimal(repr(value)).as_tuple()
+    digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
+    # value = 0.<digits> * 10**decpt
+    decpt = len(digit_tuple) + int(exponent)
+    n = len(digits)
+    minus = "-" if sign else ""
+    if 0 < decpt:
+        if decpt < n:
+            return f"{minus}{digits[:decpt]}.{digits[decpt:]}"
+        if decpt <= 15:
+            return f"{minus}{digits}{'0' * (decpt - n)}.0"
+    elif decpt > -4:
+        return f"{minus}0.{'0' * -decpt}{digits}"
+    exp = decpt - 1
+    return f"{minus}{digits[0]}.{digits[1:] or '0'}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
+
+
+def encode(value: Any, path: str = "value", depth: int = 1) -> str:
+    """JSON text for ``value`` exactly as Ruby's json gem generates it.
+
+    Raises :class:`InvalidArgument` naming ``path`` (e.g. ``args[2]['x']``)
+    for anything Ruby could not read back as the same value: NaN, infinity,
+    non-string object keys, other Python types, strings that are not valid
+    Unicode, and nesting deeper than Ruby accepts.
+    """
+    out: list[str] = []
+    _encode_into(value, path, out, depth)
+    text = "".join(out)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        _find_bad_string(value, path)
+        raise
+    return text
+
+
+def _encode_into(value: Any, path: str, out: list[str], depth: int) -> None:
+    # Order matters: bool is a subclass of int.
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, str):
+        out.append(_encode_string(value))
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidArgument(path, f"{value!r} has no JSON form; Ruby cannot read it")
+        out.append(format_float(value))
+    elif isinstance(value, (list, tuple)):
+        _check_depth(path, depth)
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _encode_into(item, f"{path}[{i}]", out, depth + 1)
+        out.append("]")
+    elif isinstance(value, Mapping):
+        _check_depth(path, depth)
+        out.append("{")
+        first = True
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidArgument(
+                    f"{path}[{key!r}]",
+                    f"object keys must be strings (got {type(key).__name__}); "
+                    "JSON and Ruby would turn it into a string",
+                )
+            if not first:
+                out.append(",")
+            first = False
+            out.append(_encode_string(key))
+            out.append(":")
+            _encode_into(item, f"{path}[{key!r}]", out, depth + 1)
+        out.append("}")
+    else:
+        raise InvalidArgument(
+            path,
+            f"{type(value).__name__} is not JSON; pass str, int, float, bool, None, "
+            "list or dict (e.g. an ISO 8601 string for a time)",
+        )
+
+
+def _check_depth(path: str, depth: int) -> None:
+    if depth > MAX_NESTING:
+        raise InvalidArgument(path, f"nested deeper than {MAX_NESTING} levels, which Ruby's JSON parser refuses")
+
+
+def _find_bad_string(value: Any, path: str) -> None:
+    """Raise InvalidArgument at the first string that is not valid Unicode."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgument(path, f"string is not valid Unicode ({exc.reason})") from None
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _find_bad_string(item, f"{path}[{i}]")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _find_bad_string(key, f"{path} key {key!r}")
+            _find_bad_string(item, f"{path}[{key!r}]")
+
+
+def decode(text: str | bytes) -> Any:
+    """Parse JSON as Ruby's json gem would accept it (no NaN or Infinity).
+
+    Raises ``ValueError`` for anything the json gem would refuse.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+@dataclass(frozen=True)
+class Payload:
+    """One Resque job on the wire: ``{"class": ..., "args": [...], ...extra}``.
+
+    ``extra`` holds fields other clients add (php-resque's ``id``, pyres's
+    ``enqueue_timestamp``...) so they survive a decode/encode round trip.
+    """
+
+    class_name: str
+    args: list[Any] = field(default_factory=list)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"class": self.class_name, "args": self.args, **self.extra}
+
+    def encode(self) -> str:
+        return encode_job(self.class_name, self.args, self.extra)
+
+
+def encode_job(class_name: str, args: Any, extra: Mapping[str, Any] | None = None) -> str:
+    """The exact bytes Ruby writes for ``Resque.enqueue(Klass, *args)``."""
+    head = '{"class":' + _encode_string(class_name) + ',"args":'
+    body = encode(list(args), "args", depth=2)  # args sits inside the payload object
+    tail = ""
+    if extra:
+        tail = "," + encode(dict(extra), "payload")[1:-1]
+    return head + body + tail + "}"
+
+
+def decode_job(raw: str | bytes) -> Payload:
+    """A :class:`Payload` from queue bytes, or :class:`MalformedPayload`.
+
+    Ruby runs a job whose ``args`` is missing or null with no arguments, so we
+    do too; any other non-list ``args`` is refused rather than guessed at.
+    """
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    try:
+        data = decode(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedPayload(f"payload is not valid JSON: {exc}", text) from None
+    if not isinstance(data, dict):
+        raise MalformedPayload(f"payload is a JSON {_json_type(data)}, not an object", text)
+    class_name = data.get("class")
+    if not isinstance(class_name, str) or not class_name:
+        raise MalformedPayload('payload has no "class" string', text)
+    args = data.get("args")
+    if args is None:
+        args = []
+    elif not isinstance(args, list):
+        raise MalformedPayload(f'payload "args" is a JSON {_json_type(args)}, not a list', text)
+    extra = {k: v for k, v in data.items() if k not in ("class", "args")}
+    return Payload(class_name, args, extra)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A payload taken from a queue, with the queue it came from."""
+
+    queue: str
+    payload: Payload
+    raw: str = ""
+
+    @property
+    def class_name(self) -> str:
+        return self.payload.class_name
+
+    @property
+    def args(self) -> list[Any]:
+        return self.payload.args

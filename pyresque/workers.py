@@ -1,0 +1,148 @@
+"""Worker registration as Ruby keeps it: ids, the ``workers`` set, state and stats.
+
+A worker id is ``<hostname>:<pid>:<q1>,<q2>``, with the queue patterns as
+given (``*`` included, ``!skip`` patterns left out). Ruby's ``Worker.find``
+splits it with ``split(':', 3)``; other Ruby code splits on every ``:``, which
+is why queue names should not contain one.
+
+This module writes and reads the records every worker has (``workers``,
+``worker:<id>``, ``worker:<id>:started``, the heartbeat field and the
+per-worker stats), for pyresque's own workers, for pruning and for the CLI.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import redis as redis_py
+
+from pyresque import payload as codec
+from pyresque import times
+from pyresque.connection import as_int, as_text
+from pyresque.keys import Keys
+
+
+def worker_id(queue_patterns: Sequence[str], pid: int, hostname: str | None = None) -> str:
+    """``host:pid:queues`` exactly as Ruby builds it."""
+    return f"{hostname or socket.gethostname()}:{pid}:{','.join(queue_patterns)}"
+
+
+@dataclass(frozen=True)
+class WorkerId:
+    """A parsed worker id. ``queues`` are the raw patterns."""
+
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    raw: str
+
+    @classmethod
+    def parse(cls, raw: str) -> "WorkerId | None":
+        """The id's parts, or None when Ruby could not parse it either."""
+        parts = raw.split(":", 2)
+        if len(parts) != 3:
+            return None
+        try:
+            pid = int(parts[1])
+        except ValueError:
+            pid = 0  # Ruby's String#to_i gives 0 too
+        return cls(parts[0], pid, tuple(q for q in parts[2].split(",") if q), raw)
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What resque-web shows about one registered worker."""
+
+    id: str
+    started: str | None
+    heartbeat: str | None
+    processed: int
+    failed: int
+    job: dict[str, Any] | None
+
+    @property
+    def state(self) -> str:
+        return "working" if self.job is not None else "idle"
+
+    @property
+    def parsed(self) -> WorkerId | None:
+        return WorkerId.parse(self.id)
+
+
+def register(pipe: Any, keys: Keys, wid: str) -> None:
+    """Add the commands that register ``wid`` (Ruby: SADD workers, SET started)."""
+    pipe.sadd(keys.workers, wid)
+    pipe.set(keys.worker_started(wid), times.started())
+
+
+def unregister(pipe: Any, keys: Keys, wid: str) -> None:
+    """Add the commands that remove every trace of ``wid``, as Ruby's unregister_worker."""
+    pipe.srem(keys.workers, wid)
+    pipe.delete(keys.worker(wid))
+    pipe.delete(keys.worker_started(wid))
+    pipe.hdel(keys.heartbeat, wid)
+    pipe.delete(keys.stat("processed", wid))
+    pipe.delete(keys.stat("failed", wid))
+
+
+def working_on(queue: str, run_at: str, payload_json: str) -> str:
+    """The ``worker:<id>`` value: ``{"queue","run_at","payload"}`` in Ruby's order."""
+    return '{"queue":' + codec.encode(queue) + ',"run_at":' + codec.encode(run_at) + ',"payload":' + payload_json + "}"
+
+
+def ids(client: redis_py.Redis, keys: Keys) -> list[str]:
+    return sorted(as_text(m) for m in client.smembers(keys.workers))
+
+
+def all_workers(client: redis_py.Redis, keys: Keys) -> list[WorkerInfo]:
+    """Every registered worker with its state, as resque-web's Workers tab reads it."""
+    wids = ids(client, keys)
+    if not wids:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for wid in wids:
+        pipe.get(keys.worker_started(wid))
+        pipe.hget(keys.heartbeat, wid)
+        pipe.get(keys.stat("processed", wid))
+        pipe.get(keys.stat("failed", wid))
+        pipe.get(keys.worker(wid))
+    values = pipe.execute()
+    infos = []
+    for i, wid in enumerate(wids):
+        started, beat, processed, failed, job = values[i * 5 : i * 5 + 5]
+        infos.append(
+            WorkerInfo(
+                id=wid,
+                started=_opt_text(started),
+                heartbeat=_opt_text(beat),
+                processed=as_int(processed),
+                failed=as_int(failed),
+                job=_job(job),
+            )
+        )
+    return infos
+
+
+def working_count(client: redis_py.Redis, keys: Keys) -> int:
+    """How many registered workers have a non-empty ``worker:<id>`` (Ruby's ``working``)."""
+    wids = ids(client, keys)
+    if not wids:
+        return 0
+    return sum(1 for v in client.mget([keys.worker(w) for w in wids]) if v)
+
+
+def _job(value: bytes | None) -> dict[str, Any] | None:
+    if not value:
+        return None
+    try:
+        data = codec.decode(value)
+    except (ValueError, UnicodeDecodeError):
+        return {"raw": as_text(value)}
+    return data if isinstance(data, dict) else {"raw": as_text(value)}
+
+
+def _opt_text(value: bytes | str | None) -> str | None:
+    return None if value is None else as_text(value)
+
