@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -24,26 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 from pyresque import Resque  # noqa: E402
 from pyresque.registry import Registry  # noqa: E402
+from testsupport import free_port, wait_until  # noqa: E402,F401
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout_s: float = 10.0, what: str = "condition", step_s: float = 0.01):
-    """Poll ``predicate`` until it returns a truthy value; fail with ``what`` on timeout."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(step_s)
 
 
 @pytest.fixture(scope="session")
