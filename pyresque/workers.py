@@ -146,3 +146,8 @@ def _job(value: bytes | None) -> dict[str, Any] | None:
 def _opt_text(value: bytes | str | None) -> str | None:
     return None if value is None else as_text(value)
 
+
+
+def current_job(client: redis_py.Redis, keys: Keys, wid: str) -> dict[str, Any] | None:
+    """The decoded ``worker:<id>`` record, or None when the worker is idle."""
+    return _job(client.get(keys.worker(wid)))

@@ -1,0 +1,98 @@
+"""Settings from Resque's environment variables, one way: env -> dataclass -> constructors.
+
+Library classes never read ``os.environ``; the CLI builds these settings from
+the environment, lets flags override them, and passes them on. The variable
+names are Ruby Resque's, so an existing ``rake resque:work`` setup carries over.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from pyresque.errors import WorkerError
+
+
+@dataclass
+class ClientSettings:
+    """Where the keyspace is: ``REDIS_URL``, ``RESQUE_NAMESPACE``, ``FAILURE_BACKEND``."""
+
+    redis: str | None = None
+    namespace: str = "resque"
+    failure_backend: str = "redis"
+    environment: str = "development"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "ClientSettings":
+        return cls(
+            redis=env.get("REDIS_URL") or None,
+            namespace=env.get("RESQUE_NAMESPACE") or "resque",
+            failure_backend=env.get("FAILURE_BACKEND") or "redis",
+            environment=env.get("RAILS_ENV") or env.get("RACK_ENV") or "development",
+        )
+
+
+@dataclass
+class WorkerSettings:
+    """Everything ``pyresque work`` takes, with Ruby's defaults."""
+
+    queues: str = ""
+    interval_s: float = 5.0
+    min_interval_s: float | None = None
+    max_interval_s: float | None = None
+    backoff_interval_s: float = 0.1
+    count: int = 1
+    pidfile: str | None = None
+    background: bool = False
+    fork_per_job: bool | None = None
+    imports: list[str] = field(default_factory=list)
+    log_level: int = logging.WARNING
+    procline_prefix: str = ""
+    term_child: bool = False
+    graceful_term: bool = False
+    pre_shutdown_timeout_s: float = 0.0
+    term_timeout_s: float = 4.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "WorkerSettings":
+        level = logging.WARNING
+        if env.get("LOGGING") or env.get("VERBOSE"):
+            level = logging.INFO
+        if env.get("VVERBOSE"):
+            level = logging.DEBUG
+        fork = env.get("FORK_PER_JOB")
+        return cls(
+            queues=env.get("QUEUES") or env.get("QUEUE") or "",
+            interval_s=_float(env, "INTERVAL", 5.0),
+            min_interval_s=_opt_float(env, "MIN_INTERVAL"),
+            max_interval_s=_opt_float(env, "MAX_INTERVAL"),
+            backoff_interval_s=_float(env, "BACKOFF_INTERVAL", 0.1),
+            count=int(_float(env, "COUNT", 1)),
+            pidfile=env.get("PIDFILE") or None,
+            background=bool(env.get("BACKGROUND")),
+            # Ruby forks unless FORK_PER_JOB is exactly "false".
+            fork_per_job=None if fork is None else fork != "false",
+            imports=[m.strip() for m in (env.get("PYRESQUE_JOBS") or "").split(",") if m.strip()],
+            log_level=level,
+            procline_prefix=env.get("RESQUE_PROCLINE_PREFIX") or "",
+            term_child=bool(env.get("TERM_CHILD")),
+            graceful_term=bool(env.get("GRACEFUL_TERM")),
+            pre_shutdown_timeout_s=_float(env, "RESQUE_PRE_SHUTDOWN_TIMEOUT", 0.0),
+            term_timeout_s=_float(env, "RESQUE_TERM_TIMEOUT", 4.0),
+        )
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _opt_float(env, name)
+    return default if value is None else value
+
+
+def _opt_float(env: Mapping[str, str], name: str) -> float | None:
+    text = env.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise WorkerError(f"{name}={text!r} is not a number") from None

@@ -1,0 +1,275 @@
+"""How one job runs: in the worker process, or in a forked child per job.
+
+Either way the result is an :class:`Outcome`, which the worker writes to Redis
+in one round trip together with its stats. A child never talks to Redis on
+the worker's behalf: it reports its outcome to the parent through a pipe, so
+a failure record is written exactly once, by the parent, whatever happens to
+the child.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from pyresque import failure as failure_mod
+from pyresque import hooks as hook_runner
+from pyresque.errors import DirtyExit, DontPerform, TermException
+from pyresque.payload import Job
+from pyresque.registry import Registry
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a job: nothing to record, or a failure record.
+
+    ``counts_as_failed`` is Ruby's rule: only an exception raised by the job
+    (or its hooks) increments ``stat:failed``; a child killed by a signal or
+    a worker that went away does not.
+    """
+
+    record: dict[str, Any] | None = None
+    counts_as_failed: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.record is not None
+
+
+SUCCESS = Outcome()
+
+
+def perform(job: Job, registry: Registry, worker_id: str) -> Outcome:
+    """Run ``job`` here and now, inside its hooks, catching everything it raises."""
+    try:
+        spec = registry.resolve(job.class_name)
+        hook_runner.perform_with_hooks(spec.perform, job.args, spec.hooks)
+        return SUCCESS
+    except DontPerform:
+        return SUCCESS  # Resque counts a skipped job as processed, not failed
+    except BaseException as exc:  # noqa: BLE001 - every job error becomes a record
+        return Outcome(failure_mod.record_for_exception(job.payload.to_dict(), exc, worker_id, job.queue), True)
+
+
+def dirty_exit(job: Job, worker_id: str, message: str) -> Outcome:
+    """The record of a job whose process died before it could report."""
+    exc = DirtyExit(message)
+    return Outcome(failure_mod.record(job.payload.to_dict(), failure_mod.exception_name(exc), message, [], worker_id, job.queue))
+
+
+class Strategy(Protocol):
+    """Runs one job and says how it ended."""
+
+    forks: bool
+
+    def run(self, job: Job) -> Outcome: ...
+
+    def kill(self) -> None:
+        """Stop the running job as Resque's USR1/TERM do (a no-op when idle)."""
+
+
+@dataclass
+class Context:
+    """What a strategy needs from its worker."""
+
+    registry: Registry
+    worker_id: str
+    procline: Callable[[str], None]
+    signal_fd: int | None = None
+    term_child: bool = False
+    pre_shutdown_timeout_s: float = 0.0
+    term_timeout_s: float = 4.0
+
+
+class InProcess:
+    """Run the job in the worker process (``FORK_PER_JOB=false``)."""
+
+    forks = False
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.running = False
+
+    def run(self, job: Job) -> Outcome:
+        self.running = True
+        try:
+            return perform(job, self.ctx.registry, self.ctx.worker_id)
+        finally:
+            self.running = False
+
+    def kill(self) -> None:
+        # There is no child to kill: interrupt the job itself, as Ruby does
+        # for TERM_CHILD without forking. Called from a signal handler, so
+        # the exception surfaces inside the job's code.
+        if self.running:
+            raise TermException("SIGTERM")
+
+
+class Forking:
+    """Fork a child per job, as Resque does by default."""
+
+    forks = True
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.child: int | None = None
+        self._kill_requested = False
+
+    def run(self, job: Job) -> Outcome:
+        read_fd, write_fd = os.pipe()
+        hook_runner.run_all(self.ctx.registry.worker_hooks["before_fork"], job)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            os.close(read_fd)
+            _child_main(job, write_fd, self.ctx)
+        os.close(write_fd)
+        self.child = pid
+        self.ctx.procline(f"Forked {pid} at {int(time.time())}")
+        try:
+            report, status = self._wait(pid, read_fd)
+        finally:
+            os.close(read_fd)
+            self.child = None
+            self._kill_requested = False
+        if report is not None:
+            return Outcome(report.get("record"), bool(report.get("counts_as_failed")))
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+            return dirty_exit(job, self.ctx.worker_id, f"Child process received unhandled signal pid {pid} {name} (signal {sig})")
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+        return dirty_exit(job, self.ctx.worker_id, f"Child process exited before finishing the job: pid {pid} exit {code}")
+
+    def kill(self) -> None:
+        # Called from a signal handler: only note it; the wait loop acts.
+        if self.child is not None:
+            self._kill_requested = True
+
+    def _wait(self, pid: int, read_fd: int) -> tuple[dict[str, Any] | None, int]:
+        chunks: list[bytes] = []
+        pidfd = _pidfd(pid)
+        fds = [read_fd] + ([pidfd] if pidfd is not None else []) + ([self.ctx.signal_fd] if self.ctx.signal_fd is not None else [])
+        open_pipe = True
+        try:
+            while True:
+                if self._kill_requested:
+                    self._kill_requested = False
+                    self._stop_child(pid)
+                waited, status = os.waitpid(pid, os.WNOHANG)
+                if waited == pid:
+                    break
+                ready, _, _ = select.select([f for f in fds if f != read_fd or open_pipe], [], [], 0.05 if pidfd is None else 1.0)
+                if read_fd in ready:
+                    data = os.read(read_fd, 65536)
+                    if data:
+                        chunks.append(data)
+                    else:
+                        open_pipe = False
+            chunks.extend(_read_rest(read_fd) if open_pipe else [])
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        return _parse_report(b"".join(chunks)), status
+
+    def _stop_child(self, pid: int) -> None:
+        """Resque's kill_child (SIGKILL now) or, with TERM_CHILD, new_kill_child."""
+        if not self.ctx.term_child:
+            _signal(pid, signal.SIGKILL)
+            return
+        if self.ctx.pre_shutdown_timeout_s > 0 and _wait_exit(pid, self.ctx.pre_shutdown_timeout_s):
+            return
+        _signal(pid, signal.SIGTERM)
+        if not _wait_exit(pid, self.ctx.term_timeout_s):
+            _signal(pid, signal.SIGKILL)
+
+
+def _child_main(job: Job, write_fd: int, ctx: Context) -> None:  # pragma: no cover - child process
+    code = 0
+    try:
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT):
+            signal.signal(sig, signal.SIG_DFL)
+        if ctx.term_child:
+            signal.signal(signal.SIGTERM, _raise_term)
+        else:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        ctx.procline(f"Processing {job.queue} since {int(time.time())} [{job.class_name}]")
+        try:
+            hook_runner.run_all(ctx.registry.worker_hooks["after_fork"], job)
+            outcome = perform(job, ctx.registry, ctx.worker_id)
+        except BaseException as exc:  # noqa: BLE001 - an after_fork error fails the job
+            outcome = Outcome(failure_mod.record_for_exception(job.payload.to_dict(), exc, ctx.worker_id, job.queue), True)
+        report = json.dumps({"record": outcome.record, "counts_as_failed": outcome.counts_as_failed}, default=repr)
+        data = report.encode("utf-8", "replace")
+        while data:
+            data = data[os.write(write_fd, data):]
+    except BaseException:  # noqa: BLE001
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _raise_term(signum: int, frame: Any) -> None:  # pragma: no cover - child process
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # later TERMs are ignored, as in Ruby
+    raise TermException("SIGTERM")
+
+
+def _parse_report(data: bytes) -> dict[str, Any] | None:
+    if not data:
+        return None
+    try:
+        report = json.loads(data)
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def _read_rest(fd: int) -> list[bytes]:
+    # The child has exited; whatever it wrote is already in the pipe. Never
+    # block here: a grandchild it left behind may hold the write end open.
+    os.set_blocking(fd, False)
+    chunks = []
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return chunks
+        if not data:
+            return chunks
+        chunks.append(data)
+
+
+def _pidfd(pid: int) -> int | None:
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        return opener(pid)
+    except OSError:
+        return None
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_exit(pid: int, timeout_s: float) -> bool:
+    """True once ``pid`` has exited (not reaped), within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            waited = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True
+        if waited is not None:
+            return True
+        time.sleep(0.01)
+    return False

@@ -1,0 +1,152 @@
+"""Waking an idle worker the moment a job arrives, from Ruby or Python.
+
+Ruby Resque polls every 5 seconds. pyresque instead asks Redis (>= 6) to
+*tell* it when a queue changes, using client-side caching in broadcast mode:
+one connection subscribes to ``__redis__:invalidate``; another turns on
+``CLIENT TRACKING ... REDIRECT <subscriber> BCAST`` for the prefixes of the
+queue lists, the ``queues`` set and the ``pause-all-workers`` key. Any write
+to those keys by anyone (a Ruby ``RPUSH`` included) sends the subscriber a
+message. This needs no server configuration and no cooperation from
+enqueuers.
+
+The worker waits on that socket *and* on a signal wake-up pipe with
+``select``, so signals are handled at once and the wait also ends when a
+heartbeat or the polling interval is due. Where tracking is unavailable the
+watcher degrades to a plain interruptible sleep, i.e. Ruby's polling.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+from typing import Any
+
+import redis as redis_py
+
+from pyresque.keys import Keys
+
+log = logging.getLogger(__name__)
+
+_CHANNEL = "__redis__:invalidate"
+
+
+class SignalPipe:
+    """A pipe the C-level signal handler writes to, so ``select`` wakes on signals."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        os.set_blocking(self.write_fd, False)
+        self._previous = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
+
+    def drain(self) -> None:
+        try:
+            while os.read(self.read_fd, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(self._previous if self._previous != self.write_fd else -1)
+        for fd in (self.read_fd, self.write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class QueueWatcher:
+    """Blocks until a watched key changes, a signal arrives, or a timeout."""
+
+    def __init__(self, client: redis_py.Redis, keys: Keys, signals: SignalPipe | None) -> None:
+        self._kwargs = dict(client.connection_pool.connection_kwargs)
+        self._connection_class = client.connection_pool.connection_class
+        self._prefixes = [keys.queue_prefix, keys.queues, keys.pause_all]
+        self._signals = signals
+        self._subscriber: Any = None
+        self._tracker: Any = None
+        self.tracking = False
+
+    def start(self) -> bool:
+        """Turn notifications on; False (and polling) if this Redis cannot."""
+        try:
+            self._connect()
+            self.tracking = True
+        except (redis_py.RedisError, OSError) as exc:
+            log.warning("queue change notifications unavailable (%s); polling instead", exc)
+            self.close()
+            self.tracking = False
+        return self.tracking
+
+    def _connect(self) -> None:
+        self._subscriber = self._connection_class(**self._kwargs)
+        self._subscriber.send_command("CLIENT", "ID")
+        subscriber_id = self._subscriber.read_response()
+        self._subscriber.send_command("SUBSCRIBE", _CHANNEL)
+        self._subscriber.read_response()
+        self._tracker = self._connection_class(**self._kwargs)
+        args: list[Any] = ["CLIENT", "TRACKING", "ON", "REDIRECT", subscriber_id, "BCAST"]
+        for prefix in self._prefixes:
+            args += ["PREFIX", prefix]
+        self._tracker.send_command(*args)
+        self._tracker.read_response()
+
+    def wait(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s``. True if a watched key changed (or may have)."""
+        if self.tracking and self._pending():
+            return True
+        fds = []
+        sock = getattr(self._subscriber, "_sock", None) if self.tracking else None
+        if sock is not None:
+            fds.append(sock)
+        if self._signals is not None:
+            fds.append(self._signals.read_fd)
+        if not fds:
+            return _sleep(timeout_s)
+        try:
+            ready, _, _ = select.select(fds, [], [], max(0.0, timeout_s))
+        except InterruptedError:
+            return False
+        if self._signals is not None and self._signals.read_fd in ready:
+            self._signals.drain()
+        if sock is not None and sock in ready:
+            try:
+                return self._pending() or True
+            except (redis_py.RedisError, OSError):
+                self._reconnect()
+                return True
+        return False
+
+    def _pending(self) -> bool:
+        """Consume every message already received; True if there was one."""
+        seen = False
+        try:
+            while self._subscriber.can_read(timeout=0):
+                self._subscriber.read_response()
+                seen = True
+        except (redis_py.RedisError, OSError):
+            self._reconnect()
+            return True
+        return seen
+
+    def _reconnect(self) -> None:
+        # A lost notification connection must never lose a job: the caller
+        # re-checks the queues whenever this returns True.
+        self.close()
+        self.start()
+
+    def close(self) -> None:
+        for conn in (self._tracker, self._subscriber):
+            if conn is not None:
+                try:
+                    conn.disconnect()
+                except Exception:  # noqa: BLE001 - closing must not fail
+                    pass
+        self._tracker = self._subscriber = None
+
+
+def _sleep(timeout_s: float) -> bool:
+    select.select([], [], [], max(0.0, timeout_s))
+    return False
