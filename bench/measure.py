@@ -1,0 +1,234 @@
+"""The measurements. Each takes the shared server, starts from an empty
+keyspace, and returns plain numbers for the JSON report.
+
+Method (see bench/README.md for the reasoning):
+
+* enqueue: the loop is timed inside the enqueuing process, after it has
+  connected, so interpreter and gem start-up are not counted;
+* worker throughput: the queue holds a start marker, N no-ops and an end
+  marker before the worker starts (drain mode, interval 0); the markers
+  record when they ran, so the rate is N / (end - start) and excludes
+  start-up and shutdown of the worker process;
+* pickup latency: an idle worker at its default settings; the probe job
+  carries its enqueue time and records when it started;
+* idle cost: Redis's own per-command counters over a window in which the
+  idle worker is the only client doing anything, and /proc VmRSS.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import random
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import sides
+from bench.server import RedisServer
+from pyresque import Resque
+from pyresque.keys import Keys
+from testsupport import wait_until
+
+KEYS = Keys()
+JOB = "BenchNoop"
+# Un-namespaced lists the stamp jobs record on (bench-only keys, not Resque's).
+MARKS_KEY = "pyresque-bench:marks"
+PROBES_KEY = "pyresque-bench:probes"
+
+
+def redis_ceiling(server: RedisServer, requests: int) -> dict[str, float]:
+    """redis-benchmark's requests/s for SET, LPUSH, LPOP (one connection pool, no pipelining)."""
+    server.flush()
+    out = subprocess.run(
+        ["redis-benchmark", "-h", "127.0.0.1", "-p", str(server.port), "-q", "-n", str(requests),
+         "-t", "set,lpush,lpop", "-P", "1", "--csv"],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout
+    rows = csv.DictReader(io.StringIO(out))
+    return {row["test"].lower(): float(row["rps"]) for row in rows}
+
+
+def enqueue_single_pyresque(server: RedisServer, count: int) -> dict[str, Any]:
+    server.flush()
+    resque = Resque(server.url)
+    resque.redis.ping()
+    started = time.perf_counter()
+    for _ in range(count):
+        resque.enqueue_to(sides.QUEUE, JOB)
+    seconds = time.perf_counter() - started
+    _expect_queued(server, count)
+    return _rate(count, seconds)
+
+
+def enqueue_single_ruby(server: RedisServer, count: int) -> dict[str, Any]:
+    server.flush()
+    got = sides.ruby_script("bench_enqueue.rb", sides.QUEUE, str(count), redis_url=server.url,
+                            timeout_s=60 + count / 100)
+    _expect_queued(server, count)
+    return _rate(count, float(got["seconds"]))
+
+
+def enqueue_bulk_pyresque(server: RedisServer, count: int, repeats: int) -> dict[str, Any]:
+    """``enqueue_many`` of ``count`` no-ops, timed with encoding; the median of ``repeats`` runs."""
+    runs = []
+    for _ in range(repeats):
+        server.flush()
+        resque = Resque(server.url)
+        resque.redis.ping()
+        args_list = [()] * count
+        started = time.perf_counter()
+        resque.enqueue_many(JOB, args_list, queue=sides.QUEUE)
+        runs.append(time.perf_counter() - started)
+        _expect_queued(server, count)
+    seconds = sorted(runs)[len(runs) // 2]
+    return {**_rate(count, seconds), "runs_s": runs}
+
+
+def worker_throughput(server: RedisServer, side: str, count: int, fork: bool, log_dir: Path) -> dict[str, Any]:
+    """Jobs/s of one worker process draining ``count`` no-ops (see module doc)."""
+    server.flush()
+    resque = Resque(server.url)
+    stamp = ("stamp", MARKS_KEY, None)
+    resque.enqueue_many(JOB, [stamp, *([()] * count), stamp], queue=sides.QUEUE)
+    total = count + 2
+    timeout_s = 60 + count / 20  # a bound, not an expectation: 20 jobs/s is far below either side
+    spawned = time.monotonic()
+    worker = sides.start_worker(side, server.url, log_dir / f"throughput-{'fork' if fork else 'inprocess'}-{side}.log",
+                                interval_s=0, fork=fork)
+    try:
+        wait_until(lambda: _processed(server) >= total or _died(worker), timeout_s,
+                   f"{side} worker to process {total} jobs", step_s=0.05)
+        wall_s = time.monotonic() - spawned
+        _check_done(server, worker, total)
+        exited = sides.wait_exit(worker, 15)
+    finally:
+        worker.stop()
+    marks = [json.loads(m) for m in server.client.lrange(MARKS_KEY, 0, -1)]
+    if len(marks) != 2:
+        raise RuntimeError(f"{side}: expected 2 marker records, got {marks}")
+    seconds = marks[1]["t"] - marks[0]["t"]
+    return {**_rate(count, seconds), "fork": fork, "wall_with_startup_s": wall_s, "drained_and_exited": exited}
+
+
+def idle_and_pickup(server: RedisServer, side: str, *, window_s: float, samples: int, interval_s: float | None,
+                    seed: int, log_dir: Path) -> dict[str, dict[str, Any]]:
+    """Start one worker at default settings; measure it idle, then its pickup latency."""
+    server.flush()
+    worker = sides.start_worker(side, server.url, log_dir / f"idle-pickup-{side}.log", interval_s=interval_s)
+    try:
+        wait_until(lambda: server.client.scard(KEYS.workers) >= 1 or _died(worker), 60,
+                   f"{side} worker to register", step_s=0.05)
+        if _died(worker):
+            raise RuntimeError(f"{side} worker exited with {worker.proc.returncode}; see {log_dir}")
+        # Let start-up work (pruning, first heartbeat, first poll) finish before the window.
+        time.sleep(min(2.0, window_s))
+        idle = _idle_window(server, worker, window_s)
+        pickup = _pickup(server, side, worker, samples, interval_s if interval_s is not None else 5.0, seed)
+    finally:
+        worker.stop()
+    return {"idle": idle, "pickup": pickup}
+
+
+def _idle_window(server: RedisServer, worker: sides.Worker, window_s: float) -> dict[str, Any]:
+    # Every client but the worker is quiet now; our own INFO is the one extra call in the delta.
+    before = _command_calls(server)
+    rss_samples = []
+    deadline = time.monotonic() + window_s
+    while time.monotonic() < deadline:
+        rss_samples.append(sides.rss_bytes(worker.pid))
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    after = _command_calls(server)
+    rss_samples.append(sides.rss_bytes(worker.pid))
+    delta = {cmd: after.get(cmd, 0) - before.get(cmd, 0) for cmd in after}
+    delta["info"] = delta.get("info", 0) - 1
+    delta = {cmd: n for cmd, n in sorted(delta.items()) if n > 0}
+    total = sum(delta.values())
+    return {
+        "window_s": window_s,
+        "commands": total,
+        "commands_per_s": total / window_s,
+        "commands_by_name": delta,
+        "rss_mb": max(rss_samples) / 2**20,
+        "process": sides.process_name(worker.pid),
+    }
+
+
+def _pickup(server: RedisServer, side: str, worker: sides.Worker, samples: int, interval_s: float,
+            seed: int) -> dict[str, Any]:
+    """Enqueue probes one at a time, each after a random pause so it lands at a random
+    point of the worker's wait (uniform over its poll interval)."""
+    resque = Resque(server.url)
+    rng = random.Random(seed)
+    max_pause_s = interval_s if side == "ruby" else 0.1
+    latencies_ms = []
+    for _ in range(samples):
+        time.sleep(rng.uniform(0.01, max(0.011, max_pause_s)))
+        enqueued = time.time()
+        resque.enqueue_to(sides.QUEUE, JOB, "stamp", PROBES_KEY, enqueued)
+        got = server.client.blpop([PROBES_KEY], timeout=int(interval_s * 2 + 10))
+        if got is None:
+            raise RuntimeError(f"{side} worker did not pick up a probe within {interval_s * 2 + 10:.0f}s")
+        record = json.loads(got[1])
+        latencies_ms.append((record["t"] - record["enq"]) * 1000)
+        wait_until(lambda: server.client.llen(KEYS.queue(sides.QUEUE)) == 0 and not _working(server),
+                   interval_s * 2 + 10, "probe job to finish", step_s=0.002)
+    ordered = sorted(latencies_ms)
+    return {
+        "samples": samples,
+        "p50_ms": _percentile(ordered, 50),
+        "p99_ms": _percentile(ordered, 99),
+        "max_ms": ordered[-1],
+        "all_ms": latencies_ms,
+        "poll_interval_s": interval_s,
+    }
+
+
+def _percentile(ordered: list[float], pct: float) -> float:
+    """Nearest-rank percentile (with few samples p99 is the maximum)."""
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _command_calls(server: RedisServer) -> dict[str, int]:
+    stats = server.client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
+def _processed(server: RedisServer) -> int:
+    return int(server.client.get(KEYS.stat("processed")) or 0)
+
+
+def _working(server: RedisServer) -> bool:
+    members = server.client.smembers(KEYS.workers)
+    return any(server.client.exists(KEYS.worker(m.decode())) for m in members)
+
+
+def _died(worker: sides.Worker) -> bool:
+    return not worker.running()
+
+
+def _check_done(server: RedisServer, worker: sides.Worker, total: int) -> None:
+    processed = _processed(server)
+    failed = int(server.client.get(KEYS.stat("failed")) or 0)
+    left = server.client.llen(KEYS.queue(sides.QUEUE))
+    if processed < total or failed or left:
+        raise RuntimeError(
+            f"{worker.side} worker: processed {processed}/{total}, failed {failed}, {left} left "
+            f"(exit code {worker.proc.poll()}); see its log"
+        )
+
+
+def _expect_queued(server: RedisServer, count: int) -> None:
+    queued = server.client.llen(KEYS.queue(sides.QUEUE))
+    if queued != count:
+        raise RuntimeError(f"expected {count} queued jobs, found {queued}")
+
+
+def _rate(count: int, seconds: float) -> dict[str, Any]:
+    if seconds <= 0:
+        raise RuntimeError(f"non-positive duration {seconds} for {count} jobs")
+    return {"jobs": count, "seconds": seconds, "jobs_per_s": count / seconds}
