@@ -28,6 +28,26 @@ _PAUSE_ALL = "pause-all-workers"
 _DELAYED_SCHEDULE = "delayed_queue_schedule"
 _DELAYED = "delayed:"
 _TIMESTAMPS = "timestamps:"
+_STARTED_SUFFIX = ":started"
+
+# Stat names: stat:<name> and stat:<name>:<worker id>.
+STAT_PROCESSED = "processed"
+STAT_FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class KeyKind:
+    """What a key of the namespace is (see :meth:`Keys.parse`).
+
+    ``kind`` is one of: queues, queue, workers, worker, worker_started,
+    heartbeat, prune_lock, pause_all, stat, failed, failed_queues,
+    failed_list, delayed_schedule, delayed, timestamps, other. ``arg`` is the
+    variable part: the queue name, worker id, stat suffix (``processed`` or
+    ``processed:<id>``), failure list name, timestamp or encoded item.
+    """
+
+    kind: str
+    arg: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,6 +153,10 @@ class Keys:
         """The bare name of the default backend's list."""
         return _FAILED
 
+    def stat_names(self) -> tuple[str, str]:
+        """The stat names Resque keeps: processed and failed."""
+        return (STAT_PROCESSED, STAT_FAILED)
+
     # resque-scheduler -----------------------------------------------------
     @property
     def delayed_schedule(self) -> str:
@@ -151,6 +175,47 @@ class Keys:
     def timestamps(self, encoded_item: str) -> str:
         """Set of ``delayed:<ts>`` members for one encoded delayed item."""
         return self._k(_TIMESTAMPS + encoded_item)
+
+    # Reading key names back --------------------------------------------------
+    def parse(self, key: str) -> KeyKind | None:
+        """What ``key`` is in Resque's layout, or None when it is outside the namespace.
+
+        ``worker:<id>:started`` wins over ``worker:<id>`` (an id cannot end in
+        ``:started`` unless a queue is named ``started``). Any ``<x>_failed``
+        is reported as a failure list; callers that care can check it against
+        ``failed_queues``. Keys Resque does not define (plugins') are ``other``.
+        """
+        if self.prefix and not key.startswith(self.prefix):
+            return None
+        bare = key[len(self.prefix):]
+        exact = {
+            _QUEUES: "queues",
+            _WORKERS: "workers",
+            _HEARTBEAT: "heartbeat",
+            _PRUNE_LOCK: "prune_lock",
+            _PAUSE_ALL: "pause_all",
+            _FAILED: "failed",
+            _FAILED_QUEUES: "failed_queues",
+            _DELAYED_SCHEDULE: "delayed_schedule",
+        }
+        if bare in exact:
+            return KeyKind(exact[bare])
+        if bare.startswith(_QUEUE):
+            return KeyKind("queue", bare[len(_QUEUE):])
+        if bare.startswith(_WORKER):
+            rest = bare[len(_WORKER):]
+            if rest.endswith(_STARTED_SUFFIX):
+                return KeyKind("worker_started", rest[: -len(_STARTED_SUFFIX)])
+            return KeyKind("worker", rest)
+        if bare.startswith(_STAT):
+            return KeyKind("stat", bare[len(_STAT):])
+        if bare.startswith(_DELAYED) and bare[len(_DELAYED):].isdigit():
+            return KeyKind("delayed", bare[len(_DELAYED):])
+        if bare.startswith(_TIMESTAMPS):
+            return KeyKind("timestamps", bare[len(_TIMESTAMPS):])
+        if bare.endswith(_FAILED_SUFFIX) and len(bare) > len(_FAILED_SUFFIX):
+            return KeyKind("failed_list", bare)
+        return KeyKind("other", bare)
 
 
 def _glob_escape(text: str) -> str:
