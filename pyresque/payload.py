@@ -5,13 +5,25 @@ Ruby Resque writes ``{"class":"Name","args":[...]}`` with ``MultiJson.dump``
 resque-scheduler match jobs by exact bytes, so :func:`encode` reproduces the
 json gem: compact separators, raw UTF-8, lowercase ``\\u00XX`` control escapes
 and Ruby's ``Float#to_s`` number format. Decoding is tolerant: fields other
-than ``class`` and ``args`` are kept and written back on re-encode.
+than ``class`` and ``args`` are kept, in their order, and written back on
+re-encode; ActiveSupport's ``\\u003c``-style escapes decode like any other.
+
+Deliberate differences from Ruby's parser (json 2.6), all on the decode side:
+
+* We refuse ``/* */`` and ``//`` comments and unknown escapes such as ``\\x``,
+  which the json gem quietly accepts. No Resque client writes them.
+* We refuse bytes that are not UTF-8; Ruby passes them on as broken strings
+  that fail later, far from the cause.
+* We accept documents nested deeper than :data:`MAX_NESTING` (Ruby refuses
+  them). :func:`encode` never writes one, so this only matters for payloads
+  other clients wrote, and running them beats losing them.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Mapping
@@ -25,6 +37,29 @@ from json.encoder import encode_basestring as _encode_string  # type: ignore[att
 
 # Ruby's json gem refuses to parse documents nested deeper than this.
 MAX_NESTING = 100
+
+# A \\uD800-\\uDFFF escape in JSON text; only then can decoding yield a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _int_text(value: int) -> str:
+    """Decimal digits of any int, however long (Ruby has no digit limit).
+
+    ``int.__repr__`` refuses ints past ``sys.get_int_max_str_digits()`` (4300
+    digits by default); ``Decimal`` converts them without that limit.
+    """
+    try:
+        return int.__repr__(value)
+    except ValueError:
+        return str(Decimal(value))
+
+
+def _parse_int(text: str) -> int:
+    """An int from JSON digits, however many (see :func:`_int_text`)."""
+    try:
+        return int(text)
+    except ValueError:
+        return int(Decimal(text))
 
 
 def format_float(value: float) -> str:
@@ -83,7 +118,7 @@ def _encode_into(value: Any, path: str, out: list[str], depth: int) -> None:
     elif isinstance(value, str):
         out.append(_encode_string(value))
     elif isinstance(value, int):
-        out.append(int.__repr__(value))
+        out.append(_int_text(value))
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise InvalidArgument(path, f"{value!r} has no JSON form; Ruby cannot read it")
@@ -150,7 +185,26 @@ def decode(text: str | bytes) -> Any:
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8")
-    return json.loads(text, parse_constant=_reject_constant)
+    value = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+    if _SURROGATE_ESCAPE.search(text):
+        # "\\ud800" alone decodes to a string no UTF-8 can carry; the json gem refuses it.
+        _find_lone_surrogate(value)
+    return value
+
+
+def _find_lone_surrogate(value: Any) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a \\u escape is a lone UTF-16 surrogate, which is not a character") from None
+    elif isinstance(value, list):
+        for item in value:
+            _find_lone_surrogate(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _find_lone_surrogate(key)
+            _find_lone_surrogate(item)
 
 
 def _reject_constant(name: str) -> Any:
@@ -163,27 +217,46 @@ class Payload:
 
     ``extra`` holds fields other clients add (php-resque's ``id``, pyres's
     ``enqueue_timestamp``...) so they survive a decode/encode round trip.
+    ``key_order`` is the field order a decoded payload had, so re-encoding it
+    keeps that order as Ruby's Hash does (``class`` then ``args`` first when
+    empty).
     """
 
     class_name: str
     args: list[Any] = field(default_factory=list)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    key_order: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"class": self.class_name, "args": self.args, **self.extra}
+        canonical = {"class": self.class_name, "args": self.args, **self.extra}
+        if not self.key_order:
+            return canonical
+        ordered = {k: canonical[k] for k in self.key_order if k in canonical}
+        ordered.update(canonical)  # anything not in key_order goes last
+        return ordered
 
     def encode(self) -> str:
+        if self.key_order:
+            _check_class_name(self.class_name)
+            return encode(self.to_dict(), "payload")
         return encode_job(self.class_name, self.args, self.extra)
 
 
 def encode_job(class_name: str, args: Any, extra: Mapping[str, Any] | None = None) -> str:
     """The exact bytes Ruby writes for ``Resque.enqueue(Klass, *args)``."""
+    _check_class_name(class_name)
     head = '{"class":' + _encode_string(class_name) + ',"args":'
     body = encode(list(args), "args", depth=2)  # args sits inside the payload object
     tail = ""
     if extra:
         tail = "," + encode(dict(extra), "payload")[1:-1]
     return head + body + tail + "}"
+
+
+def _check_class_name(class_name: Any) -> None:
+    if not isinstance(class_name, str) or not class_name:
+        raise InvalidArgument("class", f"a job class name must be a non-empty string, not {class_name!r}")
+    _find_bad_string(class_name, "class")
 
 
 def decode_job(raw: str | bytes) -> Payload:
@@ -208,7 +281,10 @@ def decode_job(raw: str | bytes) -> Payload:
     elif not isinstance(args, list):
         raise MalformedPayload(f'payload "args" is a JSON {_json_type(args)}, not a list', text)
     extra = {k: v for k, v in data.items() if k not in ("class", "args")}
-    return Payload(class_name, args, extra)
+    order = tuple(data)
+    if not extra and order[:2] == ("class", "args"):
+        order = ()  # the usual shape: nothing to remember
+    return Payload(class_name, args, extra, order)
 
 
 def _json_type(value: Any) -> str:
