@@ -101,3 +101,30 @@ class FailureNotFound(ResqueError):
 
 class WorkerError(ResqueError):
     """A worker cannot start: bad settings, an unusable pidfile, no queues."""
+
+
+class UnknownActiveJob(UnknownJob):
+    """An ActiveJob payload names a job class that has no Python handler.
+
+    Register one with ``@pyresque.activejob.job("ArchiveJob")`` in a module
+    the worker imports.
+    """
+
+    def __init__(self, class_name: str) -> None:
+        ResqueError.__init__(
+            self,
+            f"no ActiveJob handler registered for {class_name!r}; register one with "
+            f"@pyresque.activejob.job({class_name!r}) in a module the worker imports",
+        )
+        self.class_name = class_name
+
+
+class ActiveJobDeserializationError(ResqueError):
+    """ActiveJob ``job_data`` or one of its arguments cannot become a Python value.
+
+    An unknown ``_aj_serialized`` serializer, a malformed time or GlobalID, a
+    ``job_data`` that is not an object... Recorded under Rails' own name,
+    ``ActiveJob::DeserializationError``, as a Ruby worker would record it.
+    """
+
+    ruby_name = "ActiveJob::DeserializationError"

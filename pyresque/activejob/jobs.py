@@ -1,0 +1,291 @@
+"""Running Rails' ActiveJob jobs in Python, and enqueuing them for Rails.
+
+Rails' Resque adapter enqueues every job as the one Resque class
+``ActiveJob::QueueAdapters::ResqueAdapter::JobWrapper`` with a single
+argument, ``job_data``. pyresque registers a :class:`Dispatcher` under that
+name; it reads ``job_data``, finds the Python handler registered for
+``job_data["job_class"]`` and calls it with the deserialized arguments.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import inspect
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from pyresque.activejob import arguments
+from pyresque.errors import ActiveJobDeserializationError, ResqueError, UnknownActiveJob
+from pyresque.registry import JobSpec, Registry, default_registry
+
+if TYPE_CHECKING:
+    from pyresque.client import Resque
+
+WRAPPER_CLASS = "ActiveJob::QueueAdapters::ResqueAdapter::JobWrapper"
+DEFAULT_QUEUE = "default"
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """What a Rails job knows about itself (``job_id``, ``executions``...).
+
+    Inside a handler (see :func:`current_job`) the fields read as they do
+    inside a Rails job's ``perform``: ``executions`` counts this run, so it
+    is 1 the first time. ``enqueued_at``/``scheduled_at`` are aware UTC
+    datetimes. ``job_data`` is the hash exactly as it was queued.
+    """
+
+    job_class: str
+    job_id: str
+    queue_name: str
+    priority: int | None = None
+    executions: int = 0
+    exception_executions: Mapping[str, int] = field(default_factory=dict, hash=False)
+    locale: str | None = None
+    timezone: str | None = None
+    enqueued_at: datetime | None = None
+    scheduled_at: datetime | None = None
+    provider_job_id: str | None = None
+    job_data: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
+
+    @classmethod
+    def from_job_data(cls, data: Mapping[str, Any], performing: bool = False) -> "JobInfo":
+        """The job described by ``data``; ``performing`` counts the run about to happen."""
+        try:
+            executions = data.get("executions") or 0
+            if not isinstance(executions, int):
+                raise ValueError(f"executions is {executions!r}")
+            return cls(
+                job_class=data["job_class"],
+                job_id=data.get("job_id"),
+                queue_name=data.get("queue_name"),
+                priority=data.get("priority"),
+                executions=executions + 1 if performing else executions,
+                exception_executions=dict(data.get("exception_executions") or {}),
+                locale=data.get("locale"),
+                timezone=data.get("timezone"),
+                enqueued_at=_time_or_none(data.get("enqueued_at")),
+                scheduled_at=_time_or_none(data.get("scheduled_at")),
+                provider_job_id=data.get("provider_job_id"),
+                job_data=data,
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ActiveJobDeserializationError(f"malformed ActiveJob job_data ({exc}): {dict(data)!r}") from None
+
+
+def _time_or_none(text: Any) -> datetime | None:
+    return arguments.parse_time(text) if text else None
+
+
+_current: contextvars.ContextVar[JobInfo | None] = contextvars.ContextVar("pyresque_activejob_current", default=None)
+
+
+def current_job() -> JobInfo:
+    """The :class:`JobInfo` of the ActiveJob job the calling handler is running."""
+    info = _current.get()
+    if info is None:
+        raise LookupError("current_job() is only available while an ActiveJob handler runs")
+    return info
+
+
+# Enqueuing --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RailsJob:
+    """An ActiveJob class, by name, with the options ``Job.set(...)`` would give it.
+
+        charge = RailsJob("Billing::ChargeJob", queue="billing")
+        charge.perform_later(resque, invoice, amount=Decimal("9.99"))
+        charge.set(priority=10).perform_later(resque, invoice)
+
+    Every keyword argument of :meth:`perform_later` is a keyword argument of
+    the job; options go through :meth:`set`. ``locale`` and ``timezone``
+    are what Rails writes from ``I18n.locale`` and ``Time.zone`` (Rails'
+    defaults are ``"en"`` and ``"UTC"``).
+    """
+
+    name: str
+    queue: str = DEFAULT_QUEUE
+    priority: int | None = None
+    locale: str = "en"
+    timezone: str | None = "UTC"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError("an ActiveJob class name must be a non-empty string")
+        if self.priority is not None and (isinstance(self.priority, bool) or not isinstance(self.priority, int)):
+            raise TypeError(f"priority must be an int or None, not {self.priority!r}")
+
+    def set(self, **options: Any) -> "RailsJob":
+        """A copy with other options (``queue``, ``priority``, ``locale``, ``timezone``)."""
+        unknown = set(options) - {"queue", "priority", "locale", "timezone"}
+        if unknown:
+            raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; use queue, priority, locale or timezone")
+        return dataclasses.replace(self, **options)
+
+    def job_data(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The ``job_data`` Rails 7.2 would write for ``perform_later(*args, **kwargs)``.
+
+        Keys in Rails' order; a new UUID v4 ``job_id`` and ``enqueued_at`` each call.
+        """
+        return {
+            "job_class": self.name,
+            "job_id": str(uuid.uuid4()),
+            "provider_job_id": None,
+            "queue_name": self.queue,
+            "priority": self.priority,
+            "arguments": arguments.serialize(args, kwargs),
+            "executions": 0,
+            "exception_executions": {},
+            "locale": self.locale,
+            "timezone": self.timezone,
+            "enqueued_at": _now_iso8601_ns(),
+            "scheduled_at": None,
+        }
+
+    def perform_later(self, resque: "Resque", /, *args: Any, **kwargs: Any) -> JobInfo:
+        """Enqueue the job as Rails does; the job as Rails would return it.
+
+        Arguments that ActiveJob cannot carry raise
+        :class:`~pyresque.errors.InvalidArgument` before anything is written.
+        """
+        data = self.job_data(*args, **kwargs)
+        resque.enqueue_to(self.queue, WRAPPER_CLASS, data)
+        return JobInfo.from_job_data(data)
+
+
+def _now_iso8601_ns() -> str:
+    # Ruby's Time.now.utc.iso8601(9), nanoseconds included.
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
+
+
+def perform_later(
+    resque: "Resque",
+    job_class: "str | RailsJob",
+    /,
+    *args: Any,
+    queue: str | None = None,
+    priority: int | None = None,
+    **kwargs: Any,
+) -> JobInfo:
+    """Enqueue the ActiveJob job ``job_class`` for whatever worker runs it, Ruby or Python.
+
+        activejob.perform_later(resque, "ArchiveJob", repo_id, branch="main")
+
+    is Rails' ``ArchiveJob.perform_later(repo_id, branch: "main")``. ``queue``
+    defaults to the queue of a Python handler registered for ``job_class``,
+    else ``"default"``. Other keyword arguments are the job's own; for a job
+    keyword called ``queue`` or ``priority``, use ``RailsJob(...).perform_later``.
+    """
+    job = job_class if isinstance(job_class, RailsJob) else _known(resque.registry, job_class)
+    options: dict[str, Any] = {}
+    if queue is not None:
+        options["queue"] = queue
+    if priority is not None:
+        options["priority"] = priority
+    return job.set(**options).perform_later(resque, *args, **kwargs)
+
+
+def _known(registry: Registry, name: str) -> RailsJob:
+    spec = registry.get(WRAPPER_CLASS)
+    if spec is not None and isinstance(spec.target, Dispatcher) and name in spec.target.handlers:
+        return spec.target.handlers[name]
+    return RailsJob(name)
+
+
+# Running ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Handler(RailsJob):
+    """A Python handler for an ActiveJob class; also enqueues it (it is a :class:`RailsJob`).
+
+    Calling it calls the function directly, as a Rails job's ``perform_now`` would.
+    """
+
+    target: Any = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.target(*args, **kwargs)
+
+    def run(self, info: JobInfo, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if inspect.isclass(self.target):
+            instance = self.target()
+            instance.job = info
+            return instance.perform(*args, **kwargs)
+        return self.target(*args, **kwargs)
+
+
+class Dispatcher:
+    """The Resque job ``JobWrapper``: runs ``job_data`` with its registered handler."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, Handler] = {}
+
+    def perform(self, *wrapper_args: Any) -> Any:
+        if len(wrapper_args) != 1 or not isinstance(wrapper_args[0], dict):
+            raise ActiveJobDeserializationError(
+                f"{WRAPPER_CLASS} takes one job_data object, got {list(wrapper_args)!r}"
+            )
+        data = wrapper_args[0]
+        job_class = data.get("job_class")
+        if not isinstance(job_class, str) or not job_class:
+            raise ActiveJobDeserializationError(f"ActiveJob job_data has no job_class: {data!r}")
+        handler = self.handlers.get(job_class)
+        if handler is None:
+            raise UnknownActiveJob(job_class)
+        info = JobInfo.from_job_data(data, performing=True)
+        args, kwargs = arguments.deserialize(data.get("arguments", []))
+        token = _current.set(info)
+        try:
+            return handler.run(info, args, kwargs)
+        finally:
+            _current.reset(token)
+
+
+def dispatcher(registry: Registry | None = None) -> Dispatcher:
+    """The dispatcher registered as ``JobWrapper`` in ``registry``, registering it if needed."""
+    registry = registry if registry is not None else default_registry
+    spec = registry.get(WRAPPER_CLASS)
+    if spec is None:
+        found = Dispatcher()
+        registry.register(JobSpec(name=WRAPPER_CLASS, perform=found.perform, target=found))
+        return found
+    if not isinstance(spec.target, Dispatcher):
+        raise ResqueError(f"{WRAPPER_CLASS} is registered as something other than pyresque's ActiveJob dispatcher")
+    return spec.target
+
+
+def job(
+    name: str,
+    *,
+    queue: str = DEFAULT_QUEUE,
+    priority: int | None = None,
+    registry: Registry | None = None,
+) -> Callable[[Any], Any]:
+    """Run the ActiveJob class ``name`` with the decorated function or class.
+
+        @activejob.job("ArchiveJob", queue="archive")
+        def archive(repo_id, *, branch="main"): ...
+
+    Arguments arrive as Python values, keyword arguments as keywords. A class
+    needs a ``perform`` method; each job gets a fresh instance whose ``job``
+    attribute is its :class:`JobInfo` (functions call :func:`current_job`).
+    ``queue`` and ``priority`` are used when Python enqueues the job.
+    Functions come back as a :class:`Handler` (callable, with ``perform_later``);
+    classes come back unchanged.
+    """
+
+    def register(target: Any) -> Any:
+        if inspect.isclass(target):
+            if not callable(getattr(target, "perform", None)):
+                raise TypeError(f"ActiveJob handler class {target.__name__} has no perform method")
+        elif not callable(target):
+            raise TypeError(f"cannot register {target!r} as an ActiveJob handler: it is not callable")
+        handler = Handler(name=name, queue=queue, priority=priority, target=target)
+        dispatcher(registry).handlers[name] = handler
+        return target if inspect.isclass(target) else handler
+
+    return register
