@@ -90,17 +90,23 @@ class Problem:
 
 
 # Schemas ------------------------------------------------------------------------
-def schema_dir() -> Path:
-    """Where the schemas are: the installed ``pyresque/schemas``, else the checkout's ``protocol/schemas``."""
+def schema_dir() -> Any:
+    """Where the schemas are: the installed ``pyresque/schemas``, else the checkout's ``protocol/schemas``.
+
+    Returns a :class:`~pathlib.Path` (or, from a zipped install, an
+    ``importlib.resources`` traversable): call ``joinpath(...).read_text()``.
+    """
+    here = Path(__file__).resolve().parent
+    marker = JOB_PAYLOAD + ".schema.json"
+    for candidate in (here / "schemas", here.parent / "protocol" / "schemas"):
+        if (candidate / marker).is_file():
+            return candidate
     try:
         installed = resources.files("pyresque.schemas")
-        if installed.joinpath(JOB_PAYLOAD + ".schema.json").is_file():
-            return Path(str(installed))
+        if installed.joinpath(marker).is_file():
+            return installed
     except (ModuleNotFoundError, TypeError):
         pass
-    checkout = Path(__file__).resolve().parent.parent / "protocol" / "schemas"
-    if (checkout / (JOB_PAYLOAD + ".schema.json")).is_file():
-        return checkout
     raise FileNotFoundError("pyresque's JSON Schemas are missing: reinstall pyresque")
 
 
@@ -108,7 +114,7 @@ def schema_dir() -> Path:
 def load_schemas() -> dict[str, dict[str, Any]]:
     """Every protocol schema by name (``job-payload``, ``worker-id``...)."""
     root = schema_dir()
-    return {name: json.loads((root / f"{name}.schema.json").read_text("utf-8")) for name in SCHEMA_NAMES}
+    return {name: json.loads(root.joinpath(f"{name}.schema.json").read_text("utf-8")) for name in SCHEMA_NAMES}
 
 
 @functools.lru_cache(maxsize=None)
