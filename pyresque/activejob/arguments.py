@@ -238,11 +238,12 @@ def _serialize_hash(value: Mapping[Any, Any], path: str) -> dict[str, Any]:
                 f"{path}[{key!r}]",
                 f"hash keys must be str or Symbol (got {type(key).__name__}), as ActiveJob requires",
             )
-        if key in RESERVED_KEYS:
-            raise InvalidArgument(f"{path}[{key!r}]", f"{key!r} is a key ActiveJob reserves for itself")
+        text = str.__str__(key)
+        if text in RESERVED_KEYS:
+            raise InvalidArgument(f"{path}[{text!r}]", f"{text!r} is a key ActiveJob reserves for itself")
         if isinstance(key, Symbol) or isinstance(value, Keywords):
-            symbol_keys.append(str.__str__(key))
-        out[str.__str__(key)] = serialize_argument(item, f"{path}[{key!r}]")
+            symbol_keys.append(text)
+        out[text] = serialize_argument(item, f"{path}[{text!r}]")
     if isinstance(value, IndifferentDict):
         out[INDIFFERENT_ACCESS_KEY] = True
     elif isinstance(value, Keywords):
