@@ -2,13 +2,21 @@
 
 Accepts what Ruby's ``Resque.redis=`` accepts plus URLs: a ``redis.Redis``
 client, a ``redis://``, ``rediss://`` or ``unix://`` URL, or Resque's own
-``host:port[:db][/namespace]`` string, where the ``/namespace`` suffix wins
-over the ``namespace`` argument as it does in Ruby.
+``host[:port[:db]][/namespace]`` string, where the ``/namespace`` suffix wins
+over the ``namespace`` argument (Ruby has no namespace argument).
+
+Stricter than Ruby, on purpose: Ruby ignores a fourth ``:field`` and lets a
+bad port fail at first use; we refuse such strings at once with
+:class:`ConnectionFailed`. As redis-rb does (and redis-py does not), a URL
+whose path is not a database number (``redis://host/myapp``) is refused: a
+URL cannot carry a namespace.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis as redis_py
 
@@ -29,11 +37,27 @@ def connect(target: Any = None, namespace: str | None = None) -> tuple[redis_py.
     if not isinstance(target, str):
         raise ConnectionFailed(f"cannot use {type(target).__name__} as a Redis connection")
     if target.startswith(_URL_SCHEMES):
-        try:
-            return redis_py.Redis.from_url(target), ns
-        except ValueError as exc:
-            raise ConnectionFailed(f"bad Redis URL {target!r}: {exc}") from None
+        return _from_url(target), ns
+    if "://" in target:
+        raise ConnectionFailed(f"bad Redis URL {target!r}: the scheme must be one of {', '.join(_URL_SCHEMES)}")
     return _from_resque_string(target, ns)
+
+
+def _from_url(url: str) -> redis_py.Redis:
+    try:
+        parts = urlsplit(url)
+        if parts.scheme == "unix":
+            if not parts.path:
+                raise ValueError("no socket path")
+        else:
+            if not parts.hostname:
+                raise ValueError("no host")
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+            if not re.fullmatch(r"/?\d*", parts.path):
+                raise ValueError(f"the path {parts.path!r} is not a database number (a URL cannot carry a namespace)")
+        return redis_py.Redis.from_url(url)
+    except ValueError as exc:
+        raise ConnectionFailed(f"bad Redis URL {url!r}: {exc}") from None
 
 
 def _from_resque_string(text: str, ns: str) -> tuple[redis_py.Redis, str]:
@@ -41,15 +65,17 @@ def _from_resque_string(text: str, ns: str) -> tuple[redis_py.Redis, str]:
     if slash and suffix:
         ns = suffix
     parts = address.split(":")
-    if len(parts) not in (2, 3) or not parts[0]:
+    if len(parts) > 3 or not parts[0] or not parts[0].strip():
         raise ConnectionFailed(
-            f"bad Redis address {text!r}: use host:port[:db][/namespace] or a redis:// URL"
+            f"bad Redis address {text!r}: use host[:port[:db]][/namespace] or a redis:// URL"
         )
     try:
-        port = int(parts[1])
+        port = int(parts[1]) if len(parts) > 1 else 6379  # Ruby: a bare host means port 6379
         db = int(parts[2]) if len(parts) == 3 else 0
     except ValueError:
         raise ConnectionFailed(f"bad Redis address {text!r}: port and db must be numbers") from None
+    if not 0 < port < 65536 or db < 0:
+        raise ConnectionFailed(f"bad Redis address {text!r}: port must be 1-65535 and db 0 or more")
     return redis_py.Redis(host=parts[0], port=port, db=db), ns
 
 

@@ -8,7 +8,8 @@ hooks belong to a registry. This module only knows how to *run* them:
 * ``around_perform`` hooks are generator functions that ``yield`` once where
   the job should run, the first registered outermost; one that never yields
   skips the job;
-* ``after_perform`` runs only when the job ran and did not raise;
+* ``after_perform`` runs unless something raised, even when an around hook
+  skipped the job (Ruby runs it after the around chain either way);
 * ``on_failure(exc, *args)`` runs once when the job raised.
 """
 
@@ -67,8 +68,7 @@ def perform_with_hooks(
     try:
         run_all(hooks["before_perform"], *args)
         ran = _around(list(hooks["around_perform"]), perform, args)
-        if ran:
-            run_all(hooks["after_perform"], *args)
+        run_all(hooks["after_perform"], *args)  # as Resque::Job#perform: whether or not it ran
         return ran
     except Exception as exc:
         if not isinstance(exc, DontPerform):

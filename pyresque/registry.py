@@ -128,15 +128,16 @@ def _spec_for_class(cls: type, name: str | None, queue: str | None) -> JobSpec:
     # means "make an instance per job", which reads more naturally in Python.
     if isinstance(static, (staticmethod, classmethod)):
         perform = cls.perform
-
-        def hooks_of(prefix: str) -> list[Callable[..., Any]]:
-            return [getattr(cls, n) for n in sorted(dir(cls)) if n.startswith(prefix)]
     else:
         def perform(*args: Any) -> Any:
             return cls().perform(*args)
 
-        def hooks_of(prefix: str) -> list[Callable[..., Any]]:
-            return [_unbound(cls, n) for n in sorted(dir(cls)) if n.startswith(prefix)]
+    def hooks_of(prefix: str) -> list[Callable[..., Any]]:
+        # Resque: every method whose name starts with the hook kind, sorted by name.
+        return [
+            _unbound(cls, n) for n in sorted(dir(cls))
+            if n.startswith(prefix) and callable(getattr(cls, n, None))
+        ]
 
     spec = JobSpec(
         name=name or cls.__name__,

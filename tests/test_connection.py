@@ -1,0 +1,78 @@
+"""Connection strings: redis-py clients, URLs and Resque's host:port[:db][/namespace]."""
+
+from __future__ import annotations
+
+import pytest
+import redis as redis_py
+
+from pyresque import ConnectionFailed, Resque
+from pyresque.connection import connect
+
+
+def _where(client: redis_py.Redis) -> tuple:
+    kw = client.connection_pool.connection_kwargs
+    return kw.get("host"), kw.get("port"), kw.get("db", 0), kw.get("path")
+
+
+@pytest.mark.parametrize(
+    ("target", "where", "namespace"),
+    [
+        ("localhost", ("localhost", 6379, 0, None), "resque"),  # Ruby: bare host, port 6379
+        ("localhost:6380", ("localhost", 6380, 0, None), "resque"),
+        ("db.example:6380:2", ("db.example", 6380, 2, None), "resque"),
+        ("db.example:6380:2/myapp", ("db.example", 6380, 2, None), "myapp"),
+        ("db.example:6380/resque:myapp", ("db.example", 6380, 0, None), "resque:myapp"),
+        ("db.example:6380/", ("db.example", 6380, 0, None), "resque"),
+        ("redis://db.example:6381/4", ("db.example", 6381, 4, None), "resque"),
+        ("redis://db.example", ("db.example", None, 0, None), "resque"),
+        ("rediss://db.example:6390/1", ("db.example", 6390, 1, None), "resque"),
+        ("unix:///run/redis.sock?db=3", (None, None, 3, "/run/redis.sock"), "resque"),
+    ],
+)
+def test_connection_strings(target: str, where: tuple, namespace: str) -> None:
+    client, ns = connect(target, "resque")
+    assert _where(client) == where
+    assert ns == namespace
+
+
+def test_namespace_suffix_wins_over_argument_and_urls_never_carry_one() -> None:
+    assert connect("h:1/fromstring", "fromarg")[1] == "fromstring"
+    assert connect("h:1", "fromarg")[1] == "fromarg"
+    assert connect("redis://h:1/0", "fromarg")[1] == "fromarg"
+    assert Resque("h:1:2/app").layout.queue("q") == "app:queue:q"
+
+
+def test_default_is_localhost_6379() -> None:
+    client, ns = connect(None)
+    assert _where(client) == ("localhost", 6379, 0, None) and ns == "resque"
+
+
+def test_a_client_is_used_as_is(r: redis_py.Redis) -> None:
+    resque = Resque(r, namespace="myapp")
+    assert resque.redis is r and resque.namespace == "myapp"
+
+
+@pytest.mark.parametrize(
+    ("target", "words"),
+    [
+        ("", "host[:port[:db]]"),
+        (":6379", "host[:port[:db]]"),
+        ("h:1:2:3", "host[:port[:db]]"),
+        ("h:abc", "must be numbers"),
+        ("h:6379:x", "must be numbers"),
+        ("h:0", "1-65535"),
+        ("h:70000", "1-65535"),
+        ("h:1:-1", "db 0 or more"),
+        ("redis://h:6379/myapp", "not a database number"),
+        ("redis://h:x/0", "Port"),
+        ("redis://", "no host"),
+        ("unix://", "no socket path"),
+        ("http://h:80", "scheme must be one of"),
+        (42, "cannot use int"),
+    ],
+)
+def test_bad_connection_strings_raise_connection_failed(target: object, words: str) -> None:
+    with pytest.raises(ConnectionFailed) as info:
+        Resque(target)
+    assert words in str(info.value)
+    assert repr(target) in str(info.value) or isinstance(target, int)
