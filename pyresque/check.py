@@ -405,7 +405,7 @@ class _Checker:
         for member in sorted(self.members(key)):
             parsed = self.keys.parse(self.keys.prefix + member)
             if parsed is None or parsed.kind != "delayed":
-                self.error(key, f"member {member!r} is not an un-namespaced delayed:<unix timestamp>")
+                self.error(key, f"member {member!r} does not name a delayed list (un-namespaced, a unix timestamp)")
 
 
 # Output -------------------------------------------------------------------------

@@ -153,9 +153,13 @@ class Keys:
         """The bare name of the default backend's list."""
         return _FAILED
 
-    def stat_names(self) -> tuple[str, str]:
-        """The stat names Resque keeps: processed and failed."""
-        return (STAT_PROCESSED, STAT_FAILED)
+    def processed_stat(self, worker_id: str | None = None) -> str:
+        """``stat:processed`` (or one worker's): every job run, failed ones included."""
+        return self.stat(STAT_PROCESSED, worker_id)
+
+    def failed_stat(self, worker_id: str | None = None) -> str:
+        """``stat:failed`` (or one worker's): jobs that raised, not dirty exits."""
+        return self.stat(STAT_FAILED, worker_id)
 
     # resque-scheduler -----------------------------------------------------
     @property

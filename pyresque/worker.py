@@ -253,11 +253,11 @@ class Worker:
         if outcome.record is not None:
             self.resque.failure_backend.save(pipe, outcome.record)
         if outcome.counts_as_failed:
-            pipe.incrby(self.keys.stat("failed"), 1)
-            pipe.incrby(self.keys.stat("failed", self.id), 1)
+            pipe.incrby(self.keys.failed_stat(), 1)
+            pipe.incrby(self.keys.failed_stat(self.id), 1)
         pipe.delete(self.keys.worker(self.id))
-        pipe.incrby(self.keys.stat("processed"), 1)
-        pipe.incrby(self.keys.stat("processed", self.id), 1)
+        pipe.incrby(self.keys.processed_stat(), 1)
+        pipe.incrby(self.keys.processed_stat(self.id), 1)
         pipe.execute()
         self.jobs_done += 1
 

@@ -83,8 +83,8 @@ def unregister(pipe: Any, keys: Keys, wid: str) -> None:
     pipe.delete(keys.worker(wid))
     pipe.delete(keys.worker_started(wid))
     pipe.hdel(keys.heartbeat, wid)
-    pipe.delete(keys.stat("processed", wid))
-    pipe.delete(keys.stat("failed", wid))
+    pipe.delete(keys.processed_stat(wid))
+    pipe.delete(keys.failed_stat(wid))
 
 
 def working_on(queue: str, run_at: str, payload_json: str) -> str:
@@ -105,8 +105,8 @@ def all_workers(client: redis_py.Redis, keys: Keys) -> list[WorkerInfo]:
     for wid in wids:
         pipe.get(keys.worker_started(wid))
         pipe.hget(keys.heartbeat, wid)
-        pipe.get(keys.stat("processed", wid))
-        pipe.get(keys.stat("failed", wid))
+        pipe.get(keys.processed_stat(wid))
+        pipe.get(keys.failed_stat(wid))
         pipe.get(keys.worker(wid))
     values = pipe.execute()
     infos = []
