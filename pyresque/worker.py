@@ -146,6 +146,7 @@ class Worker:
         if self.handle_signals:
             self._signals = SignalPipe()
             self.ctx.signal_fd = self._signals.read_fd
+            self.ctx.on_signal = self._after_signals
             self._install_signal_handlers()
         self._heartbeat = Heartbeat(self.redis, self.keys, self.id, self.heartbeat_interval_s)
         self._heartbeat.start()
