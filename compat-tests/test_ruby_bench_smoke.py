@@ -1,0 +1,63 @@
+"""The benchmark harness runs end to end (bench/run --smoke) against real Ruby Resque.
+
+Smoke mode proves every measurement is taken and lands in the JSON; it
+judges no timing, and neither does this test: a slow CI machine must not
+fail it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SIDES = ("pyresque", "ruby")
+# (metric, sides, field, may be zero)
+EXPECTED = [
+    ("enqueue_single", SIDES, "jobs_per_s", False),
+    ("enqueue_bulk", ("pyresque",), "jobs_per_s", False),
+    ("worker_inprocess", SIDES, "jobs_per_s", False),
+    ("worker_fork", SIDES, "jobs_per_s", False),
+    ("pickup", SIDES, "p50_ms", False),
+    ("pickup", SIDES, "p99_ms", False),
+    ("idle", SIDES, "commands_per_s", True),  # an idle pyresque worker may send nothing at all
+    ("idle", SIDES, "rss_mb", False),
+]
+
+
+def sane(value: object, may_be_zero: bool = False) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and (value >= 0 if may_be_zero else value > 0))
+
+
+def test_bench_smoke_measures_everything(ruby_available, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--results-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=100,
+    )
+    assert proc.returncode == 0, f"bench --smoke failed:\n{proc.stdout}\n{proc.stderr}"
+    results = json.loads((tmp_path / "latest.json").read_text())
+
+    assert results["errors"] == {}
+    assert results["meta"]["mode"] == "smoke"
+    assert set(results["redis_ceiling"]) == {"set", "lpush", "lpop"}
+    assert all(sane(v) for v in results["redis_ceiling"].values()), results["redis_ceiling"]
+    for metric, sides, field, may_be_zero in EXPECTED:
+        for side in sides:
+            value = results[metric][side][field]
+            assert sane(value, may_be_zero), f"{metric}.{side}.{field} = {value!r}"
+    for side in SIDES:
+        assert results["pickup"][side]["samples"] == len(results["pickup"][side]["all_ms"]) > 0
+        assert results["worker_inprocess"][side]["fork"] is False
+        assert results["worker_fork"][side]["fork"] is True
+
+    names = {t["name"] for t in results["targets"]}
+    assert len(names) == 8
+    for target in results["targets"]:
+        assert target["result"] == "not judged (smoke)", target
+        assert sane(target["measured"], may_be_zero=True), target
+    assert "| Metric |" in proc.stdout
