@@ -22,7 +22,7 @@ from pyresque import hooks as hook_runner
 from pyresque import payload as codec
 from pyresque import workers as worker_records
 from pyresque.connection import as_int, as_text, connect, describe
-from pyresque.errors import ConnectionFailed, InvalidQueueName, MalformedPayload, NoQueueError, UnknownJob
+from pyresque.errors import ConnectionFailed, DontPerform, InvalidQueueName, MalformedPayload, NoQueueError, UnknownJob
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
 from pyresque.registry import JobSpec, Registry, default_registry
 
@@ -71,14 +71,15 @@ class Resque:
         registry: Registry | None = None,
         inline: bool = False,
         failure_backend: str = "redis",
-        environment: str = "development",
+        environment: str | None = None,
     ) -> None:
         self.redis, ns = connect(redis, namespace)
         self.namespace = ns
         self.layout = Keys(ns)
         self.registry = registry if registry is not None else default_registry
         self.inline = inline
-        self.environment = environment
+        # Ruby's Resque.info reads RAILS_ENV || RACK_ENV || "development".
+        self.environment = environment or os.environ.get("RAILS_ENV") or os.environ.get("RACK_ENV") or "development"
         self.failure_backend = failure_mod.backend_for(failure_backend, self.layout, self.redis)
         self.failures = failure_mod.Failures(self.redis, self.layout, self.failure_backend)
 
@@ -122,7 +123,10 @@ class Resque:
         many were enqueued.
         """
         spec, name = self._job(job)
-        queue = validate_queue(queue or (spec.queue if spec else None) or "")
+        queue = queue or (spec.queue if spec else None)
+        if not queue:
+            raise NoQueueError(f"{name} has no queue: register it with queue=... or pass queue=")
+        validate_queue(queue)
         hooks = spec.hooks if spec else _NO_HOOKS
         encoded = [(args, codec.encode_job(name, args)) for args in args_list]
         kept = [(a, d) for a, d in encoded if hook_runner.all_allow(hooks["before_enqueue"], *a)]
@@ -144,7 +148,10 @@ class Resque:
             raise UnknownJob(name)
         # Ruby's inline mode sends args through JSON too, so jobs see what a worker would.
         args = codec.decode_job(data).args
-        hook_runner.perform_with_hooks(spec.perform, args, spec.hooks)
+        try:
+            hook_runner.perform_with_hooks(spec.perform, args, spec.hooks)
+        except DontPerform:
+            pass  # Resque::Job#perform returns false; the enqueue still counts
 
     # Dequeue and reserve ---------------------------------------------------
     @translate_redis_errors
@@ -243,7 +250,7 @@ class Resque:
         sizes = self.queue_sizes()
         return {
             "pending": sum(sizes.values()),
-            "processed": as_int(self.redis.get(self.layout.stat("processed"))),
+            "processed": as_int(self.redis.get(self.layout.processed_stat())),
             "queues": len(sizes),
             "workers": int(self.redis.scard(self.layout.workers)),
             "working": worker_records.working_count(self.redis, self.layout),
