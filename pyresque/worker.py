@@ -104,9 +104,9 @@ class Worker:
         self.graceful_term = graceful_term
         self.procline_prefix = procline_prefix
         self.heartbeat_interval_s = heartbeat_interval_s
-        self.handle_signals = (
-            threading.current_thread() is threading.main_thread() if handle_signals is None else handle_signals
-        )
+        # None: decided when work() starts, by the thread it runs in (Python
+        # only lets the main thread install signal handlers).
+        self.handle_signals = handle_signals
         if fork_per_job is None:
             fork_per_job = hasattr(os, "fork")
         self._signals: SignalPipe | None = None
@@ -143,6 +143,8 @@ class Worker:
 
     def startup(self) -> None:
         set_procline(self.procline_prefix, "resque: Starting", versioned=False)
+        if self.handle_signals is None:
+            self.handle_signals = threading.current_thread() is threading.main_thread()
         if self.handle_signals:
             self._signals = SignalPipe()
             self.ctx.signal_fd = self._signals.read_fd
@@ -227,13 +229,15 @@ class Worker:
             return "paused"
         position, raw = reserved
         self._idle = False
-        self.process(queues[int(position) - 1], as_text(raw))
+        # The bytes as queued: decoding them here would turn invalid UTF-8
+        # into U+FFFD and run a job Ruby could not even decode.
+        self.process(queues[int(position) - 1], raw)
         return "job"
 
-    def process(self, queue: str, raw: str) -> None:
+    def process(self, queue: str, raw: bytes | str) -> None:
         """Run a reserved payload and record how it ended, in one round trip."""
         try:
-            job = codec.Job(queue, codec.decode_job(raw), raw)
+            job = codec.Job(queue, codec.decode_job(raw), as_text(raw))
         except MalformedPayload as exc:
             log.error("malformed payload on %s: %s", queue, exc.problem)
             self.finish(execution.Outcome(failure_mod.record_for_malformed(exc, self.id, queue), True))
