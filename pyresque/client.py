@@ -160,7 +160,9 @@ class Resque:
 
         Matches Ruby's ``Resque.dequeue``: with args it removes the payloads
         whose bytes equal this encoding. Returns how many were removed
-        (0 if a ``before_dequeue`` hook said no).
+        (0 if a ``before_dequeue`` hook said no). ``queue`` is an addition
+        for jobs Python knows only by name; without args, payloads that are
+        not JSON objects are skipped where Ruby would raise.
         """
         spec, name = self._job(job)
         queue = queue or (spec.queue if spec else None)
@@ -211,6 +213,9 @@ class Resque:
         """Up to ``count`` decoded payloads from position ``start``, without removing them.
 
         An item that is not valid JSON comes back as its raw text.
+        Deliberately unlike Ruby, whose ``peek`` returns one object (or nil)
+        when ``count`` is 1 and treats ``count <= 0`` as a raw LRANGE, this
+        always returns a list, empty for ``count <= 0``.
         """
         if count <= 0:
             return []
