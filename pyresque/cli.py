@@ -39,6 +39,13 @@ class UsageError(Exception):
     """Bad command-line input (exit 2)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr, like every other error."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -62,14 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--redis", default=argparse.SUPPRESS,
                         help="redis:// URL or host:port[:db][/namespace] (default: $REDIS_URL or localhost:6379)")
     common.add_argument("--namespace", default=argparse.SUPPRESS,
                         help="key namespace (default: $RESQUE_NAMESPACE or resque)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
 
-    parser = argparse.ArgumentParser(prog="pyresque", parents=[common],
+    parser = _Parser(prog="pyresque", parents=[common],
                                      description="Resque-compatible jobs for Python.")
     parser.add_argument("--version", action="version", version=f"pyresque {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -100,7 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=int, default=0)
     p.add_argument("--count", type=int, default=20)
 
-    w = WorkerSettings.from_env(env)
+    try:
+        w = WorkerSettings.from_env(env)
+        env_error = None
+    except ResqueError as exc:
+        # Reported by `work` only: a bad INTERVAL must not break `pyresque info`.
+        w, env_error = WorkerSettings(), str(exc)
     p = command("work", cmd_work, "work queues as a Resque worker")
     p.add_argument("-q", "--queues", default=w.queues, help="comma-separated, in priority order; * globs and !skip (default: $QUEUES)")
     p.add_argument("-i", "--interval", type=float, default=w.interval_s, help="seconds between polls; 0 drains and exits (default: $INTERVAL or 5)")
@@ -116,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--import", dest="imports", action="append", default=list(w.imports), metavar="MODULE",
                    help="a module that registers jobs (repeatable; $PYRESQUE_JOBS, comma-separated)")
     p.add_argument("-v", "--verbose", action="count", default=0)
-    p.set_defaults(worker_settings=w)
+    p.set_defaults(worker_settings=w, env_error=env_error)
     return parser
 
 
@@ -245,6 +257,8 @@ def cmd_work(args: argparse.Namespace) -> int:
     from pyresque.worker import Worker
 
     s: WorkerSettings = args.worker_settings
+    if args.env_error:
+        raise UsageError(args.env_error)
     level = s.log_level if not args.verbose else (logging.INFO if args.verbose == 1 else logging.DEBUG)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.queues:
@@ -252,7 +266,17 @@ def cmd_work(args: argparse.Namespace) -> int:
     if args.count < 1:
         raise UsageError("--count must be at least 1")
     if args.count > 1:
-        return supervise(args.count)
+        # The supervisor is the process to signal, so it owns the pidfile
+        # and is what --background detaches.
+        if args.background:
+            daemonize()
+        if args.pidfile:
+            write_pidfile(args.pidfile)
+        try:
+            return supervise(args.count)
+        finally:
+            if args.pidfile:
+                remove_pidfile(args.pidfile)
     sys.path.insert(0, os.getcwd())
     for module in args.imports:
         for name in [m.strip() for m in module.split(",") if m.strip()]:
@@ -284,7 +308,7 @@ def cmd_work(args: argparse.Namespace) -> int:
 
 def supervise(count: int) -> int:
     """Run ``count`` worker processes; signals reach them all, as with ``COUNT``."""
-    argv = [sys.executable, "-m", "pyresque"] + sys.argv[1:] + ["--count", "1"]
+    argv = [sys.executable, "-m", "pyresque"] + _without_options(sys.argv[1:], {"--pidfile", "--count"}) + ["--count", "1"]
     env = dict(os.environ, COUNT="1")
     env.pop("PIDFILE", None)
     env.pop("BACKGROUND", None)
@@ -300,6 +324,20 @@ def supervise(count: int) -> int:
         signal.signal(sig, forward)
     codes = [child.wait() for child in children]
     return max((c for c in codes if c > 0), default=0)
+
+
+def _without_options(argv: list[str], options: set[str]) -> list[str]:
+    """``argv`` minus ``--opt VALUE`` and ``--opt=VALUE`` for each of ``options``."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in options:
+            skip = True
+        elif arg.split("=", 1)[0] not in options or "=" not in arg:
+            out.append(arg)
+    return out
 
 
 def daemonize() -> None:
