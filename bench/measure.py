@@ -96,13 +96,20 @@ def worker_throughput(server: RedisServer, side: str, count: int, fork: bool, lo
     resque.enqueue_many(JOB, [stamp, *([()] * count), stamp], queue=sides.QUEUE)
     total = count + 2
     timeout_s = 60 + count / 20  # a bound, not an expectation: 20 jobs/s is far below either side
+    before = _command_calls(server)
+    polls = [0]
+
+    def finished() -> bool:
+        polls[0] += 1
+        return _processed(server) >= total or _died(worker)
+
     spawned = time.monotonic()
     worker = sides.start_worker(side, server.url, log_dir / f"throughput-{'fork' if fork else 'inprocess'}-{side}.log",
                                 interval_s=0, fork=fork)
     try:
-        wait_until(lambda: _processed(server) >= total or _died(worker), timeout_s,
-                   f"{side} worker to process {total} jobs", step_s=0.05)
+        wait_until(finished, timeout_s, f"{side} worker to process {total} jobs", step_s=0.05)
         wall_s = time.monotonic() - spawned
+        used = _delta(before, _command_calls(server), own={"get": polls[0], "info": 1})
         _check_done(server, worker, total)
         exited = sides.wait_exit(worker, 15)
     finally:
@@ -111,14 +118,24 @@ def worker_throughput(server: RedisServer, side: str, count: int, fork: bool, lo
     if len(marks) != 2:
         raise RuntimeError(f"{side}: expected 2 marker records, got {marks}")
     seconds = marks[1]["t"] - marks[0]["t"]
-    return {**_rate(count, seconds), "fork": fork, "wall_with_startup_s": wall_s, "drained_and_exited": exited}
+    return {
+        **_rate(count, seconds), "fork": fork, "wall_with_startup_s": wall_s, "drained_and_exited": exited,
+        # Whole worker run (start-up and markers included), so a diagnostic, not the rate's basis.
+        "redis_commands_per_job": sum(used.values()) / total,
+        "redis_commands_by_name": used,
+    }
 
 
 def idle_and_pickup(server: RedisServer, side: str, *, window_s: float, samples: int, interval_s: float | None,
-                    seed: int, log_dir: Path) -> dict[str, dict[str, Any]]:
-    """Start one worker at default settings; measure it idle, then its pickup latency."""
+                    seed: int, log_dir: Path, fork: bool | None = None) -> dict[str, dict[str, Any]]:
+    """Start one worker (default settings unless told); measure it idle, then its pickup latency.
+
+    ``window_s=0`` skips the idle measurement.
+    """
     server.flush()
-    worker = sides.start_worker(side, server.url, log_dir / f"idle-pickup-{side}.log", interval_s=interval_s)
+    label = "" if fork is None else ("-fork" if fork else "-inprocess")
+    worker = sides.start_worker(side, server.url, log_dir / f"idle-pickup{label}-{side}.log", interval_s=interval_s,
+                                fork=fork)
     try:
         wait_until(lambda: server.client.scard(KEYS.workers) >= 1 or _died(worker), 60,
                    f"{side} worker to register", step_s=0.05)
@@ -126,7 +143,7 @@ def idle_and_pickup(server: RedisServer, side: str, *, window_s: float, samples:
             raise RuntimeError(f"{side} worker exited with {worker.proc.returncode}; see {log_dir}")
         # Let start-up work (pruning, first heartbeat, first poll) finish before the window.
         time.sleep(min(2.0, window_s))
-        idle = _idle_window(server, worker, window_s)
+        idle = _idle_window(server, worker, window_s) if window_s > 0 else {}
         pickup = _pickup(server, side, worker, samples, interval_s if interval_s is not None else 5.0, seed)
     finally:
         worker.stop()
@@ -141,11 +158,8 @@ def _idle_window(server: RedisServer, worker: sides.Worker, window_s: float) -> 
     while time.monotonic() < deadline:
         rss_samples.append(sides.rss_bytes(worker.pid))
         time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
-    after = _command_calls(server)
+    delta = _delta(before, _command_calls(server), own={"info": 1})
     rss_samples.append(sides.rss_bytes(worker.pid))
-    delta = {cmd: after.get(cmd, 0) - before.get(cmd, 0) for cmd in after}
-    delta["info"] = delta.get("info", 0) - 1
-    delta = {cmd: n for cmd, n in sorted(delta.items()) if n > 0}
     total = sum(delta.values())
     return {
         "window_s": window_s,
@@ -159,14 +173,22 @@ def _idle_window(server: RedisServer, worker: sides.Worker, window_s: float) -> 
 
 def _pickup(server: RedisServer, side: str, worker: sides.Worker, samples: int, interval_s: float,
             seed: int) -> dict[str, Any]:
-    """Enqueue probes one at a time, each after a random pause so it lands at a random
-    point of the worker's wait (uniform over its poll interval)."""
+    """Enqueue probes one at a time, each after a random pause since the last probe
+    finished, so probes land at random points of the worker's wait.
+
+    The pauses are stratified: one random point in each of ``samples`` equal
+    slices of the pause range, in random order. For Ruby the range is its poll
+    interval, so even 10 probes cover the whole sleep evenly and its median is
+    not at the mercy of 10 draws; for pyresque, which blocks, it is 10-100 ms.
+    """
     resque = Resque(server.url)
     rng = random.Random(seed)
-    max_pause_s = interval_s if side == "ruby" else 0.1
+    low_s, high_s = (0.0, interval_s) if side == "ruby" else (0.01, 0.1)
+    slices = list(range(samples))
+    rng.shuffle(slices)
     latencies_ms = []
-    for _ in range(samples):
-        time.sleep(rng.uniform(0.01, max(0.011, max_pause_s)))
+    for slice_no in slices:
+        time.sleep(low_s + (high_s - low_s) * (slice_no + rng.random()) / samples)
         enqueued = time.time()
         resque.enqueue_to(sides.QUEUE, JOB, "stamp", PROBES_KEY, enqueued)
         got = server.client.blpop([PROBES_KEY], timeout=int(interval_s * 2 + 10))
@@ -196,6 +218,12 @@ def _percentile(ordered: list[float], pct: float) -> float:
 def _command_calls(server: RedisServer) -> dict[str, int]:
     stats = server.client.info("commandstats")
     return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
+def _delta(before: dict[str, int], after: dict[str, int], own: dict[str, int]) -> dict[str, int]:
+    """Calls per command between two snapshots, less the ``own`` calls the runner made."""
+    delta = {cmd: after.get(cmd, 0) - before.get(cmd, 0) - own.get(cmd, 0) for cmd in after}
+    return {cmd: n for cmd, n in sorted(delta.items()) if n > 0}
 
 
 def _processed(server: RedisServer) -> int:

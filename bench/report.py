@@ -57,6 +57,8 @@ ROWS = [
     ("Worker, fork per job", "worker_fork", "jobs_per_s", "jobs/s"),
     ("Pickup latency p50 (idle worker, defaults)", "pickup", "p50_ms", "ms"),
     ("Pickup latency p99 (idle worker, defaults)", "pickup", "p99_ms", "ms"),
+    ("Pickup p50, in-process worker (context)", "pickup_inprocess", "p50_ms", "ms"),
+    ("Pickup p99, in-process worker (context)", "pickup_inprocess", "p99_ms", "ms"),
     ("Idle worker Redis commands", "idle", "commands_per_s", "cmd/s"),
     ("Idle worker RSS", "idle", "rss_mb", "MB"),
 ]
@@ -107,9 +109,10 @@ Machine: {meta['cpu']} × {meta['cpus']} CPUs, Linux {meta['kernel']}; load aver
 Redis {meta['redis_version']} (private server, no persistence, 127.0.0.1); Python {meta['python']} (hiredis: {meta['hiredis']});
 Ruby {meta['ruby_version']}, Resque {meta['resque_version']}. pyresque commit `{meta['git_commit']}`.
 
-Parameters: {p['enqueue_jobs']:,} single enqueues per side, {p['bulk_jobs']:,} bulk (median of {p['bulk_repeats']}),
-{p['inprocess_jobs']:,} jobs in-process, {p['fork_jobs']:,} fork-per-job, pickup samples
-{p['pickup_samples_pyresque']} (pyresque) / {p['pickup_samples_ruby']} (Ruby, INTERVAL {p['ruby_interval_s']} s), idle window {p['idle_window_s']} s.
+Parameters: {p['enqueue_jobs']:,} single enqueues and {p['inprocess_jobs']:,} in-process / {p['fork_jobs']:,} fork-per-job
+jobs per side and round, median of {p['rounds']} interleaved rounds; {p['bulk_jobs']:,} bulk enqueues (median of
+{p['bulk_repeats']}); pickup samples {p['pickup_samples_pyresque']} (pyresque) / {p['pickup_samples_ruby']} (Ruby, INTERVAL
+{p['ruby_interval_s']} s) / {p['pickup_samples_inprocess']} (pyresque in-process); idle window {p['idle_window_s']} s.
 
 ## Side by side
 

@@ -30,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 
 @dataclass(frozen=True)
 class Params:
+    rounds: int  # enqueue and throughput runs per side, interleaved; the median round is reported
     enqueue_jobs: int
     bulk_jobs: int
     bulk_repeats: int
@@ -37,17 +38,18 @@ class Params:
     fork_jobs: int
     pickup_samples_pyresque: int
     pickup_samples_ruby: int
+    pickup_samples_inprocess: int  # pyresque --no-fork, to show what forking adds to pickup
     ruby_interval_s: float | None  # None: Ruby's default (5 s)
     idle_window_s: float
     redis_benchmark_requests: int
 
 
-FULL = Params(enqueue_jobs=20_000, bulk_jobs=100_000, bulk_repeats=3, inprocess_jobs=20_000, fork_jobs=2_000,
-              pickup_samples_pyresque=200, pickup_samples_ruby=10, ruby_interval_s=None, idle_window_s=20,
+FULL = Params(rounds=3, enqueue_jobs=10_000, bulk_jobs=100_000, bulk_repeats=3, inprocess_jobs=10_000, fork_jobs=1_000,
+              pickup_samples_pyresque=200, pickup_samples_ruby=10, pickup_samples_inprocess=100, ruby_interval_s=None, idle_window_s=20,
               redis_benchmark_requests=100_000)
 # Small enough for CI; Ruby polls every 0.5 s instead of 5 s so its pickup samples are quick.
-SMOKE = Params(enqueue_jobs=1_000, bulk_jobs=1_000, bulk_repeats=1, inprocess_jobs=1_000, fork_jobs=100,
-               pickup_samples_pyresque=5, pickup_samples_ruby=2, ruby_interval_s=0.5, idle_window_s=2,
+SMOKE = Params(rounds=1, enqueue_jobs=1_000, bulk_jobs=1_000, bulk_repeats=1, inprocess_jobs=1_000, fork_jobs=100,
+               pickup_samples_pyresque=5, pickup_samples_ruby=2, pickup_samples_inprocess=3, ruby_interval_s=0.5, idle_window_s=2,
                redis_benchmark_requests=2_000)
 
 
@@ -71,17 +73,17 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, Any] = {"meta": _meta(server, params, args.smoke), "errors": {}}
         run = _Recorder(results)
         run.metric("redis_ceiling", lambda: measure.redis_ceiling(server, params.redis_benchmark_requests))
-        if "pyresque" in only:
-            run.side("enqueue_single", "pyresque", lambda: measure.enqueue_single_pyresque(server, params.enqueue_jobs))
-        if "ruby" in only:
-            run.side("enqueue_single", "ruby", lambda: measure.enqueue_single_ruby(server, params.enqueue_jobs))
+        enqueue_single = {"pyresque": lambda: measure.enqueue_single_pyresque(server, params.enqueue_jobs),
+                          "ruby": lambda: measure.enqueue_single_ruby(server, params.enqueue_jobs)}
+        run.rounds("enqueue_single", only, params.rounds, enqueue_single)
         if "pyresque" in only:
             run.side("enqueue_bulk", "pyresque",
                      lambda: measure.enqueue_bulk_pyresque(server, params.bulk_jobs, params.bulk_repeats))
         for metric, count, fork in (("worker_inprocess", params.inprocess_jobs, False),
                                     ("worker_fork", params.fork_jobs, True)):
-            for side in only:
-                run.side(metric, side, lambda s=side, c=count, f=fork: measure.worker_throughput(server, s, c, f, log_dir))
+            run.rounds(metric, only, params.rounds, {
+                side: (lambda s=side, c=count, f=fork: measure.worker_throughput(server, s, c, f, log_dir))
+                for side in sides.SIDES})
         for side in only:
             samples = params.pickup_samples_ruby if side == "ruby" else params.pickup_samples_pyresque
             interval = params.ruby_interval_s if side == "ruby" else None
@@ -91,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
                 results.setdefault("idle", {})[side] = got["idle"]
                 results.setdefault("pickup", {})[side] = got["pickup"]
         results.pop("idle_pickup", None)
+        if "pyresque" in only:
+            got = run.side("pickup_inprocess", "pyresque", lambda: measure.idle_and_pickup(
+                server, "pyresque", window_s=0, samples=params.pickup_samples_inprocess, interval_s=None,
+                seed=args.seed, log_dir=log_dir, fork=False))
+            if got:
+                results["pickup_inprocess"]["pyresque"] = got["pickup"]
         results["meta"]["loadavg_after"] = _loadavg()
         results["meta"]["finished_utc"] = _now()
         results["targets"] = report.judge(results, args.smoke)
@@ -122,6 +130,21 @@ class _Recorder:
 
     def side(self, metric: str, side: str, fn: Callable[[], Any]) -> Any:
         return self._run(f"{metric}/{side}", fn, lambda value: self.results.setdefault(metric, {}).__setitem__(side, value))
+
+    def rounds(self, metric: str, only: tuple[str, ...], rounds: int, fns: dict[str, Callable[[], Any]]) -> None:
+        """Run each side ``rounds`` times, alternating sides so a burst of load on the
+        machine hits both; keep the round with the median rate (all rates are kept too)."""
+        runs: dict[str, list[Any]] = {side: [] for side in only}
+        for n in range(rounds):
+            for side in only:
+                got = self._run(f"{metric}/{side} (round {n + 1}/{rounds})", fns[side], lambda value: None)
+                if got is not None:
+                    runs[side].append(got)
+        for side, got in runs.items():
+            if got:
+                by_rate = sorted(got, key=lambda r: r["jobs_per_s"])
+                self.results.setdefault(metric, {})[side] = {
+                    **by_rate[len(by_rate) // 2], "rounds_jobs_per_s": [r["jobs_per_s"] for r in got]}
 
     def _run(self, where: str, fn: Callable[[], Any], store: Callable[[Any], None]) -> Any:
         print(f"[bench] {where} ...", end=" ", flush=True)
