@@ -1,0 +1,81 @@
+"""An idle worker starts a job at once, not at its next poll (notes §6.1).
+
+Functional checks that the wake-up works (a job pushed by a raw RPUSH, as
+Ruby pushes it, starts well within the 5 s default interval), not benchmarks.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import pytest
+import redis as redis_py
+
+from pyjobs_procs import Procs, wait_title
+from pyresque import wakeup
+from pyresque.worker import Worker
+from testsupport import wait_until
+
+
+@pytest.fixture
+def procs():
+    p = Procs()
+    yield p
+    p.kill_all()
+
+
+def done(r):
+    return [x.decode() for x in r.lrange("t:done", 0, -1)]
+
+
+def test_a_raw_rpush_wakes_an_idle_worker_at_once(r, procs, redis_server):
+    proc = procs.worker(redis_server, "-q", "q")
+    wait_title(proc.pid, r"resque-3\.0\.0: Waiting for q")
+    for tag in ("a", "b"):
+        t0 = time.monotonic()
+        # What Ruby's Resque.push does, byte for byte.
+        r.sadd("resque:queues", "q")
+        r.rpush("resque:queue:q", f'{{"class":"Quick","args":["{tag}"]}}')
+        wait_until(lambda: tag in done(r), 5, f"job {tag}")
+        assert time.monotonic() - t0 < 1.0
+        wait_title(proc.pid, r"resque-3\.0\.0: Waiting for q")
+    proc.send_signal(signal.SIGQUIT)
+    assert proc.wait(15) == 0
+
+
+def test_a_new_queue_matching_star_is_noticed_at_once(r, procs, redis_server):
+    proc = procs.worker(redis_server, "-q", "*")
+    wait_title(proc.pid, r"resque-3\.0\.0: Waiting for ?")  # no queues yet
+    t0 = time.monotonic()
+    r.sadd("resque:queues", "brand-new")
+    r.rpush("resque:queue:brand-new", '{"class":"Quick","args":["n"]}')
+    wait_until(lambda: done(r) == ["n"], 5, "the job on the new queue")
+    assert time.monotonic() - t0 < 1.0
+    wait_title(proc.pid, r"resque-3\.0\.0: Waiting for brand-new")
+    proc.send_signal(signal.SIGQUIT)
+    assert proc.wait(15) == 0
+
+
+def test_without_tracking_the_worker_still_works_by_polling(r, resque, registry, monkeypatch):
+    class NoTracking(wakeup.QueueWatcher):
+        def _connect(self):
+            raise redis_py.ResponseError("unknown command 'CLIENT TRACKING'")
+
+    monkeypatch.setattr("pyresque.worker.QueueWatcher", NoTracking)
+    ran = []
+    registry.register(lambda tag: ran.append(tag), name="Note")
+    worker = Worker(resque, ["q"], interval_s=0.2, registry=registry, fork_per_job=False)
+    thread = threading.Thread(target=worker.work)
+    thread.start()
+    try:
+        wait_until(lambda: r.sismember("resque:workers", worker.id), 10, "registration")
+        assert worker._watcher is not None and not worker._watcher.tracking
+        resque.enqueue_to("q", "Note", "p")
+        wait_until(lambda: ran == ["p"], 5, "the job, found by polling")
+    finally:
+        worker.shutdown_requested = True
+        thread.join(10)
+    assert not thread.is_alive()
+    assert r.smembers("resque:workers") == set()
