@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -255,6 +254,7 @@ def test_schemas_are_the_protocol_directory_and_all_load() -> None:
 
 
 def test_every_subpackage_is_packaged() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     config = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]
     listed = set(config["packages"])
     assert config["package-dir"]["pyresque.schemas"] == "protocol/schemas"
