@@ -23,6 +23,7 @@ from pyresque import payload as codec
 from pyresque import workers as worker_records
 from pyresque.connection import as_int, as_text, connect, describe
 from pyresque.errors import ConnectionFailed, DontPerform, InvalidQueueName, MalformedPayload, NoQueueError, UnknownJob
+from pyresque.config import default_environment
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
 from pyresque.registry import JobSpec, Registry, default_registry
 
@@ -78,8 +79,7 @@ class Resque:
         self.layout = Keys(ns)
         self.registry = registry if registry is not None else default_registry
         self.inline = inline
-        # Ruby's Resque.info reads RAILS_ENV || RACK_ENV || "development".
-        self.environment = environment or os.environ.get("RAILS_ENV") or os.environ.get("RACK_ENV") or "development"
+        self.environment = environment or default_environment()
         self.failure_backend = failure_mod.backend_for(failure_backend, self.layout, self.redis)
         self.failures = failure_mod.Failures(self.redis, self.layout, self.failure_backend)
 

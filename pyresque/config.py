@@ -8,10 +8,17 @@ names are Ruby Resque's, so an existing ``rake resque:work`` setup carries over.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
 from pyresque.errors import WorkerError
+
+
+def default_environment(env: Mapping[str, str] | None = None) -> str:
+    """What Ruby's ``Resque.info`` calls the environment: RAILS_ENV || RACK_ENV || development."""
+    env = os.environ if env is None else env
+    return env.get("RAILS_ENV") or env.get("RACK_ENV") or "development"
 
 
 @dataclass
@@ -29,7 +36,7 @@ class ClientSettings:
             redis=env.get("REDIS_URL") or None,
             namespace=env.get("RESQUE_NAMESPACE") or "resque",
             failure_backend=env.get("FAILURE_BACKEND") or "redis",
-            environment=env.get("RAILS_ENV") or env.get("RACK_ENV") or "development",
+            environment=default_environment(env),
         )
 
 
