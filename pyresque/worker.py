@@ -310,6 +310,7 @@ class Worker:
     def _on_quit(self, signum: int, frame: Any) -> None:
         """Finish the current job, then exit."""
         self.shutdown_requested = True
+        self._hooks_now_if_in_job()
 
     def _on_usr1(self, signum: int, frame: Any) -> None:
         """Kill the running job and carry on."""
@@ -319,15 +320,26 @@ class Worker:
         if not self.paused:
             self.paused = True
             self._pause_changed = True
+            self._hooks_now_if_in_job()
 
     def _on_cont(self, signum: int, frame: Any) -> None:
         if self.paused:
             self.paused = False
             self._pause_changed = True
+            self._hooks_now_if_in_job()
 
     def _shutdown_now(self) -> None:
         self.shutdown_requested = True
+        self._hooks_now_if_in_job()  # Ruby's shutdown! runs the hook, then stops the job
         self.strategy.kill()
+
+    def _hooks_now_if_in_job(self) -> None:
+        """While a job runs in this process nothing else gets to run the
+        hooks until it ends, so run them here, in the handler, as Ruby's trap
+        does (a forked job's wait loop runs them through ``ctx.on_signal``;
+        an idle worker's wait wakes up and runs them)."""
+        if not self.strategy.forks and getattr(self.strategy, "running", False):
+            self._after_signals()
 
     def _after_signals(self) -> None:
         """Run the hooks signals asked for, outside the signal handlers."""
