@@ -263,3 +263,30 @@ def test_no_fork_mode_runs_no_fork_hooks(r, resque, procs, redis_server):
     assert proc.wait(15) == 0, proc.stderr.read()
     assert hooks(r) == ["before_first_fork", "queue_empty", "worker_exit"]
     assert done(r) == ["a"]
+
+
+def test_no_fork_quit_runs_the_shutdown_hook_at_once_and_finishes_the_job(r, resque, procs, redis_server):
+    enqueue(resque, "q", "Block", "a")
+    proc = procs.worker(redis_server, "-q", "q", "--no-fork")
+    wait_registered(r, proc)
+    started_pid(r, "a")
+    proc.send_signal(signal.SIGQUIT)
+    # Ruby runs the shutdown hook from the trap, while the job still runs.
+    wait_until(lambda: "shutdown" in hooks(r), 10, "the shutdown hook")
+    assert done(r) == []
+    r.set("t:release:a", 1)
+    assert proc.wait(15) == 0, proc.stderr.read()
+    assert done(r) == ["a"] and r.llen("resque:failed") == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT])
+@pytest.mark.parametrize("mode", ["--fork", "--no-fork"])
+def test_an_idle_worker_exits_promptly_on_any_stop_signal(r, procs, redis_server, sig, mode):
+    proc = procs.worker(redis_server, "-q", "q", mode)
+    wid = wait_registered(r, proc)
+    wait_title(proc.pid, r"resque-3\.0\.0: Waiting for q")
+    t0 = time.monotonic()
+    assert stop(proc, sig) == 0, proc.stderr.read()
+    assert time.monotonic() - t0 < 2.0
+    assert_gone(r, wid)
+    assert hooks(r)[-2:] == ["shutdown", "worker_exit"]
