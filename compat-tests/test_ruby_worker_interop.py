@@ -1,0 +1,318 @@
+"""The Python worker next to real Ruby Resque 3.0.3 workers (issue #3).
+
+Every worker here is a real process: ``python -m pyresque work`` with the
+jobs of pyjobs_worker.py, and ``Resque::Worker`` from ruby-fixtures/. Ruby
+is the judge of what a worker looks like (``Resque::Worker.all``,
+``Resque.working``, ``Resque.info``), of pruning and of failure records.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pyresque.queues import QueueList
+from testsupport import wait_until
+from webside import HERE, HOST, ROOT, Procs, kill_hard, stop, worker_id
+
+RELEASE = "pyresque-test:release"
+GATE = "pyresque-test:gate"
+LOCK = "resque:pruning_dead_workers_in_progress"
+
+
+@pytest.fixture
+def procs(r, redis_server):
+    p = Procs(redis_server)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def drain_py(redis_server: str, queues: str, **env: str) -> subprocess.CompletedProcess:
+    """Run ``pyresque work -i 0`` until ``queues`` are empty."""
+    import os
+
+    full = dict(os.environ, REDIS_URL=redis_server, PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT)]))
+    for name in ("RESQUE_NAMESPACE", "FAILURE_BACKEND", "QUEUES", "QUEUE"):
+        full.pop(name, None)
+    full.update(env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyresque", "work", "-q", queues, "-i", "0", "--import", "pyjobs_worker"],
+        cwd=str(HERE), env=full, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def results(r) -> list[dict]:
+    return [json.loads(x) for x in r.lrange("pyresque-test:ruby-results", 0, -1)]
+
+
+def registered(r) -> set[str]:
+    return {m.decode() for m in r.smembers("resque:workers")}
+
+
+def failures(r) -> list[dict]:
+    return [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
+
+
+def busy(r, wid: str):
+    return r.get(f"resque:worker:{wid}")
+
+
+# Ruby enqueues, Python works -----------------------------------------------
+def test_python_worker_runs_ruby_enqueued_jobs(ruby, r, redis_server):
+    ruby.enqueue("record", "Recorder", [1, "two", {"three": [3.5]}, None, True])
+    ruby.enqueue("mail", "Mailers::Welcome", [42, {"locale": "de"}])
+    drain_py(redis_server, "record,mail")
+    seen = results(r)
+    assert [(s["class"], s["args"], s["side"]) for s in seen] == [
+        ("Recorder", [1, "two", {"three": [3.5]}, None, True], "python"),
+        ("Mailers::Welcome", [42, {"locale": "de"}], "python"),
+    ]
+    info = ruby.eval("Resque.info.slice(:processed, :failed, :pending, :workers, :working)")
+    assert info == {"processed": 2, "failed": 0, "pending": 0, "workers": 0, "working": 0}
+
+
+# What Ruby sees of a busy Python worker --------------------------------------
+RUBY_VIEW = """
+Resque::Worker.all.sort_by(&:to_s).map do |w|
+  {
+    "id" => w.to_s, "host" => w.hostname, "pid" => w.pid, "state" => w.state.to_s,
+    "working" => w.working?, "idle" => w.idle?, "job" => w.job,
+    "started" => w.started, "started_parsed" => (Time.parse(w.started).to_i rescue nil),
+    "heartbeat" => w.heartbeat&.to_i, "processed" => w.processed, "failed" => w.failed,
+    "find" => Resque::Worker.find(w.to_s)&.to_s,
+  }
+end.then do |all|
+  {"all" => all, "working" => Resque.working.map(&:to_s).sort,
+   "working_jobs" => Resque.working.sort_by(&:to_s).map(&:job),
+   "info" => Resque.info.reject { |k, _| k == :servers }}
+end
+"""
+
+
+def test_ruby_sees_a_busy_python_worker_as_it_sees_a_ruby_one(ruby, r, procs):
+    # Two jobs done (one failed), then a long one in progress, on each side.
+    r.set(GATE, "")  # Flaky fails while the gate is empty
+    py = procs.py("record")
+    rb = procs.ruby("mail")
+    py_id, rb_id = worker_id(py, "record"), worker_id(rb, "mail")
+    wait_until(lambda: {py_id, rb_id} <= registered(r), 30, "both workers to register")
+    ruby.eval('Resque.enqueue_to("record", "Recorder", 1); Resque.enqueue_to("record", "Exploder", 2);'
+              'Resque.enqueue_to("mail", "Recorder", 1); Resque.enqueue_to("mail", "Exploder", 2); true')
+    wait_until(lambda: int(r.get("resque:stat:processed") or 0) == 4, 30, "four jobs to be processed")
+    ruby.eval(f'Resque.enqueue_to("record", "Waiter", "{RELEASE}", "py"); '
+              f'Resque.enqueue_to("mail", "Waiter", "{RELEASE}", "rb"); true')
+    wait_until(lambda: busy(r, py_id) and busy(r, rb_id), 30, "both workers to be busy")
+    view = ruby.eval(RUBY_VIEW)
+    r.set(RELEASE, "1")
+
+    by_id = {w["id"]: w for w in view["all"]}
+    assert set(by_id) == {py_id, rb_id}
+    py_w, rb_w = by_id[py_id], by_id[rb_id]
+    assert (py_w["host"], py_w["pid"]) == (HOST, py.pid)
+    for w, queue, tag in ((py_w, "record", "py"), (rb_w, "mail", "rb")):
+        assert w["state"] == "working" and w["working"] and not w["idle"]
+        assert w["job"]["queue"] == queue
+        assert w["job"]["payload"] == {"class": "Waiter", "args": [RELEASE, tag]}
+        assert list(w["job"]) == ["queue", "run_at", "payload"]
+        assert w["started_parsed"] is not None
+        assert w["heartbeat"] is not None and abs(w["heartbeat"] - time.time()) < 120
+        assert (w["processed"], w["failed"]) == (2, 1)
+        assert w["find"] == w["id"]
+    # Same formats on both sides, not merely parsable ones.
+    import re
+
+    run_at = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+    started = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}$")
+    assert run_at.match(py_w["job"]["run_at"]) and run_at.match(rb_w["job"]["run_at"])
+    assert started.match(py_w["started"]) and started.match(rb_w["started"])
+    assert view["working"] == sorted([py_id, rb_id])
+    assert view["info"] == {"pending": 0, "processed": 4, "queues": 2, "workers": 2, "working": 2,
+                            "failed": 2, "environment": "development"}
+    hb = {k.decode(): v.decode() for k, v in r.hgetall("resque:workers:heartbeat").items()}
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$", hb[py_id]), hb
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$", hb[rb_id]), hb
+
+    # The failure records differ only where the languages must.
+    records = {f["worker"]: f for f in failures(r)}
+    assert list(records[py_id]) == list(records[rb_id])
+    assert records[py_id]["exception"].endswith("ArgumentError")
+    assert records[py_id]["error"] == "exploded with [2]"
+    assert records[py_id]["backtrace"] and all(":in `" in line for line in records[py_id]["backtrace"])
+
+    # Quitting unregisters every trace, as Ruby does.
+    wait_until(lambda: not busy(r, py_id) and not busy(r, rb_id), 30, "jobs to finish")
+    assert stop(py) == 0
+    stop(rb)
+    assert not registered(r)
+    leftovers = sorted(k.decode() for k in r.keys("resque:*") if py_id.encode() in k or rb_id.encode() in k)
+    assert leftovers == []
+    assert r.hkeys("resque:workers:heartbeat") == []
+
+
+# Draining one queue together -------------------------------------------------
+def test_ruby_and_python_workers_share_a_queue_exactly_once(ruby, r, procs):
+    py = procs.py("record")
+    rb = procs.ruby("record")
+    ids = [worker_id(py, "record"), worker_id(rb, "record")]
+    wait_until(lambda: set(ids) <= registered(r), 30, "both workers to register")
+    ruby.eval('300.times { |i| Resque.enqueue_to("record", "Recorder", i) }; true')
+    wait_until(lambda: int(r.get("resque:stat:processed") or 0) >= 300, 90, "300 jobs to be processed")
+    per_worker = [int(r.get(f"resque:stat:processed:{i}") or 0) for i in ids]
+    seen = results(r)
+    assert sorted(s["args"][0] for s in seen) == list(range(300))
+    assert sum(per_worker) == 300
+    assert all(n > 0 for n in per_worker), per_worker
+    assert sum(1 for s in seen if s.get("side") == "python") == per_worker[0]
+    assert int(r.get("resque:stat:processed")) == 300
+    assert r.get("resque:stat:failed") is None
+    assert ruby.eval("Resque.info[:processed]") == 300
+    assert r.llen("resque:queue:record") == 0
+
+
+# Pruning, with real processes --------------------------------------------------
+def start_waiting(r, procs, side: str, queues: str, tag: str, ruby) -> tuple[subprocess.Popen, str]:
+    """A worker of ``side`` busy with a Waiter job on queue ``record``."""
+    proc = procs.py(queues) if side == "python" else procs.ruby(queues)
+    wid = worker_id(proc, queues)
+    wait_until(lambda: wid in registered(r), 30, f"{side} worker to register")
+    ruby.eval(f'Resque.enqueue_to("record", "Waiter", "{RELEASE}", "{tag}"); true')
+    wait_until(lambda: busy(r, wid), 30, f"{side} worker to take the job")
+    # worker:<id> is written at reserve; wait until the job itself has begun.
+    wait_until(lambda: any(s["args"] == [tag] for s in results(r)), 30, f"{side} worker to start the job")
+    return proc, wid
+
+
+@pytest.mark.parametrize("ruby_queues", ["record", "*"])
+def test_ruby_never_prunes_a_live_python_worker(ruby, r, procs, ruby_queues):
+    py, py_id = start_waiting(r, procs, "python", "record", "live", ruby)
+    r.delete(LOCK)
+    ruby.work(ruby_queues)  # starts up (and prunes), drains nothing, exits
+    assert r.get(LOCK) is not None, "the Ruby worker did not get to prune"
+    assert py_id in registered(r)
+    assert busy(r, py_id)
+    assert failures(r) == []
+    r.set(RELEASE, "1")
+    wait_until(lambda: not busy(r, py_id), 30, "the job to finish")
+    assert stop(py) == 0
+    assert [s["args"] for s in results(r)] == [["live"]]
+
+
+def test_python_never_prunes_a_live_ruby_worker(ruby, r, procs, redis_server):
+    rb, rb_id = start_waiting(r, procs, "ruby", "record", "live", ruby)
+    r.delete(LOCK)
+    drain_py(redis_server, "*")
+    assert r.get(LOCK) is not None
+    assert rb_id in registered(r) and busy(r, rb_id)
+    assert failures(r) == []
+    r.set(RELEASE, "1")
+    wait_until(lambda: not busy(r, rb_id), 30, "the job to finish")
+
+
+def assert_dirty_exit(r, wid: str, exception: str, error: str) -> None:
+    assert wid not in registered(r)
+    assert busy(r, wid) is None
+    assert r.hget("resque:workers:heartbeat", wid) is None
+    [record] = failures(r)
+    assert list(record) == ["failed_at", "payload", "exception", "error", "backtrace", "worker", "queue"]
+    assert record["payload"]["class"] == "Waiter"
+    assert (record["exception"], record["error"], record["backtrace"]) == (exception, error, [])
+    assert (record["worker"], record["queue"]) == (wid, "record")
+    assert r.get("resque:stat:failed") is None  # a dirty exit is not counted, as in Ruby
+
+
+@pytest.mark.parametrize("ruby_queues", ["record", "*"])
+def test_ruby_prunes_a_killed_python_worker_and_fails_its_job(ruby, r, procs, ruby_queues):
+    py, py_id = start_waiting(r, procs, "python", "record", "doomed", ruby)
+    kill_hard(py)
+    # The job is not lost: it sits in worker:<id> until someone prunes.
+    assert json.loads(busy(r, py_id))["payload"] == {"class": "Waiter", "args": [RELEASE, "doomed"]}
+    r.delete(LOCK)
+    ruby.work(ruby_queues)
+    assert_dirty_exit(r, py_id, "Resque::DirtyExit", "Job still being processed")
+    # And Ruby can retry it.
+    r.set(RELEASE, "1")
+    ruby.eval("Resque::Failure.requeue(0); true")
+    ruby.work("record")
+    assert [s["args"] for s in results(r)] == [["doomed"], ["doomed"]]
+
+
+@pytest.mark.parametrize("py_queues", ["record", "*"])
+def test_python_prunes_a_killed_ruby_worker_and_fails_its_job(ruby, r, procs, redis_server, py_queues):
+    rb, rb_id = start_waiting(r, procs, "ruby", "record", "doomed", ruby)
+    kill_hard(rb)
+    r.delete(LOCK)
+    drain_py(redis_server, py_queues)
+    assert_dirty_exit(r, rb_id, "Resque::DirtyExit", "Job still being processed")
+
+
+def test_a_killed_python_worker_is_failed_by_the_next_python_worker(ruby, r, procs, redis_server):
+    py, py_id = start_waiting(r, procs, "python", "record", "doomed", ruby)
+    kill_hard(py)
+    r.delete(LOCK)
+    drain_py(redis_server, "record")
+    assert_dirty_exit(r, py_id, "Resque::DirtyExit", "Job still being processed")
+    # Ruby reads the record Python wrote as its own.
+    [seen] = ruby.eval("Resque::Failure.all(0, 1).then { |f| f.is_a?(Array) ? f : [f] }")
+    assert seen["worker"] == py_id and seen["exception"] == "Resque::DirtyExit"
+
+
+def age_heartbeat(r, wid: str, seconds: int = 400) -> None:
+    now = r.time()[0] - seconds
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now))
+    r.hset("resque:workers:heartbeat", wid, stamp)
+
+
+@pytest.mark.parametrize("pruner", ["ruby", "python"])
+@pytest.mark.parametrize("victim", ["ruby", "python"])
+def test_a_stale_heartbeat_is_pruned_by_both_sides(ruby, r, procs, redis_server, pruner, victim):
+    proc, wid = start_waiting(r, procs, victim, "record", "stale", ruby)
+    kill_hard(proc)
+    age_heartbeat(r, wid)
+    r.delete(LOCK)
+    # A worker on other queues: only the heartbeat rule can prune the victim.
+    if pruner == "ruby":
+        ruby.work("elsewhere")
+    else:
+        drain_py(redis_server, "elsewhere")
+    assert_dirty_exit(r, wid, "Resque::PruneDeadWorkerDirtyExit",
+                      f"Worker {wid} did not gracefully exit while processing Waiter")
+
+
+def test_a_fresh_heartbeat_on_other_queues_is_left_alone(ruby, r, procs, redis_server):
+    """Dead, but on other queues and with a recent heartbeat: neither side may prune it yet."""
+    py, py_id = start_waiting(r, procs, "python", "record", "x", ruby)
+    kill_hard(py)
+    r.delete(LOCK)
+    ruby.work("elsewhere")
+    r.delete(LOCK)
+    drain_py(redis_server, "elsewhere")
+    assert py_id in registered(r) and busy(r, py_id)
+    assert failures(r) == []
+
+
+# Queue resolution ------------------------------------------------------------
+EXISTING = ["zeta", "alpha", "critical", "Beta", ".dot", "file_a", "file_b", "low"]
+PATTERNS = [["*"], ["critical", "*"], ["*", "critical"], ["notthere", "*"], ["critical", "notthere"],
+            ["*", "!low"], ["!low", "*"], ["file_*", "low", "*"], ["{alpha,zeta}"], [".dot"], [".*"],
+            ["?eta"], ["[a-c]*"], ["*a*", "!file_*"], ["low", "critical"]]
+
+
+def test_dynamic_queue_resolution_agrees_with_ruby(ruby, r):
+    for name in EXISTING:
+        r.sadd("resque:queues", name)
+    code = f"""
+    pats = JSON.parse({json.dumps(json.dumps(PATTERNS))})
+    pats.map {{ |p| Resque::Worker.new(*p).queues }}
+    """
+    expected = ruby.eval(code)
+    got = [QueueList(p).resolve(EXISTING) for p in PATTERNS]
+    assert dict(zip(map(tuple, PATTERNS), got)) == dict(zip(map(tuple, PATTERNS), expected))
