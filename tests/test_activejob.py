@@ -361,11 +361,17 @@ def test_failures_record_the_wrapper_payload_and_retry_runs_again(resque, regist
 
     info = flaky.perform_later(resque, 7, note=Symbol("x"))
     activejob.perform_later(resque, "OrphanJob", 1, queue="aj")
+    money = activejob.RailsJob("FlakyJob").job_data(1)
+    money["arguments"] = [{"_aj_serialized": "MoneySerializer", "cents": 5}]
+    resque.enqueue_to("aj", WRAPPER, money)
     queued = [raw.decode() for raw in r.lrange("resque:queue:aj", 0, -1)]
     worker = dict(interval_s=0, fork_per_job=False, handle_signals=False, registry=registry)
     Worker(resque, "aj", **worker).work()
 
-    first, orphan = (json.loads(x) for x in r.lrange("resque:failed", 0, -1))
+    first, orphan, unreadable = (json.loads(x) for x in r.lrange("resque:failed", 0, -1))
+    assert unreadable["exception"] == "ActiveJob::DeserializationError"
+    assert "unknown ActiveJob serializer 'MoneySerializer'" in unreadable["error"]
+    assert unreadable["payload"] == json.loads(queued[2])
     assert first["payload"] == json.loads(queued[0])  # the wrapper payload, as queued
     assert first["payload"]["args"][0]["job_class"] == "FlakyJob"  # what resque-web shows
     assert first["payload"]["args"][0]["job_id"] == info.job_id
@@ -375,7 +381,7 @@ def test_failures_record_the_wrapper_payload_and_retry_runs_again(resque, regist
     resque.failures.requeue(0)
     Worker(resque, "aj", **worker).work()
     assert attempts == [(7, "x", 1), (7, "x", 1)]
-    assert resque.failures.count() == 2 and resque.stat("failed") == 2 and resque.stat("processed") == 3
+    assert resque.failures.count() == 3 and resque.stat("failed") == 3 and resque.stat("processed") == 4
 
 
 def test_inline_mode_runs_the_handler_through_json(redis_server, r, registry, seen):
