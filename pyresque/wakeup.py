@@ -101,6 +101,13 @@ class QueueWatcher:
         sock = getattr(self._subscriber, "_sock", None) if self.tracking else None
         if sock is not None:
             fds.append(sock)
+        # The tracking connection never receives anything (its notifications
+        # go to the subscriber), so it readable means Redis closed it: idle
+        # ``timeout``, CLIENT KILL, a proxy. Its tracking died with it, and
+        # nothing else would tell us: watch it too.
+        tracker_sock = getattr(self._tracker, "_sock", None) if self.tracking else None
+        if tracker_sock is not None:
+            fds.append(tracker_sock)
         if self._signals is not None:
             fds.append(self._signals.read_fd)
         if not fds:
@@ -111,6 +118,9 @@ class QueueWatcher:
             return False
         if self._signals is not None and self._signals.read_fd in ready:
             self._signals.drain()
+        if tracker_sock is not None and tracker_sock in ready:
+            self._reconnect()
+            return True
         if sock is not None and sock in ready:
             try:
                 return self._pending() or True
