@@ -79,3 +79,26 @@ def test_without_tracking_the_worker_still_works_by_polling(r, resque, registry,
         thread.join(10)
     assert not thread.is_alive()
     assert r.smembers("resque:workers") == set()
+
+
+def _clients(r, flag):
+    return [c for c in r.client_list() if flag in c.get("flags", "")]
+
+
+@pytest.mark.parametrize("flag", ["t", "P"], ids=["tracking-connection", "subscriber"])
+def test_a_dropped_notification_connection_does_not_slow_pickup(r, procs, redis_server, flag):
+    """Redis' idle ``timeout``, a proxy or CLIENT KILL can close either of the
+    watcher's connections; the next job must still start at once."""
+    proc = procs.worker(redis_server, "-q", "q")
+    wait_title(proc.pid, r"resque-3\.0\.0: Waiting for q")
+    [victim] = wait_until(lambda: _clients(r, flag), 5, f"the worker's {flag!r} connection")
+    r.client_kill_filter(_id=victim["id"])
+    # The watcher reconnects (a new connection with the flag appears)...
+    wait_until(lambda: [c for c in _clients(r, flag) if c["id"] != victim["id"]], 5, "a new connection")
+    t0 = time.monotonic()
+    r.rpush("resque:queue:q", '{"class":"Quick","args":["k"]}')
+    # ...and a push right after is still noticed at once.
+    wait_until(lambda: done(r) == ["k"], 6, "the job")
+    assert time.monotonic() - t0 < 1.0
+    proc.send_signal(signal.SIGQUIT)
+    assert proc.wait(15) == 0
