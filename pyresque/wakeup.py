@@ -21,6 +21,7 @@ import logging
 import os
 import select
 import signal
+import time
 from typing import Any
 
 import redis as redis_py
@@ -30,6 +31,9 @@ from pyresque.keys import Keys
 log = logging.getLogger(__name__)
 
 _CHANNEL = "__redis__:invalidate"
+
+# Seconds between attempts to turn notifications back on after Redis was unreachable.
+_RETRY_S = 1.0
 
 
 class SignalPipe:
@@ -68,16 +72,25 @@ class QueueWatcher:
         self._subscriber: Any = None
         self._tracker: Any = None
         self.tracking = False
+        # When to try again after Redis could not be reached (None: don't).
+        self._retry_at: float | None = None
 
     def start(self) -> bool:
         """Turn notifications on; False (and polling) if this Redis cannot."""
         try:
             self._connect()
             self.tracking = True
+            self._retry_at = None
         except (redis_py.RedisError, OSError) as exc:
-            log.warning("queue change notifications unavailable (%s); polling instead", exc)
             self.close()
             self.tracking = False
+            # A Redis that refuses tracking (< 6) will not change its mind; one
+            # that is down or restarting will come back, and so must tracking,
+            # or the worker would poll every interval from then on.
+            unreachable = isinstance(exc, (redis_py.ConnectionError, redis_py.TimeoutError, OSError))
+            if self._retry_at is None:
+                log.warning("queue change notifications unavailable (%s); polling instead", exc)
+            self._retry_at = time.monotonic() + _RETRY_S if unreachable else None
         return self.tracking
 
     def _connect(self) -> None:
@@ -95,6 +108,9 @@ class QueueWatcher:
 
     def wait(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s``. True if a watched key changed (or may have)."""
+        if not self.tracking and self._retry_at is not None and time.monotonic() >= self._retry_at:
+            if self.start():
+                return True  # notifications were off: the queues may have changed
         if self.tracking and self._pending():
             return True
         fds = []
