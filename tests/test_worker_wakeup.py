@@ -102,3 +102,63 @@ def test_a_dropped_notification_connection_does_not_slow_pickup(r, procs, redis_
     assert time.monotonic() - t0 < 1.0
     proc.send_signal(signal.SIGQUIT)
     assert proc.wait(15) == 0
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of this test's own, which the test may stop and restart."""
+    import shutil
+    import subprocess
+
+    from testsupport import free_port
+
+    port = free_port()
+    cmd = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+           "--save", "", "--appendonly", "no", "--dir", str(tmp_path), "--loglevel", "warning"]
+    servers = []
+
+    def start():
+        servers.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL))
+        client = redis_py.Redis(port=port)
+        wait_until(lambda: _pings(client), 10, "the private redis-server")
+        return client
+
+    def stop():
+        servers[-1].terminate()
+        servers[-1].wait(10)
+
+    yield f"redis://127.0.0.1:{port}/0", start, stop
+    for server in servers:
+        if server.poll() is None:
+            server.kill()
+            server.wait(10)
+
+
+def _pings(client):
+    try:
+        return client.ping()
+    except redis_py.ConnectionError:
+        return False
+
+
+def test_after_a_redis_restart_the_worker_polls_then_is_woken_again(procs, private_redis):
+    url, start, stop = private_redis
+    r = start()
+    proc = procs.worker(url, "-q", "q")
+    wait_title(proc.pid, r"resque-3\.0\.0: Waiting for q")
+    stop()
+    r = start()
+    # The first job is found by the worker's retry after its interval (5 s, as Ruby)...
+    r.rpush("resque:queue:q", '{"class":"Quick","args":["first"]}')
+    wait_until(lambda: done(r) == ["first"], 15, "the first job after the restart")
+    # ...and then notifications are back: the next push is noticed at once.
+    wait_title(proc.pid, r"resque-3\.0\.0: Waiting for q")
+    wait_until(lambda: _clients(r, "t"), 5, "tracking to be turned back on")
+    t0 = time.monotonic()
+    r.rpush("resque:queue:q", '{"class":"Quick","args":["second"]}')
+    wait_until(lambda: done(r) == ["first", "second"], 10, "the second job")
+    assert time.monotonic() - t0 < 1.0
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGQUIT)
+    assert proc.wait(15) == 0
+    r.close()
