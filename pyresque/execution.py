@@ -9,7 +9,6 @@ the child.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal
@@ -19,6 +18,7 @@ from typing import Any, Callable, Protocol
 
 from pyresque import failure as failure_mod
 from pyresque import hooks as hook_runner
+from pyresque import payload as codec
 from pyresque.errors import DirtyExit, DontPerform, TermException
 from pyresque.payload import Job
 from pyresque.registry import Registry
@@ -213,7 +213,10 @@ def _child_main(job: Job, write_fd: int, ctx: Context) -> None:  # pragma: no co
             outcome = perform(job, ctx.registry, ctx.worker_id)
         except BaseException as exc:  # noqa: BLE001 - an after_fork error fails the job
             outcome = Outcome(failure_mod.record_for_exception(job.payload.to_dict(), exc, ctx.worker_id, job.queue), True)
-        report = json.dumps({"record": outcome.record, "counts_as_failed": outcome.counts_as_failed}, default=repr)
+        # The codec, not json: a payload may hold ints longer than Python's
+        # default int<->str limit (4300 digits), which json refuses both ways.
+        record = "null" if outcome.record is None else failure_mod.encode_record(outcome.record)
+        report = '{"record":' + record + ',"counts_as_failed":' + ("true" if outcome.counts_as_failed else "false") + "}"
         data = report.encode("utf-8", "replace")
         while data:
             data = data[os.write(write_fd, data):]
@@ -232,7 +235,7 @@ def _parse_report(data: bytes) -> dict[str, Any] | None:
     if not data:
         return None
     try:
-        report = json.loads(data)
+        report = codec.decode(data)
     except ValueError:
         return None
     return report if isinstance(report, dict) else None
