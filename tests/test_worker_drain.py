@@ -299,3 +299,44 @@ def test_worker_hooks_in_process(r, resque, registry):
     worker.work()
     # before_first_fork runs before registration; no fork hooks without forking.
     assert events == ["before_first_fork", ("bff_registered", False), "job", "queue_empty", "worker_exit"]
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["in-process", "fork"])
+def test_a_failing_job_with_a_huge_int_argument_is_recorded_as_it_failed(r, resque, registry, fork):
+    # Ruby has no digit limit; Python's int<->str has one (4300 digits) by default.
+    huge = (10**5000 - 1) // 9 * 7  # 5000 sevens
+
+    @registry.register
+    def Big(n):
+        raise ValueError("too big")
+
+    resque.enqueue_to("q", "Big", huge)
+    Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork).work()
+    [raw] = r.lrange("resque:failed", 0, -1)
+    assert b'"exception":"ValueError","error":"too big"' in raw, raw[:200] + raw[-300:]
+    assert b'"args":[' + b"7" * 5000 + b"]" in raw
+    assert stat(r, "failed") == 1
+
+
+def test_skip_patterns_are_not_worked_and_not_in_the_id(r, resque, registry):
+    ran = []
+    registry.register(lambda q: ran.append(q), name="Where")
+    for q in ("high", "low", "logs"):
+        resque.enqueue_to(q, "Where", q)
+    worker = Worker(resque, ["*", "!lo*"], interval_s=0, registry=registry, fork_per_job=False)
+    worker.work()
+    assert worker.id.endswith(":*")
+    assert ran == ["high"]
+    assert r.llen("resque:queue:low") == 1 and r.llen("resque:queue:logs") == 1
+
+
+def test_the_heartbeat_keeps_beating_during_a_long_job(r, resque, registry):
+    @registry.register
+    def Long():
+        r.hdel("resque:workers:heartbeat", worker.id)
+        wait_until(lambda: r.hexists("resque:workers:heartbeat", worker.id), 10, "a new beat during the job")
+
+    resque.enqueue_to("q", "Long")
+    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=False, heartbeat_interval_s=0.05)
+    worker.work()
+    assert stat(r, "processed") == 1 and stat(r, "failed") == 0
