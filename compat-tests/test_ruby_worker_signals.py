@@ -1,0 +1,109 @@
+"""Signals to a busy worker: the Python worker leaves what a Ruby worker leaves.
+
+Each case runs once against a real Ruby ``Resque::Worker`` and once against
+``python -m pyresque work``, both busy with a Waiter job, and compares what
+is left in Redis: the failure record, ``stat:failed``/``stat:processed``,
+and whether the worker is still registered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+
+import pytest
+
+from testsupport import wait_until
+from webside import Procs, worker_id
+
+RELEASE = "pyresque-test:release"
+
+
+@pytest.fixture
+def procs(r, redis_server):
+    p = Procs(redis_server)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def busy_worker(side: str, r, procs: Procs, ruby, **env: str):
+    proc = procs.py("record", **env) if side == "python" else procs.ruby("record", **env)
+    wid = worker_id(proc, "record")
+    wait_until(lambda: r.sismember("resque:workers", wid), 30, f"the {side} worker to register")
+    ruby.eval(f'Resque.enqueue_to("record", "Waiter", "{RELEASE}", "{side}"); true')
+    wait_until(lambda: r.llen("pyresque-test:ruby-results") == 1, 30, f"the {side} worker to start the job")
+    return proc, wid
+
+
+def outcome(r, wid: str) -> dict:
+    failed = [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
+    return {
+        "records": [(f["exception"], f["error"], f["worker"] == wid, f["queue"], f["payload"]["class"]) for f in failed],
+        "stat_failed": int(r.get("resque:stat:failed") or 0),
+        "stat_processed": int(r.get("resque:stat:processed") or 0),
+        "registered": bool(r.sismember("resque:workers", wid)),
+        "busy": r.get(f"resque:worker:{wid}") is not None,
+    }
+
+
+SIGKILLED = re.compile(r"^Child process received unhandled signal pid \d+ SIGKILL \(signal 9\)$")
+
+
+def normalise(result: dict) -> dict:
+    result = dict(result)
+    result["records"] = [
+        (exc, "<child SIGKILLed>" if SIGKILLED.match(err) else err, *rest) for exc, err, *rest in result["records"]
+    ]
+    return result
+
+
+@pytest.mark.parametrize("side", ["ruby", "python"])
+def test_quit_finishes_the_job_then_exits(side, ruby, r, procs):
+    proc, wid = busy_worker(side, r, procs, ruby)
+    proc.send_signal(signal.SIGQUIT)
+    r.set(RELEASE, "1")
+    assert proc.wait(30) == 0
+    assert outcome(r, wid) == {"records": [], "stat_failed": 0, "stat_processed": 1, "registered": False, "busy": False}
+
+
+@pytest.mark.parametrize("side", ["ruby", "python"])
+def test_term_kills_the_child_records_a_dirty_exit_and_exits(side, ruby, r, procs):
+    proc, wid = busy_worker(side, r, procs, ruby)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert normalise(outcome(r, wid)) == {
+        "records": [("Resque::DirtyExit", "<child SIGKILLed>", True, "record", "Waiter")],
+        "stat_failed": 0, "stat_processed": 1, "registered": False, "busy": False,
+    }
+
+
+@pytest.mark.parametrize("side", ["ruby", "python"])
+def test_usr1_kills_the_job_and_the_worker_carries_on(side, ruby, r, procs):
+    proc, wid = busy_worker(side, r, procs, ruby)
+    proc.send_signal(signal.SIGUSR1)
+    wait_until(lambda: r.llen("resque:failed") == 1 and not r.get(f"resque:worker:{wid}"), 30, "the job to be killed")
+    wait_until(lambda: int(r.get("resque:stat:processed") or 0) == 1, 30, "the kill to be counted")
+    assert normalise(outcome(r, wid)) == {
+        "records": [("Resque::DirtyExit", "<child SIGKILLed>", True, "record", "Waiter")],
+        "stat_failed": 0, "stat_processed": 1, "registered": True, "busy": False,
+    }
+    assert proc.poll() is None
+    ruby.eval('Resque.enqueue_to("record", "Recorder", "after"); true')
+    wait_until(lambda: r.llen("pyresque-test:ruby-results") == 2, 30, "the next job")
+    proc.send_signal(signal.SIGQUIT)
+    assert proc.wait(30) == 0
+
+
+@pytest.mark.parametrize("side", ["ruby", "python"])
+def test_term_child_raises_term_exception_in_the_job(side, ruby, r, procs):
+    proc, wid = busy_worker(side, r, procs, ruby, TERM_CHILD="1", RESQUE_TERM_TIMEOUT="10")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    result = outcome(r, wid)
+    assert result == {
+        "records": [("Resque::TermException", "SIGTERM", True, "record", "Waiter")],
+        "stat_failed": 1, "stat_processed": 1, "registered": False, "busy": False,
+    }
