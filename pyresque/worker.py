@@ -128,15 +128,21 @@ class Worker:
         self._heartbeat: Heartbeat | None = None
         self._watcher: QueueWatcher | None = None
         self.jobs_done = 0
+        self._registered = False
 
     def __repr__(self) -> str:
         return f"<Worker {self.id}>"
 
     # The three phases ------------------------------------------------------
     def work(self) -> None:
-        """Start up, work until told to stop (or drained when interval is 0), tear down."""
-        self.startup()
+        """Start up, work until told to stop (or drained when interval is 0), tear down.
+
+        Teardown runs even when startup fails (a before_first_fork hook
+        raising, say), as in Ruby's "Failed to start worker": the heartbeat
+        already written is removed and worker_exit hooks run.
+        """
         try:
+            self.startup()
             self.loop()
         finally:
             self.teardown()
@@ -159,6 +165,7 @@ class Worker:
         pipe = self.redis.pipeline(transaction=False)
         worker_records.register(pipe, self.keys, self.id)
         pipe.execute()
+        self._registered = True
         self._watcher = QueueWatcher(self.redis, self.keys, self._signals)
         if self.interval_s > 0:
             self._watcher.start()
@@ -196,12 +203,15 @@ class Worker:
 
     def teardown(self) -> None:
         self._after_signals()
+        # Stop the heartbeat first, as Ruby does: a beat landing after the
+        # unregister would leave a heartbeat field for a worker that is gone.
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         try:
             prune.unregister(self.redis, self.keys, self.resque.failure_backend, self.id, "exit")
         except redis_py.RedisError as exc:
-            log.error("could not unregister %s: %s", self.id, exc)
-        if self._heartbeat is not None:
-            self._heartbeat.stop()
+            # Not worth a second error line when startup itself failed on Redis.
+            (log.error if self._registered else log.debug)("could not unregister %s: %s", self.id, exc)
         if self._watcher is not None:
             self._watcher.close()
         if self._signals is not None:
