@@ -340,3 +340,23 @@ def test_the_heartbeat_keeps_beating_during_a_long_job(r, resque, registry):
     worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=False, heartbeat_interval_s=0.05)
     worker.work()
     assert stat(r, "processed") == 1 and stat(r, "failed") == 0
+
+
+def test_a_worker_that_fails_to_start_leaves_nothing_behind(r, resque, registry):
+    exits = []
+
+    def explode(worker):
+        raise RuntimeError("cannot start")
+
+    registry.add_worker_hook("before_first_fork", explode)
+    registry.add_worker_hook("worker_exit", lambda: exits.append(True))
+    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=False)
+    import signal as signal_mod
+    before = signal_mod.getsignal(signal_mod.SIGTERM)
+    with pytest.raises(RuntimeError, match="cannot start"):
+        worker.work()
+    # As Ruby's "Failed to start worker": unregistered, worker_exit hooks run.
+    assert exits == [True]
+    assert_unregistered(r, worker.id)
+    assert r.hlen("resque:workers:heartbeat") == 0
+    assert signal_mod.getsignal(signal_mod.SIGTERM) is before
