@@ -210,9 +210,13 @@ def _pickup(server: RedisServer, side: str, worker: sides.Worker, samples: int, 
 
 
 def _percentile(ordered: list[float], pct: float) -> float:
-    """Nearest-rank percentile (with few samples p99 is the maximum)."""
-    rank = max(1, math.ceil(pct / 100 * len(ordered)))
-    return ordered[rank - 1]
+    """Linearly interpolated percentile of sorted samples (numpy's default method):
+    p50 of an even count is the mean of the middle two; p99 of 10 samples lies
+    between the two largest."""
+    pos = (len(ordered) - 1) * pct / 100
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def _command_calls(server: RedisServer) -> dict[str, int]:

@@ -17,13 +17,13 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 from bench import measure, report, sides
-from bench.server import RedisServer
+from bench.server import MachineLoad, RedisServer
 
 HERE = Path(__file__).resolve().parent
 
@@ -60,10 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=None,
                         help="Markdown report to write (default bench/REPORT.md on a full run, none on --smoke)")
     parser.add_argument("--only", default=None, help="comma-separated sides to run (pyresque,ruby); default both")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="interleaved rounds of enqueue and throughput per side (default 3; 1 with --smoke)")
     parser.add_argument("--seed", type=int, default=5, help="seed for the pickup probes' random pauses")
     args = parser.parse_args(argv)
 
     params = SMOKE if args.smoke else FULL
+    if args.rounds is not None:
+        params = replace(params, rounds=max(1, args.rounds))
     only = tuple(s.strip() for s in args.only.split(",")) if args.only else sides.SIDES
     report_path = args.report if args.report is not None else (None if args.smoke else HERE / "REPORT.md")
     log_dir = args.results_dir / "logs"
@@ -71,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with RedisServer() as server:
         results: dict[str, Any] = {"meta": _meta(server, params, args.smoke), "errors": {}}
+        machine = MachineLoad(server)
         run = _Recorder(results)
         run.metric("redis_ceiling", lambda: measure.redis_ceiling(server, params.redis_benchmark_requests))
         enqueue_single = {"pyresque": lambda: measure.enqueue_single_pyresque(server, params.enqueue_jobs),
@@ -100,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             if got:
                 results["pickup_inprocess"]["pyresque"] = got["pickup"]
         results["meta"]["loadavg_after"] = _loadavg()
+        results["meta"]["other_processes_cpus"] = round(machine.other_cpus(), 2)
         results["meta"]["finished_utc"] = _now()
         results["targets"] = report.judge(results, args.smoke)
 
@@ -108,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(results))
     print()
     print(report.ceiling_line(results))
+    print(report.noise(results["meta"]))
     print()
     print(report.targets_table(results["targets"]))
     print(f"\nJSON: {args.results_dir / 'latest.json'}" + (f"; report: {report_path}" if report_path else ""))
@@ -195,6 +202,9 @@ def _write(results: dict[str, Any], results_dir: Path, report_path: Path | None)
     (results_dir / "latest.json").write_text(text)
     if report_path is not None:
         report_path.write_text(report.markdown(results))
+        if results["meta"]["mode"] == "full" and report_path.resolve() == (HERE / "REPORT.md").resolve():
+            readme = HERE / "README.md"
+            readme.write_text(report.update_readme(readme.read_text(), results, report_path.name))
 
 
 def _now() -> str:

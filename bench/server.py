@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -46,6 +47,12 @@ class RedisServer:
     def version(self) -> str:
         return str(self.client.info("server")["redis_version"])
 
+    def cpu_s(self) -> float:
+        """CPU seconds the server has used so far (user + system)."""
+        with open(f"/proc/{self._proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def flush(self) -> None:
         """An empty keyspace and zeroed command statistics for the next phase."""
         self.client.flushall()
@@ -67,3 +74,36 @@ class RedisServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class MachineLoad:
+    """How much CPU other processes used while the benchmark ran.
+
+    The machine's busy time (/proc/stat) minus what the benchmark itself used
+    (this process, its waited-for children and grandchildren, the Redis
+    server), averaged over the run, in CPUs. Anything well above zero means
+    other work competed with the measurements and the numbers are noisy.
+    """
+
+    def __init__(self, server: RedisServer) -> None:
+        self.server = server
+        self._start = self._sample()
+
+    def _sample(self) -> tuple[float, float, float]:
+        import resource
+        import time
+
+        with open("/proc/stat") as f:
+            cpu = [int(x) for x in f.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+        busy_s = (sum(cpu[:8]) - cpu[3] - cpu[4]) / os.sysconf("SC_CLK_TCK")
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        ours_s = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime + self.server.cpu_s()
+        return time.monotonic(), busy_s, ours_s
+
+    def other_cpus(self) -> float:
+        now = self._sample()
+        wall_s = now[0] - self._start[0]
+        other_s = (now[1] - self._start[1]) - (now[2] - self._start[2])
+        return max(0.0, other_s / wall_s) if wall_s > 0 else 0.0
