@@ -40,14 +40,20 @@ MARKS_KEY = "pyresque-bench:marks"
 PROBES_KEY = "pyresque-bench:probes"
 
 
-def redis_ceiling(server: RedisServer, requests: int) -> dict[str, float]:
-    """redis-benchmark's requests/s for SET, LPUSH, LPOP (one connection pool, no pipelining)."""
+def redis_ceiling(server: RedisServer, requests: int, clients: int | None = None) -> dict[str, float]:
+    """redis-benchmark's requests/s for SET, LPUSH, LPOP without pipelining.
+
+    ``clients=None`` is redis-benchmark's default of 50 connections (the
+    server's ceiling); ``clients=1`` is one connection waiting for each reply,
+    as one worker does, so 1/rate is a round trip and a worker needing k round
+    trips per job cannot beat rate/k jobs/s.
+    """
     server.flush()
-    out = subprocess.run(
-        ["redis-benchmark", "-h", "127.0.0.1", "-p", str(server.port), "-q", "-n", str(requests),
-         "-t", "set,lpush,lpop", "-P", "1", "--csv"],
-        capture_output=True, text=True, timeout=300, check=True,
-    ).stdout
+    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(server.port), "-q", "-n", str(requests),
+            "-t", "set,lpush,lpop", "-P", "1", "--csv"]
+    if clients is not None:
+        argv += ["-c", str(clients)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True).stdout
     rows = csv.DictReader(io.StringIO(out))
     return {row["test"].lower(): float(row["rps"]) for row in rows}
 

@@ -86,10 +86,13 @@ def targets_table(judged: list[dict[str, Any]]) -> str:
 
 
 def ceiling_line(results: dict[str, Any]) -> str:
-    c = results.get("redis_ceiling") or {}
-    parts = [f"{name.upper()} {_fmt(rps, 'req/s')}" for name, rps in c.items()]
-    return "Redis ceiling (`redis-benchmark -n {n} -P 1`, same server): ".format(
-        n=results["meta"]["params"]["redis_benchmark_requests"]) + ", ".join(parts)
+    n = results["meta"]["params"]["redis_benchmark_requests"]
+
+    def rates(key: str) -> str:
+        return ", ".join(f"{name.upper()} {_fmt(rps, 'req/s')}" for name, rps in (results.get(key) or {}).items())
+
+    return (f"Redis ceiling (`redis-benchmark -n {n} -P 1`, 50 connections, same server): {rates('redis_ceiling')}; "
+            f"one connection (`-c 1 -n {n // 5}`, a round trip at a time, as one worker): {rates('redis_one_connection')}")
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         machine = MachineLoad(server)
         run = _Recorder(results)
         run.metric("redis_ceiling", lambda: measure.redis_ceiling(server, params.redis_benchmark_requests))
+        run.metric("redis_one_connection", lambda: measure.redis_ceiling(
+            server, params.redis_benchmark_requests // 5, clients=1))
         enqueue_single = {"pyresque": lambda: measure.enqueue_single_pyresque(server, params.enqueue_jobs),
                           "ruby": lambda: measure.enqueue_single_ruby(server, params.enqueue_jobs)}
         run.rounds("enqueue_single", only, params.rounds, enqueue_single)
@@ -227,6 +229,9 @@ def _cpu_model() -> str:
 
 
 def _git_commit() -> str:
+    # A run from an exported tree (no .git) is told its commit by whoever exported it.
+    if os.environ.get("BENCH_GIT_COMMIT"):
+        return os.environ["BENCH_GIT_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE.parent, capture_output=True,
                              text=True, timeout=10)
