@@ -170,3 +170,17 @@ def test_failed_at_is_local_time_with_the_zone_abbreviation(r, resque, redis_ser
     assert (rec["exception"], rec["error"]) == ("ValueError", "boom x")
     assert rec["backtrace"] and all("/pyresque/" not in line for line in rec["backtrace"])
     assert "pyjobs_signals.py" in rec["backtrace"][0]
+
+
+def test_count_with_background_detaches_the_supervisor(r, procs, redis_server, tmp_path):
+    pidfile = tmp_path / "countbg.pid"
+    cmd = pyresque_cmd("work", "--import", "pyjobs_signals", "-q", "q", "--count", "2", "--background",
+                       "--pidfile", str(pidfile))
+    launcher = procs.run(cmd, env_for(redis_server))
+    assert launcher.wait(10) == 0, launcher.stderr.read()
+    pid = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 10, "the pidfile"))
+    procs.extra_pids.append(pid)
+    wait_until(lambda: r.scard("resque:workers") == 2, 15, "two workers")
+    os.kill(pid, signal.SIGQUIT)
+    wait_until(lambda: not pid_alive(pid), 15, "the supervisor to exit")
+    assert r.smembers("resque:workers") == set() and not pidfile.exists()
