@@ -316,3 +316,38 @@ def test_dynamic_queue_resolution_agrees_with_ruby(ruby, r):
     expected = ruby.eval(code)
     got = [QueueList(p).resolve(EXISTING) for p in PATTERNS]
     assert dict(zip(map(tuple, PATTERNS), got)) == dict(zip(map(tuple, PATTERNS), expected))
+
+
+# Local time zones ----------------------------------------------------------------
+@pytest.mark.parametrize("tz", ["America/New_York", "Asia/Kolkata", "Asia/Tehran"])
+def test_times_are_written_in_the_local_zone_exactly_as_ruby_writes_them(ruby, r, procs, tz):
+    """started, heartbeat and failed_at are local times; run_at is UTC. Same bytes' shape on both sides."""
+    py = procs.py("record", TZ=tz)
+    rb = procs.ruby("mail", TZ=tz)
+    py_id, rb_id = worker_id(py, "record"), worker_id(rb, "mail")
+    wait_until(lambda: {py_id, rb_id} <= registered(r), 30, "both workers to register")
+    ruby.eval('Resque.enqueue_to("record", "Exploder", 1); Resque.enqueue_to("mail", "Exploder", 1); true')
+    wait_until(lambda: r.llen("resque:failed") == 2, 30, "both failures")
+
+    def zone_part(text: str) -> str:
+        return text[19:]  # everything after "YYYY-MM-DD HH:MM:SS"
+
+    started = {w: r.get(f"resque:worker:{w}:started").decode() for w in (py_id, rb_id)}
+    beats = {w: r.hget("resque:workers:heartbeat", w).decode() for w in (py_id, rb_id)}
+    failed_at = {f["worker"]: f["failed_at"] for f in failures(r)}
+    assert zone_part(started[py_id]) == zone_part(started[rb_id]), started
+    assert zone_part(beats[py_id]) == zone_part(beats[rb_id]), beats
+    assert zone_part(failed_at[py_id]) == zone_part(failed_at[rb_id]), failed_at
+    # And Ruby reads Python's values back to the same instants it wrote itself.
+    code = f"""
+    ids = {json.dumps([py_id, rb_id])}
+    failed = Resque::Failure.all(0, 2).to_h {{ |f| [f["worker"], f["failed_at"]] }}
+    ids.map do |id|
+      w = Resque::Worker.find(id)
+      [Time.parse(w.started).to_i, w.heartbeat.to_i, DateTime.parse(failed[id]).to_time.to_i]
+    end
+    """
+    (py_started, py_beat, py_failed), (rb_started, rb_beat, rb_failed) = ruby.eval(code)
+    now = time.time()
+    for value in (py_started, py_beat, py_failed, rb_started, rb_beat, rb_failed):
+        assert abs(value - now) < 60, (value, now)
