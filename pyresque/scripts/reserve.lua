@@ -22,7 +22,13 @@ for i = 3, #KEYS do
     local body = payload
     -- The record must stay valid JSON for resque-web: a payload that is not
     -- a JSON object is stored as a string until the worker records its failure.
+    -- Redis's cjson accepts NaN, Infinity and hex numbers, which Ruby and
+    -- resque-web cannot parse: refuse them for this one decode, then put the
+    -- server-wide setting back (scripts run atomically, so nobody sees it).
+    local lenient = cjson.decode_invalid_numbers()
+    cjson.decode_invalid_numbers(false)
     local ok, decoded = pcall(cjson.decode, payload)
+    cjson.decode_invalid_numbers(lenient)
     if not ok or type(decoded) ~= 'table' or not string.match(payload, '^%s*{') then
       body = cjson.encode(payload)
     end
