@@ -65,3 +65,22 @@ def flaky(gate_key, *args):
     if not _redis().get(gate_key):
         raise RuntimeError(f"gate {gate_key} closed")
     record("Flaky", list(args))
+
+
+@pyresque.job("HookedWaiter", queue="record")
+class HookedWaiter:
+    """A Waiter whose on_failure hook records the exception it was given."""
+
+    @staticmethod
+    def perform(release_key, *args):
+        record("HookedWaiter", list(args))
+        while not _redis().get(release_key):
+            time.sleep(0.01)
+
+    @staticmethod
+    def on_failure_record(exc, release_key, *args):
+        from pyresque.failure import exception_name
+
+        _redis().rpush(RESULTS_KEY, json.dumps({"class": "HookedWaiter", "hook": "on_failure",
+                                                "exception": exception_name(exc), "args": list(args),
+                                                "pid": os.getpid(), "side": "python"}))

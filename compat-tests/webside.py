@@ -124,14 +124,14 @@ def py_worker(redis_url: str, queues: str, *, interval: str = "0.1", log_dir: st
 
 
 def ruby_worker(redis_url: str, queues: str, *, interval: str = "0.1", log_dir: str | None = None,
-                **env: str) -> subprocess.Popen:
-    """A real ``Resque::Worker`` (scripts/work.rb) polling every ``interval`` s."""
+                script: str = "work.rb", **env: str) -> subprocess.Popen:
+    """A real ``Resque::Worker`` (scripts/work.rb, or ``script``) polling every ``interval`` s."""
     full_env = dict(os.environ)
     for name in ("RESQUE_NAMESPACE", "FAILURE_BACKEND"):
         full_env.pop(name, None)
     full_env.update(REDIS_URL=redis_url, QUEUES=queues, INTERVAL=interval)
     full_env.update(env)
-    return _spawn(["bundle", "exec", "ruby", "scripts/work.rb"], cwd=str(FIXTURES), env=full_env, log_dir=log_dir)
+    return _spawn(["bundle", "exec", "ruby", f"scripts/{script}"], cwd=str(FIXTURES), env=full_env, log_dir=log_dir)
 
 
 def _spawn(argv: list[str], cwd: str, env: dict[str, str], log_dir: str | None) -> subprocess.Popen:

@@ -9,6 +9,7 @@ the child.
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import signal
@@ -22,6 +23,8 @@ from pyresque import payload as codec
 from pyresque.errors import DirtyExit, DontPerform, TermException
 from pyresque.payload import Job
 from pyresque.registry import Registry
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,10 +59,40 @@ def perform(job: Job, registry: Registry, worker_id: str) -> Outcome:
         return Outcome(failure_mod.record_for_exception(job.payload.to_dict(), exc, worker_id, job.queue), True)
 
 
-def dirty_exit(job: Job, worker_id: str, message: str) -> Outcome:
-    """The record of a job whose process died before it could report."""
+def dirty_exit(job: Job, worker_id: str, message: str, registry: Registry | None = None) -> Outcome:
+    """The record of a job whose process died before it could report.
+
+    As Ruby's ``Job#fail``, the job's ``on_failure`` hooks run first (here,
+    in the parent), with the :class:`DirtyExit`.
+    """
     exc = DirtyExit(message)
+    if registry is not None:
+        run_failure_hooks(registry, job.class_name, job.args, exc)
     return Outcome(failure_mod.record(job.payload.to_dict(), failure_mod.exception_name(exc), message, [], worker_id, job.queue))
+
+
+def run_failure_hooks(registry: Registry, class_name: Any, args: Any, exc: BaseException) -> None:
+    """Run a job's ``on_failure`` hooks for a failure the job itself did not raise.
+
+    Ruby's ``Job#fail`` runs them before recording *any* failure: a child
+    killed by a signal, a worker that exits mid-job, a dead worker pruned by
+    another (whichever worker prunes, if it knows the class). A job that
+    raised already ran them inside :func:`perform`, so this is never a
+    second run. A hook that raises stops the others, as in Ruby, and is only
+    logged: the failure record is written regardless.
+    """
+    spec = registry.get(class_name) if isinstance(class_name, str) else None
+    if spec is None:
+        return
+    if args is None:
+        args = []
+    elif not isinstance(args, (list, tuple)):
+        args = [args]
+    try:
+        for hook in spec.hooks["on_failure"]:
+            hook(exc, *args)
+    except Exception:  # noqa: BLE001 - a failing hook must not lose the record
+        log.exception("on_failure hook of %s raised while recording %s", class_name, type(exc).__name__)
 
 
 class Strategy(Protocol):
@@ -144,9 +177,11 @@ class Forking:
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-            return dirty_exit(job, self.ctx.worker_id, f"Child process received unhandled signal pid {pid} {name} (signal {sig})")
+            return dirty_exit(job, self.ctx.worker_id, f"Child process received unhandled signal pid {pid} {name} (signal {sig})",
+                              self.ctx.registry)
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
-        return dirty_exit(job, self.ctx.worker_id, f"Child process exited before finishing the job: pid {pid} exit {code}")
+        return dirty_exit(job, self.ctx.worker_id, f"Child process exited before finishing the job: pid {pid} exit {code}",
+                          self.ctx.registry)
 
     def kill(self) -> None:
         # Called from a signal handler: only note it; the wait loop acts.

@@ -26,6 +26,7 @@ from typing import Iterable
 
 import redis as redis_py
 
+from pyresque import execution
 from pyresque import failure as failure_mod
 from pyresque import times
 from pyresque import workers as worker_records
@@ -33,6 +34,7 @@ from pyresque.connection import as_text
 from pyresque.errors import DirtyExit, PruneDeadWorkerDirtyExit
 from pyresque.heartbeat import INTERVAL_S, PRUNE_AFTER_S
 from pyresque.keys import Keys
+from pyresque.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +75,13 @@ def prune_dead_workers(
     my_id: str,
     my_patterns: Iterable[str],
     hostname: str,
+    registry: Registry | None = None,
 ) -> list[str]:
-    """Prune as described in the module doc; returns the ids removed."""
+    """Prune as described in the module doc; returns the ids removed.
+
+    With a ``registry``, the ``on_failure`` hooks of a pruned job run here
+    when its class is registered, as Ruby runs them in the pruning worker.
+    """
     if not client.set(keys.prune_lock, my_id, nx=True, ex=int(INTERVAL_S)):
         return []
     registered = worker_records.ids(client, keys)
@@ -82,7 +89,7 @@ def prune_dead_workers(
     pruned = []
     for wid in expired:
         log.info("pruning dead worker %s (heartbeat expired)", wid)
-        unregister(client, keys, backend, wid, "prune")
+        unregister(client, keys, backend, wid, "prune", registry)
         pruned.append(wid)
     mine = set(my_patterns)
     live = resque_pids()
@@ -99,7 +106,7 @@ def prune_dead_workers(
         if host != hostname or pid in live:
             continue
         log.info("pruning dead worker %s (no such process on this host)", wid)
-        unregister(client, keys, backend, wid, "dirty")
+        unregister(client, keys, backend, wid, "dirty", registry)
         pruned.append(wid)
     return pruned
 
@@ -119,7 +126,14 @@ def _expired(client: redis_py.Redis, keys: Keys) -> list[str]:
     return expired
 
 
-def unregister(client: redis_py.Redis, keys: Keys, backend: failure_mod.FailureBackend, wid: str, reason: str) -> None:
+def unregister(
+    client: redis_py.Redis,
+    keys: Keys,
+    backend: failure_mod.FailureBackend,
+    wid: str,
+    reason: str,
+    registry: Registry | None = None,
+) -> None:
     """Remove ``wid``, recording the job it was running as a failure, as Ruby does.
 
     ``reason`` is ``prune`` (heartbeat expired), ``dirty`` (process gone) or
@@ -137,6 +151,8 @@ def unregister(client: redis_py.Redis, keys: Keys, backend: failure_mod.FailureB
             )
         else:
             exc = DirtyExit("Job still being processed")
+        if registry is not None and isinstance(payload, dict):
+            execution.run_failure_hooks(registry, payload.get("class"), payload.get("args"), exc)
         data = failure_mod.record(
             payload, failure_mod.exception_name(exc), str(exc), [], wid, str(current.get("queue") or "")
         )

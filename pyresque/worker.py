@@ -159,7 +159,8 @@ class Worker:
         self._heartbeat = Heartbeat(self.redis, self.keys, self.id, self.heartbeat_interval_s)
         self._heartbeat.start()
         prune.prune_dead_workers(
-            self.redis, self.keys, self.resque.failure_backend, self.id, self.queue_list.patterns, self.hostname
+            self.redis, self.keys, self.resque.failure_backend, self.id, self.queue_list.patterns, self.hostname,
+            self.registry,
         )
         hook_runner.run_all(self.registry.worker_hooks["before_first_fork"], self)
         pipe = self.redis.pipeline(transaction=False)
@@ -208,7 +209,7 @@ class Worker:
         if self._heartbeat is not None:
             self._heartbeat.stop()
         try:
-            prune.unregister(self.redis, self.keys, self.resque.failure_backend, self.id, "exit")
+            prune.unregister(self.redis, self.keys, self.resque.failure_backend, self.id, "exit", self.registry)
         except redis_py.RedisError as exc:
             # Not worth a second error line when startup itself failed on Redis.
             (log.error if self._registered else log.debug)("could not unregister %s: %s", self.id, exc)
