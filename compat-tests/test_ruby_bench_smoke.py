@@ -24,6 +24,7 @@ EXPECTED = [
     ("worker_fork", SIDES, "jobs_per_s", False),
     ("pickup", SIDES, "p50_ms", False),
     ("pickup", SIDES, "p99_ms", False),
+    ("pickup_inprocess", ("pyresque",), "p50_ms", False),
     ("idle", SIDES, "commands_per_s", True),  # an idle pyresque worker may send nothing at all
     ("idle", SIDES, "rss_mb", False),
 ]
@@ -44,8 +45,10 @@ def test_bench_smoke_measures_everything(ruby_available, tmp_path):
 
     assert results["errors"] == {}
     assert results["meta"]["mode"] == "smoke"
-    assert set(results["redis_ceiling"]) == {"set", "lpush", "lpop"}
-    assert all(sane(v) for v in results["redis_ceiling"].values()), results["redis_ceiling"]
+    for ceiling in ("redis_ceiling", "redis_one_connection"):
+        assert set(results[ceiling]) == {"set", "lpush", "lpop"}
+        assert all(sane(v) for v in results[ceiling].values()), results[ceiling]
+    assert sane(results["meta"]["other_processes_cpus"], may_be_zero=True)
     for metric, sides, field, may_be_zero in EXPECTED:
         for side in sides:
             value = results[metric][side][field]
