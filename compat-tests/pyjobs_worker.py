@@ -84,3 +84,13 @@ class HookedWaiter:
         _redis().rpush(RESULTS_KEY, json.dumps({"class": "HookedWaiter", "hook": "on_failure",
                                                 "exception": exception_name(exc), "args": list(args),
                                                 "pid": os.getpid(), "side": "python"}))
+
+
+@pyresque.job("Ticker", queue="record")
+def ticker(release_key, counter_key, *args):
+    """Counts its loops in ``counter_key`` until released, then records ``done``."""
+    record("Ticker", list(args))
+    while not _redis().get(release_key):
+        _redis().incr(counter_key)
+        time.sleep(0.01)
+    record("Ticker", list(args) + ["done"])

@@ -107,3 +107,64 @@ def test_term_child_raises_term_exception_in_the_job(side, ruby, r, procs):
         "records": [("Resque::TermException", "SIGTERM", True, "record", "Waiter")],
         "stat_failed": 1, "stat_processed": 1, "registered": False, "busy": False,
     }
+
+
+# FORK_PER_JOB=false: there is no child to kill ----------------------------------
+TICKS = "pyresque-test:ticks"
+
+
+def ticking_worker(side: str, r, procs: Procs, ruby, **env: str):
+    env = dict(FORK_PER_JOB="false", **env)
+    proc = procs.py("record", **env) if side == "python" else procs.ruby("record", script="work_hooked.rb", **env)
+    wid = worker_id(proc, "record")
+    wait_until(lambda: r.sismember("resque:workers", wid), 30, f"the {side} worker to register")
+    ruby.eval(f'Resque.enqueue_to("record", "Ticker", "{RELEASE}", "{TICKS}", "{side}"); true')
+    wait_until(lambda: int(r.get(TICKS) or 0) > 0, 30, f"the {side} worker to start the job")
+    return proc, wid
+
+
+def keeps_ticking(r, proc) -> bool:
+    """True once the job ran 30 more loops (~0.3 s: any signal was handled by then); False if it stopped."""
+    start = int(r.get(TICKS) or 0)
+    return wait_until(lambda: "yes" if int(r.get(TICKS) or 0) >= start + 30 else
+                      ("no" if r.llen("resque:failed") or proc.poll() is not None else None),
+                      30, "the job to tick on or stop") == "yes"
+
+
+def done(r) -> list:
+    return [json.loads(x)["args"] for x in r.lrange("pyresque-test:ruby-results", 0, -1)]
+
+
+@pytest.mark.parametrize("side", ["ruby", "python"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_without_fork_term_lets_the_job_finish(side, sig, ruby, r, procs):
+    proc, wid = ticking_worker(side, r, procs, ruby)
+    proc.send_signal(sig)
+    assert keeps_ticking(r, proc), "the job was interrupted"
+    r.set(RELEASE, "1")
+    assert proc.wait(30) == 0
+    assert done(r) == [[side], [side, "done"]]
+    assert outcome(r, wid) == {"records": [], "stat_failed": 0, "stat_processed": 1, "registered": False, "busy": False}
+
+
+@pytest.mark.parametrize("side", ["ruby", "python"])
+def test_without_fork_usr1_does_nothing(side, ruby, r, procs):
+    proc, wid = ticking_worker(side, r, procs, ruby)
+    proc.send_signal(signal.SIGUSR1)
+    assert keeps_ticking(r, proc), "the job was interrupted"
+    r.set(RELEASE, "1")
+    wait_until(lambda: int(r.get("resque:stat:processed") or 0) == 1, 30, "the job to finish")
+    assert proc.poll() is None
+    assert done(r) == [[side], [side, "done"]]
+    assert r.llen("resque:failed") == 0
+
+
+@pytest.mark.parametrize("side", ["ruby", "python"])
+def test_without_fork_term_child_raises_term_exception_in_the_job(side, ruby, r, procs):
+    proc, wid = ticking_worker(side, r, procs, ruby, TERM_CHILD="1")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert outcome(r, wid) == {
+        "records": [("Resque::TermException", "SIGTERM", True, "record", "Ticker")],
+        "stat_failed": 1, "stat_processed": 1, "registered": False, "busy": False,
+    }

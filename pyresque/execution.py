@@ -139,10 +139,12 @@ class InProcess:
             self.running = False
 
     def kill(self) -> None:
-        # There is no child to kill: interrupt the job itself, as Ruby does
-        # for TERM_CHILD without forking. Called from a signal handler, so
-        # the exception surfaces inside the job's code.
-        if self.running:
+        # There is no child to kill. Ruby's shutdown! raises TermException in
+        # the worker itself only with TERM_CHILD; without it, it calls
+        # kill_child, which does nothing when there is no child, so the job
+        # finishes and the worker then exits. Called from a signal handler,
+        # so the exception surfaces inside the job's code.
+        if self.running and self.ctx.term_child:
             raise TermException("SIGTERM")
 
 

@@ -324,8 +324,13 @@ class Worker:
         self._hooks_now_if_in_job()
 
     def _on_usr1(self, signum: int, frame: Any) -> None:
-        """Kill the running job and carry on."""
-        self.strategy.kill()
+        """Kill the running child and carry on.
+
+        Without fork this does nothing: Ruby's kill_child and new_kill_child
+        only act on a child, and never interrupt a job running in the worker.
+        """
+        if self.strategy.forks:
+            self.strategy.kill()
 
     def _on_usr2(self, signum: int, frame: Any) -> None:
         if not self.paused:

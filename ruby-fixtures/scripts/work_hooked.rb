@@ -1,7 +1,10 @@
 # Usage: QUEUES=a,b [INTERVAL=0.1] work_hooked.rb
-# work.rb plus HookedWaiter: a Waiter whose on_failure hook records which
-# exception it was called with, so the compat tests can see when Ruby runs
-# failure hooks (a child killed by a signal, a pruned dead worker...).
+# work.rb plus two jobs for the worker compat tests:
+# * HookedWaiter: a Waiter whose on_failure hook records which exception it
+#   was called with, to see when Ruby runs failure hooks (a child killed by
+#   a signal, a pruned dead worker...);
+# * Ticker: counts its loops in a key until released, then records "done",
+#   so a test can see a job keep running after a signal was handled.
 require_relative "../lib/fixtures"
 
 class HookedWaiter
@@ -17,6 +20,19 @@ class HookedWaiter
       "class" => "HookedWaiter", "hook" => "on_failure", "exception" => exception.class.to_s,
       "args" => args, "pid" => Process.pid,
     ))
+  end
+end
+
+class Ticker
+  @queue = :record
+
+  def self.perform(release_key, counter_key, *args)
+    Fixtures.record(self, args)
+    until Fixtures.raw_redis.get(release_key)
+      Fixtures.raw_redis.incr(counter_key)
+      sleep 0.01
+    end
+    Fixtures.record(self, args + ["done"])
   end
 end
 
