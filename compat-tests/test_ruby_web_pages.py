@@ -169,3 +169,48 @@ def test_failed_page_shows_a_python_failure(web, r, procs, resque, redis_server)
     assert '<a href="/failed/requeue/0" rel="retry">Retry</a>' in page
     # The class filter finds it by its wire name.
     assert "Failed Jobs with class 'Exploder' Showing 1 job" in text_of(web.get("/failed?class=Exploder"))
+
+
+# A nested namespace ------------------------------------------------------------------
+NS = "app:ns"
+
+
+@pytest.fixture(scope="module")
+def ns_web(ruby_available, redis_server):
+    server = ResqueWeb(redis_server, namespace=NS)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def test_a_namespaced_python_worker_is_seen_and_pruned_in_its_namespace(ns_web, web, r, procs, redis_server):
+    from pyresque import Resque
+    from rubyside import Ruby
+    from webside import kill_hard
+
+    ruby = Ruby(redis_server, namespace=NS)
+    client = Resque(redis_server, NS)
+    py = procs.py("record", RESQUE_NAMESPACE=NS)
+    wid = worker_id(py, "record")
+    wait_until(lambda: r.sismember(f"{NS}:workers", wid), 30, "the worker to register in its namespace")
+    client.enqueue_to("record", "Exploder", 1)
+    client.enqueue_to("record", "Waiter", RELEASE, "ns")
+    wait_until(lambda: r.get(f"{NS}:worker:{wid}"), 30, "the worker to take the Waiter")
+
+    text = text_of(ns_web.get(f"/workers/{quote_id(wid)}"))
+    assert re.search(rf"{re.escape(HOST)} {py.pid} .* record 1 1 Waiter", text), text
+    assert "1 of 1 Workers Working" in text_of(ns_web.get("/overview"))
+    assert "Class Exploder" in text_of(ns_web.get("/failed"))
+    # The default namespace sees nothing of it.
+    assert "0 of 0 Workers Working" in text_of(web.get("/overview"))
+    assert ruby.eval("[Resque::Worker.all.map(&:to_s), Resque.info[:processed]]") == [[wid], 1]
+
+    # Killed, it is pruned by a Ruby worker of the same namespace.
+    kill_hard(py)
+    r.delete(f"{NS}:pruning_dead_workers_in_progress")
+    ruby.work("record")
+    assert not r.sismember(f"{NS}:workers", wid)
+    failed = [json.loads(x) for x in r.lrange(f"{NS}:failed", 0, -1)]
+    assert [(f["exception"], f["worker"]) for f in failed][-1] == ("Resque::DirtyExit", wid)
+    assert "Worker doesn't exist" in text_of(ns_web.get(f"/workers/{quote_id(wid)}"))

@@ -1,0 +1,211 @@
+"""resque-web's failure buttons on failures written by the Python worker (issue #3).
+
+Retry (the XHR ``GET /failed/requeue/<i>`` its Retry link sends), Remove,
+Clear, Clear Retried and Retry All, pressed over HTTP on a real resque-web,
+then a real Python worker runs what was requeued. The same with the
+``redis_multi_queue`` backend: the Python worker runs with
+``FAILURE_BACKEND=redis_multi_queue`` and resque-web is configured for it
+through RESQUECONFIG (ruby-fixtures/config/web_multi_queue.rb).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+import pytest
+
+from rubyside import FIXTURES
+from webside import HOST, Procs, ResqueWeb, text_of
+
+GATE = "pyresque-test:gate"
+
+
+@pytest.fixture(scope="module")
+def web(ruby_available, redis_server):
+    server = ResqueWeb(redis_server)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def multi_web(ruby_available, redis_server):
+    server = ResqueWeb(redis_server, config=FIXTURES / "config" / "web_multi_queue.rb")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def procs(r, redis_server):
+    p = Procs(redis_server)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def drain(procs: Procs, queues: str, **env: str) -> int:
+    """Run a Python worker until ``queues`` are empty; returns its pid."""
+    proc = procs.py(queues, interval="0", **env)
+    assert proc.wait(60) == 0, procs.logs()
+    return proc.pid
+
+
+def records(r, key: str = "resque:failed") -> list[dict]:
+    return [json.loads(x) for x in r.lrange(key, 0, -1)]
+
+
+def ran(r) -> list[list]:
+    return [json.loads(x)["args"] for x in r.lrange("pyresque-test:ruby-results", 0, -1)]
+
+
+RETRIED_WITH_ZONE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d [A-Z]{3}$")
+RETRIED_NO_ZONE = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d$")
+
+
+# Default backend ----------------------------------------------------------------
+def test_retry_link_requeues_a_python_failure_and_python_runs_it(web, r, procs, resque):
+    resque.enqueue_to("record", "Flaky", GATE, "once")
+    resque.enqueue_to("record", "Flaky", GATE, "twice")
+    pid = drain(procs, "record")
+    assert [f["payload"]["args"] for f in records(r)] == [[GATE, "once"], [GATE, "twice"]]
+    assert records(r)[0]["exception"] == "RuntimeError"
+
+    # What the Retry link does: an XHR GET, answered with the retried_at text.
+    retried_at = web.get("/failed/requeue/1", xhr=True)
+    assert RETRIED_WITH_ZONE.match(retried_at), retried_at
+    after = records(r)
+    assert "retried_at" not in after[0] and after[1]["retried_at"] == retried_at
+    assert list(after[1])[-1] == "retried_at"
+    assert r.lrange("resque:queue:record", 0, -1) == [json.dumps({"class": "Flaky", "args": [GATE, "twice"]},
+                                                                  separators=(",", ":")).encode()]
+    page = web.get("/failed")
+    text = text_of(page)
+    shown = datetime.strptime(retried_at[:19], "%Y/%m/%d %H:%M:%S").strftime("%Y/%m/%d %H:%M:%S")
+    assert f"Retried {shown} +0000 Remove" in text
+    assert f'<a href="/workers/{HOST}:{pid}:record">{HOST}:{pid}</a>' in page
+
+    r.set(GATE, "open")
+    drain(procs, "record")
+    assert ran(r) == [["twice"]]
+    assert len(records(r)) == 2  # retrying keeps the record, as in Ruby
+
+    # Remove the retried one, then the other, by index.
+    web.get("/failed/remove/1")
+    assert [f["payload"]["args"][1] for f in records(r)] == ["once"]
+    web.get("/failed/remove/0")
+    assert records(r) == []
+    assert "Failed Jobs No jobs" in text_of(web.get("/failed"))
+    assert int(r.get("resque:stat:failed")) == 2
+    assert int(r.get("resque:stat:processed")) == 3
+
+
+def test_retry_all_clear_retried_and_clear(web, r, procs, resque):
+    for i in range(3):
+        resque.enqueue_to("record", "Flaky", GATE, i)
+    resque.enqueue_to("mail", "Exploder", "m")
+    drain(procs, "record,mail")
+    assert len(records(r)) == 4
+    assert "Failed Jobs Showing 0 to 3 jobs" in text_of(web.get("/failed"))  # resque-web's wording
+
+    page = web.post("/failed/requeue/all")
+    assert "Retried" in text_of(page)
+    assert all(RETRIED_WITH_ZONE.match(f.get("retried_at", "")) for f in records(r))
+    assert r.llen("resque:queue:record") == 3 and r.llen("resque:queue:mail") == 1
+    r.set(GATE, "open")
+    drain(procs, "record,mail")
+    assert sorted(a[0] for a in ran(r)) == [0, 1, 2]
+    # The Exploder failed again: one new record, not retried yet.
+    assert [("retried_at" in f) for f in records(r)] == [True, True, True, True, False]
+
+    web.post("/failed/clear_retried")
+    [left] = records(r)
+    assert left["payload"] == {"class": "Exploder", "args": ["m"]} and "retried_at" not in left
+    web.post("/failed/clear")
+    assert r.exists("resque:failed") == 0
+    assert "Failed Jobs No jobs" in text_of(web.get("/failed"))
+
+
+# redis_multi_queue backend --------------------------------------------------------
+MULTI = {"FAILURE_BACKEND": "redis_multi_queue"}
+
+
+def test_multi_queue_failed_pages_show_python_failures(multi_web, r, procs, resque):
+    resque.enqueue_to("record", "Flaky", GATE, "r1")
+    resque.enqueue_to("record", "Exploder", "r2")
+    resque.enqueue_to("mail", "Exploder", "m1")
+    pid = drain(procs, "record,mail", **MULTI)
+    assert r.exists("resque:failed") == 0
+    assert sorted(m.decode() for m in r.smembers("resque:failed_queues")) == ["mail_failed", "record_failed"]
+    assert len(records(r, "resque:record_failed")) == 2
+
+    text = text_of(multi_web.get("/failed"))
+    assert "All Failed Queues: 2 total" in text
+    assert "Total Failed 3" in text
+    assert "mail_failed 1 Exploder 1 record_failed 2 Exploder 1 Flaky 1" in text
+
+    page = multi_web.get("/failed/record_failed")
+    text = text_of(page)
+    assert "Failed Jobs on 'record_failed'" in text and "Showing 0 to 1 jobs" in text
+    assert f'<a href="/workers/{HOST}:{pid}:record,mail">{HOST}:{pid}</a> on <b class=\'queue-tag\'>record</b >' in page
+    assert '<a href="/failed/record_failed/requeue/0" rel="retry">Retry</a>' in page
+    assert "Class Flaky" in text and "Class Exploder" in text
+    assert "Failed Jobs on 'mail_failed' with class 'Exploder' Showing 1 job" in text_of(
+        multi_web.get("/failed/mail_failed?class=Exploder"))
+
+
+def test_multi_queue_retry_remove_retry_all_and_clear(multi_web, r, procs, resque):
+    resque.enqueue_to("record", "Flaky", GATE, "a")
+    resque.enqueue_to("record", "Flaky", GATE, "b")
+    resque.enqueue_to("mail", "Exploder", "m1")
+    drain(procs, "record,mail", **MULTI)
+
+    retried_at = multi_web.get("/failed/record_failed/requeue/0", xhr=True)
+    assert RETRIED_NO_ZONE.match(retried_at), retried_at  # this backend writes no zone (Ruby 3.0.3)
+    assert records(r, "resque:record_failed")[0]["retried_at"] == retried_at
+    r.set(GATE, "open")
+    drain(procs, "record", **MULTI)
+    assert ran(r) == [["a"]]
+    assert "Retried" in text_of(multi_web.get("/failed/record_failed"))
+
+    multi_web.get("/failed/mail_failed/remove/0")
+    assert r.llen("resque:mail_failed") == 0
+
+    multi_web.post("/failed/record_failed/requeue/all")
+    assert [f["payload"]["args"][1] for f in records(r, "resque:record_failed")] == ["a", "b"]
+    assert all(RETRIED_NO_ZONE.match(f["retried_at"]) for f in records(r, "resque:record_failed"))
+    drain(procs, "record", **MULTI)
+    assert sorted(a[0] for a in ran(r)) == ["a", "a", "b"]
+
+    multi_web.post("/failed/record_failed/clear")
+    assert r.llen("resque:record_failed") == 0
+    text = text_of(multi_web.get("/failed"))
+    assert "Total Failed 0" in text
+
+
+# Payloads that are not jobs --------------------------------------------------------
+def test_failures_for_malformed_payloads_render_and_can_be_removed(web, r, procs, resque):
+    """Ruby drops such payloads; pyresque records them. resque-web must still work."""
+    for raw in ('not json', '[1,2]', '{"args":[1]}', '{"class":"Recorder","args":"notalist"}',
+                '{"class":"NoSuchJob","args":[1]}'):
+        r.sadd("resque:queues", "record")
+        r.rpush("resque:queue:record", raw)
+    drain(procs, "record")
+    assert r.llen("resque:failed") == 5
+    for path in ("/failed", "/overview", "/stats/resque", "/failed?class=NoSuchJob"):
+        web.get(path)
+    text = text_of(web.get("/failed"))
+    assert "Showing 0 to 4 jobs" in text
+    assert "Class NoSuchJob" in text
+    # The unknown class, at least, is a job Ruby can retry from the page.
+    index = next(i for i, f in enumerate(records(r)) if (f.get("payload") or {}).get("class") == "NoSuchJob")
+    assert RETRIED_WITH_ZONE.match(web.get(f"/failed/requeue/{index}", xhr=True))
+    assert r.lrange("resque:queue:record", 0, -1) == [b'{"class":"NoSuchJob","args":[1]}']
+    for i in reversed(range(5)):
+        web.get(f"/failed/remove/{i}")
+    assert r.llen("resque:failed") == 0
