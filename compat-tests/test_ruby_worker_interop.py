@@ -351,3 +351,26 @@ def test_times_are_written_in_the_local_zone_exactly_as_ruby_writes_them(ruby, r
     now = time.time()
     for value in (py_started, py_beat, py_failed, rb_started, rb_beat, rb_failed):
         assert abs(value - now) < 60, (value, now)
+
+
+# File.fnmatch corner cases: every (pattern, name) pair, judged by Ruby.
+FN_NAMES = [".dot", "a/b", "a.b", "[x]", "x]", "[", "[]x]", "[a", "back\\slash", "star*", "é", "ü-x", "Beta", "alpha",
+            "-", "a-b", "!bang", "^caret", "", "a", ".", "..x", "ab", "b", "z", "m", "\\"]
+FN_PATTERNS = ["*", "[.]dot", "\\.dot", "?dot", "*dot", ".*", "[!a]*", "[^a]*", "[]a]*", "[]]", "[]x]", "\\*",
+               "star\\*", "*\\*", "a\\", "\\", "[a-]*", "[z-a]*", "[z-a]", "[a-c]", "*/*", "a?b", "**", "[", "[a",
+               "[\\]]", "[x]", "\\[x]", "[[]x]", "back\\\\slash", "[é]", "[à-ü]*", "?", "[!]*", "[!]", "[^]",
+               "[-a]*", "[a-b-c]", "!bang", "[!!]*", "[\\!]bang", "a[.]b", "a[/]b", "*.*", "[!.]*", "a\\b",
+               "[a\\-c]*", "[^]a]*", "{a,b}", "a{", "*{*", "[a-", "[a-\\", "[\\", "*a*b", "*\\", "?*", "*?", "\\\\"]
+
+
+def test_fnmatch_corner_cases_agree_with_ruby(ruby):
+    from pyresque.queues import fnmatch
+
+    code = f"""
+    names = JSON.parse({json.dumps(json.dumps(FN_NAMES))})
+    pats = JSON.parse({json.dumps(json.dumps(FN_PATTERNS))})
+    pats.map {{ |p| names.select {{ |n| File.fnmatch(p, n) }} }}
+    """
+    expected = dict(zip(FN_PATTERNS, ruby.eval(code)))
+    got = {p: [n for n in FN_NAMES if fnmatch(p, n)] for p in FN_PATTERNS}
+    assert {p: v for p, v in got.items() if v != expected[p]} == {p: v for p, v in expected.items() if v != got[p]}

@@ -8,14 +8,12 @@ A worker is given patterns (``QUEUES=critical,*,!low``):
 * Otherwise the list is *dynamic*: each pattern, in order, picks the names in
   the ``queues`` set that it matches and no skip pattern matches, sorted by
   bytes; later duplicates are dropped. Matching is Ruby's ``File.fnmatch``
-  without flags: ``*`` crosses ``/``, a leading ``.`` must be matched
-  literally, ``\\`` escapes, and braces are literal characters.
+  without flags (see :func:`fnmatch`): ``*`` crosses ``/``, a leading ``.``
+  must be matched literally, ``\\`` escapes, and braces are literal characters.
 """
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from typing import Iterable, Sequence
 
 _WILDCARDS = set("*?{}[]")
@@ -59,62 +57,99 @@ class QueueList:
 
 
 def fnmatch(pattern: str, name: str) -> bool:
-    """Ruby's ``File.fnmatch(pattern, name)`` with no flags."""
-    regex, literal_dot = _compile(pattern)
-    if name.startswith(".") and not literal_dot:
+    """Ruby's ``File.fnmatch(pattern, name)`` with no flags.
+
+    A direct walk over the pattern with Ruby's rules, including its corner
+    cases: a trailing ``\\`` is ignored; an unterminated or empty ``[...]``
+    never matches (it is not a literal ``[``); ``]`` right after ``[`` or
+    ``[!`` closes the class, so ``[!]`` matches any one character; a range
+    matches its two ends and what lies between them, so a reversed range
+    such as ``[z-a]`` matches ``z`` and ``a`` only; ``*`` and ``?`` cross
+    ``/``; a leading ``.`` of the name must be matched by a literal ``.``.
+    """
+    n_pat, n_name = len(pattern), len(name)
+    first = _unescape(pattern, 0)
+    if name.startswith(".") and (first >= n_pat or pattern[first] != "."):
         return False
-    return regex.fullmatch(name) is not None
-
-
-@lru_cache(maxsize=512)
-def _compile(pattern: str) -> tuple[re.Pattern[str], bool]:
-    """A regex for ``pattern`` and whether it starts with a literal ``.``."""
-    out: list[str] = []
-    i = 0
-    literal_dot = pattern.startswith(".") or pattern.startswith("\\.")
-    while i < len(pattern):
-        c = pattern[i]
+    pi = si = 0
+    star_pi: int | None = None
+    star_si = 0
+    while True:
+        c = pattern[pi] if pi < n_pat else ""
         if c == "*":
-            out.append(".*")
-        elif c == "?":
-            out.append(".")
-        elif c == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif c == "[":
-            end, cls = _bracket(pattern, i)
-            if end is None:
-                out.append(re.escape(c))
-            else:
-                out.append(cls)
-                i = end
+            while pi < n_pat and pattern[pi] == "*":
+                pi += 1
+            if _unescape(pattern, pi) >= n_pat:
+                return True
+            if si >= n_name:
+                return False
+            star_pi, star_si = pi, si
+            continue
+        if c == "?":
+            if si >= n_name:
+                return False
+            pi += 1
+            si += 1
+            continue
+        if c == "[":
+            if si >= n_name:
+                return False
+            after = _bracket(pattern, pi + 1, name[si])
+            if after is not None:
+                pi = after
+                si += 1
+                continue
         else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out), re.DOTALL), literal_dot
+            pi = _unescape(pattern, pi)
+            if si >= n_name:
+                return pi >= n_pat
+            if pi < n_pat and pattern[pi] == name[si]:
+                pi += 1
+                si += 1
+                continue
+        # No match here: let the last '*' swallow one more character.
+        if star_pi is None:
+            return False
+        pi = star_pi
+        star_si += 1
+        si = star_si
 
 
-def _bracket(pattern: str, start: int) -> tuple[int | None, str]:
-    """Parse ``[...]`` at ``start``: the index of its ``]`` and a regex class."""
-    i = start + 1
-    negate = i < len(pattern) and pattern[i] in "!^"
+def _unescape(pattern: str, i: int) -> int:
+    """Skip a ``\\`` at ``i`` (a trailing one runs off the end, as in Ruby)."""
+    return i + 1 if i < len(pattern) and pattern[i] == "\\" else i
+
+
+def _bracket(pattern: str, i: int, ch: str) -> int | None:
+    """Match ``ch`` against the class starting after ``[`` at ``i``: the index after its ``]``, or None."""
+    n = len(pattern)
+    if i >= n:
+        return None
+    negate = pattern[i] in "!^"
     if negate:
         i += 1
-    items: list[str] = []
-    while i < len(pattern) and pattern[i] != "]":
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            i += 1
-            c = pattern[i]
-        if i + 2 < len(pattern) and pattern[i + 1] == "-" and pattern[i + 2] != "]":
-            items.append(f"{re.escape(c)}-{re.escape(pattern[i + 2])}")
-            i += 3
-            continue
-        items.append(re.escape(c))
-        i += 1
-    if i >= len(pattern) or not items:
-        return None, ""
-    return i, "[" + ("^" if negate else "") + "".join(items) + "]"
+    ok = False
+    while True:
+        if i >= n:
+            return None
+        if pattern[i] == "]":
+            break
+        lo = _unescape(pattern, i)
+        if lo >= n:
+            return None
+        i = lo + 1
+        if i >= n:
+            return None
+        if pattern[i] == "-" and (i + 1 >= n or pattern[i + 1] != "]"):
+            hi = _unescape(pattern, i + 1)
+            if hi >= n:
+                return None
+            i = hi + 1
+            if not ok and (ch == pattern[lo] or ch == pattern[hi] or pattern[lo] <= ch <= pattern[hi]):
+                ok = True
+        elif not ok and ch == pattern[lo]:
+            ok = True
+    return i + 1 if ok != negate else None
 
 
 def _bytes(name: str) -> bytes:
