@@ -187,6 +187,17 @@ def test_multi_queue_retry_remove_retry_all_and_clear(multi_web, r, procs, resqu
     text = text_of(multi_web.get("/failed"))
     assert "Total Failed 0" in text
 
+    # The page-wide buttons walk every failed queue.
+    resque.enqueue_to("mail", "Exploder", "m2")
+    resque.enqueue_to("record", "Exploder", "r2")
+    drain(procs, "record,mail", **MULTI)
+    assert "Total Failed 2" in text_of(multi_web.get("/failed"))
+    multi_web.post("/failed/requeue/all")
+    assert r.lrange("resque:queue:mail", 0, -1) == [b'{"class":"Exploder","args":["m2"]}']
+    assert r.lrange("resque:queue:record", 0, -1) == [b'{"class":"Exploder","args":["r2"]}']
+    multi_web.post("/failed/clear")
+    assert r.llen("resque:mail_failed") == 0 and r.llen("resque:record_failed") == 0
+
 
 # Payloads that are not jobs --------------------------------------------------------
 def test_failures_for_malformed_payloads_render_and_can_be_removed(web, r, procs, resque):
@@ -209,3 +220,22 @@ def test_failures_for_malformed_payloads_render_and_can_be_removed(web, r, procs
     for i in reversed(range(5)):
         web.get(f"/failed/remove/{i}")
     assert r.llen("resque:failed") == 0
+
+
+def test_an_idle_python_worker_wakes_for_a_ruby_enqueue_and_a_web_retry(web, r, procs, ruby):
+    """With a 60 s interval, only the wake-up on queue changes can run these in time."""
+    import time
+
+    from testsupport import wait_until
+    from webside import worker_id
+
+    py = procs.py("record", interval="60")
+    wid = worker_id(py, "record")
+    wait_until(lambda: r.sismember("resque:workers", wid), 30, "the worker to register")
+    t0 = time.monotonic()
+    ruby.enqueue("record", "Flaky", [GATE, "w"])
+    wait_until(lambda: r.llen("resque:failed") == 1, 20, "the Ruby-enqueued job to fail")
+    r.set(GATE, "open")
+    web.get("/failed/requeue/0", xhr=True)
+    wait_until(lambda: ran(r) == [["w"]], 20, "the retried job to run")
+    assert time.monotonic() - t0 < 30
