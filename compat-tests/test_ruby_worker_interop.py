@@ -374,3 +374,25 @@ def test_fnmatch_corner_cases_agree_with_ruby(ruby):
     expected = dict(zip(FN_PATTERNS, ruby.eval(code)))
     got = {p: [n for n in FN_NAMES if fnmatch(p, n)] for p in FN_PATTERNS}
     assert {p: v for p, v in got.items() if v != expected[p]} == {p: v for p, v in expected.items() if v != got[p]}
+
+
+QUEUES_STRINGS = ["a,,b", " a , b ", "a,b,", "a,b,,", ",a", "a, ,b", "*,,!low", " * ", "low,*,"]
+
+
+def test_queues_strings_give_rubys_worker_id_and_queues(ruby, r):
+    """QUEUES is split as Ruby splits it: empty entries stay (but trailing ones go)."""
+    for name in ["a", "b", "low", "other", ""]:
+        r.sadd("resque:queues", name)
+    code = f"""
+    JSON.parse({json.dumps(json.dumps(QUEUES_STRINGS))}).map do |text|
+      w = Resque::Worker.new(*text.split(","))
+      [w.to_s.split(":", 3)[2], w.queues]
+    end
+    """
+    expected = ruby.eval(code)
+    existing = [m.decode() for m in r.smembers("resque:queues")]
+    got = []
+    for text in QUEUES_STRINGS:
+        q = QueueList.parse(text)
+        got.append([q.id_part, q.resolve(existing)])
+    assert dict(zip(QUEUES_STRINGS, got)) == dict(zip(QUEUES_STRINGS, expected))

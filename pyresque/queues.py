@@ -23,15 +23,23 @@ class QueueList:
     """A worker's queue patterns, resolved against the ``queues`` set."""
 
     def __init__(self, patterns: Sequence[str]) -> None:
-        cleaned = [p.strip() for p in patterns if p and p.strip()]
+        # Stripped but kept when empty, as Ruby keeps them: QUEUES=a,,b is the
+        # worker id "host:pid:a,,b" and works a queue named "" too.
+        cleaned = [p.strip() for p in patterns]
         self.skips = [p[1:] for p in cleaned if p.startswith("!")]
         self.patterns = [p for p in cleaned if not p.startswith("!")]
         self.dynamic = bool(self.skips) or any(_WILDCARDS & set(p) for p in self.patterns)
 
     @classmethod
     def parse(cls, text: str) -> "QueueList":
-        """From Resque's comma-separated ``QUEUES`` form."""
-        return cls(text.split(","))
+        """From Resque's comma-separated ``QUEUES`` form, split as Ruby's ``split(',')``.
+
+        Empty entries stay, except trailing ones, which Ruby's split drops.
+        """
+        parts = text.split(",")
+        while parts and parts[-1] == "":
+            parts.pop()
+        return cls(parts)
 
     @property
     def id_part(self) -> str:
