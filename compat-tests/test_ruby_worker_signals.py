@@ -114,7 +114,7 @@ TICKS = "pyresque-test:ticks"
 
 
 def ticking_worker(side: str, r, procs: Procs, ruby, **env: str):
-    env = dict(FORK_PER_JOB="false", **env)
+    env = dict({"FORK_PER_JOB": "false"}, **env)
     proc = procs.py("record", **env) if side == "python" else procs.ruby("record", script="work_hooked.rb", **env)
     wid = worker_id(proc, "record")
     wait_until(lambda: r.sismember("resque:workers", wid), 30, f"the {side} worker to register")
@@ -168,3 +168,36 @@ def test_without_fork_term_child_raises_term_exception_in_the_job(side, ruby, r,
         "records": [("Resque::TermException", "SIGTERM", True, "record", "Ticker")],
         "stat_failed": 1, "stat_processed": 1, "registered": False, "busy": False,
     }
+
+
+@pytest.mark.parametrize("side", ["ruby", "python"])
+def test_usr1_with_term_child_terms_the_child_and_carries_on(side, ruby, r, procs):
+    proc, wid = busy_worker(side, r, procs, ruby, TERM_CHILD="1", RESQUE_TERM_TIMEOUT="10")
+    proc.send_signal(signal.SIGUSR1)
+    wait_until(lambda: int(r.get("resque:stat:processed") or 0) == 1, 30, "the job to end")
+    assert outcome(r, wid) == {
+        "records": [("Resque::TermException", "SIGTERM", True, "record", "Waiter")],
+        "stat_failed": 1, "stat_processed": 1, "registered": True, "busy": False,
+    }
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGQUIT)
+    assert proc.wait(30) == 0
+
+
+@pytest.mark.parametrize("side", ["ruby", "python"])
+def test_int_is_term(side, ruby, r, procs):
+    proc, wid = busy_worker(side, r, procs, ruby)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 0
+    assert normalise(outcome(r, wid))["records"] == [("Resque::DirtyExit", "<child SIGKILLed>", True, "record", "Waiter")]
+
+
+@pytest.mark.parametrize("side", ["ruby", "python"])
+@pytest.mark.parametrize("fork", ["true", "false"])
+def test_graceful_term_finishes_the_job(side, fork, ruby, r, procs):
+    proc, wid = ticking_worker(side, r, procs, ruby, GRACEFUL_TERM="1", FORK_PER_JOB=fork)
+    proc.send_signal(signal.SIGTERM)
+    assert keeps_ticking(r, proc), "the job was interrupted"
+    r.set(RELEASE, "1")
+    assert proc.wait(30) == 0
+    assert outcome(r, wid) == {"records": [], "stat_failed": 0, "stat_processed": 1, "registered": False, "busy": False}
