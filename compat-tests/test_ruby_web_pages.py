@@ -196,7 +196,7 @@ def test_a_namespaced_python_worker_is_seen_and_pruned_in_its_namespace(ns_web, 
     wait_until(lambda: r.sismember(f"{NS}:workers", wid), 30, "the worker to register in its namespace")
     client.enqueue_to("record", "Exploder", 1)
     client.enqueue_to("record", "Waiter", RELEASE, "ns")
-    wait_until(lambda: r.get(f"{NS}:worker:{wid}"), 30, "the worker to take the Waiter")
+    wait_until(lambda: b"Waiter" in (r.get(f"{NS}:worker:{wid}") or b""), 30, "the worker to take the Waiter")
 
     text = text_of(ns_web.get(f"/workers/{quote_id(wid)}"))
     assert re.search(rf"{re.escape(HOST)} {py.pid} .* record 1 1 Waiter", text), text
