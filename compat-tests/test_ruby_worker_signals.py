@@ -201,3 +201,13 @@ def test_graceful_term_finishes_the_job(side, fork, ruby, r, procs):
     r.set(RELEASE, "1")
     assert proc.wait(30) == 0
     assert outcome(r, wid) == {"records": [], "stat_failed": 0, "stat_processed": 1, "registered": False, "busy": False}
+
+
+@pytest.mark.parametrize("side", ["ruby", "python"])
+@pytest.mark.parametrize("code", [0, 3])
+def test_a_child_that_exits_without_a_signal_is_not_a_failure(side, code, ruby, r, procs):
+    """Ruby fails a forked job only if its child died by a signal; exit!(n) counts as processed."""
+    ruby.eval(f'Resque.enqueue_to("record", "Quitter", {code}); true')
+    proc = procs.py("record", interval="0") if side == "python" else procs.ruby("record", script="work_hooked.rb", INTERVAL="0")
+    assert proc.wait(60) == 0
+    assert (r.llen("resque:failed"), int(r.get("resque:stat:processed") or 0)) == (0, 1)

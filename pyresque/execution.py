@@ -181,9 +181,13 @@ class Forking:
             name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
             return dirty_exit(job, self.ctx.worker_id, f"Child process received unhandled signal pid {pid} {name} (signal {sig})",
                               self.ctx.registry)
+        # Exited without a report and without a signal (the job called
+        # os._exit, say). Ruby fails a job only when its child was killed by
+        # a signal ($?.signaled?) and counts exit!(n) as processed; so do we.
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
-        return dirty_exit(job, self.ctx.worker_id, f"Child process exited before finishing the job: pid {pid} exit {code}",
-                          self.ctx.registry)
+        log.warning("child %s of %s exited %s without reporting; counted as processed, as Ruby does",
+                    pid, job.class_name, code)
+        return SUCCESS
 
     def kill(self) -> None:
         # Called from a signal handler: only note it; the wait loop acts.

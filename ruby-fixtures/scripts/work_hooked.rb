@@ -4,7 +4,8 @@
 #   was called with, to see when Ruby runs failure hooks (a child killed by
 #   a signal, a pruned dead worker...);
 # * Ticker: counts its loops in a key until released, then records "done",
-#   so a test can see a job keep running after a signal was handled.
+#   so a test can see a job keep running after a signal was handled;
+# * Quitter: ends its (forked) process with exit!(code), no exception.
 require_relative "../lib/fixtures"
 
 class HookedWaiter
@@ -33,6 +34,14 @@ class Ticker
       sleep 0.01
     end
     Fixtures.record(self, args + ["done"])
+  end
+end
+
+class Quitter
+  @queue = :record
+
+  def self.perform(code)
+    exit!(code)
   end
 end
 
