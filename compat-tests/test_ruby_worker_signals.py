@@ -211,3 +211,15 @@ def test_a_child_that_exits_without_a_signal_is_not_a_failure(side, code, ruby, 
     proc = procs.py("record", interval="0") if side == "python" else procs.ruby("record", script="work_hooked.rb", INTERVAL="0")
     assert proc.wait(60) == 0
     assert (r.llen("resque:failed"), int(r.get("resque:stat:processed") or 0)) == (0, 1)
+
+
+# pause-all-workers ------------------------------------------------------------------
+@pytest.mark.parametrize("side", ["ruby", "python"])
+@pytest.mark.parametrize("value,paused", [(" TRUE\n", True), ("True\t", True), ("yes", False), ("1", False)])
+def test_pause_all_workers_is_read_as_ruby_reads_it(side, value, paused, ruby, r, procs):
+    """In drain mode a paused worker exits without taking anything."""
+    r.set("resque:pause-all-workers", value)
+    ruby.eval('Resque.enqueue_to("record", "Recorder", "p"); true')
+    proc = procs.py("record", interval="0") if side == "python" else procs.ruby("record", INTERVAL="0")
+    assert proc.wait(60) == 0
+    assert r.llen("resque:queue:record") == (1 if paused else 0)
