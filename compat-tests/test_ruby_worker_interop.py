@@ -396,3 +396,19 @@ def test_queues_strings_give_rubys_worker_id_and_queues(ruby, r):
         q = QueueList.parse(text)
         got.append([q.id_part, q.resolve(existing)])
     assert dict(zip(QUEUES_STRINGS, got)) == dict(zip(QUEUES_STRINGS, expected))
+
+
+@pytest.mark.parametrize("namespace", ["resque", "app:ns"])
+def test_an_idle_python_worker_wakes_for_ruby_enqueues_in_its_namespace(r, procs, redis_server, namespace, ruby_available):
+    """60 s interval: only the wake-up on Ruby's SADD/RPUSH can start these jobs in time."""
+    from rubyside import Ruby
+
+    rb = Ruby(redis_server, namespace=None if namespace == "resque" else namespace)
+    py = procs.py("record,mail", interval="60", RESQUE_NAMESPACE=namespace)
+    wid = worker_id(py, "record,mail")
+    wait_until(lambda: r.sismember(f"{namespace}:workers", wid), 30, "the worker to register")
+    t0 = time.monotonic()
+    rb.eval('Resque.enqueue_to("mail", "Mailers::Welcome", 1); Resque.enqueue_to("record", "Recorder", 2); true')
+    wait_until(lambda: len(results(r)) == 2, 20, "both jobs to run")
+    assert sorted(s["args"][0] for s in results(r)) == [1, 2]
+    assert time.monotonic() - t0 < 20
