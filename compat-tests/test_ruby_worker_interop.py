@@ -9,7 +9,8 @@ is the judge of what a worker looks like (``Resque::Worker.all``,
 from __future__ import annotations
 
 import json
-import signal
+import os
+import re
 import subprocess
 import sys
 import time
@@ -36,8 +37,6 @@ def procs(r, redis_server):
 
 def drain_py(redis_server: str, queues: str, **env: str) -> subprocess.CompletedProcess:
     """Run ``pyresque work -i 0`` until ``queues`` are empty."""
-    import os
-
     full = dict(os.environ, REDIS_URL=redis_server, PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT)]))
     for name in ("RESQUE_NAMESPACE", "FAILURE_BACKEND", "QUEUES", "QUEUE"):
         full.pop(name, None)
@@ -128,8 +127,6 @@ def test_ruby_sees_a_busy_python_worker_as_it_sees_a_ruby_one(ruby, r, procs):
         assert (w["processed"], w["failed"]) == (2, 1)
         assert w["find"] == w["id"]
     # Same formats on both sides, not merely parsable ones.
-    import re
-
     run_at = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
     started = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}$")
     assert run_at.match(py_w["job"]["run_at"]) and run_at.match(rb_w["job"]["run_at"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -78,6 +79,7 @@ class ResqueWeb:
             _kill_group(self.proc, signal.SIGTERM)
             self.proc = None
         self._log.close()
+        shutil.rmtree(self.app_dir, ignore_errors=True)
 
     # HTTP ------------------------------------------------------------------
     def request(self, path: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> str:
@@ -211,11 +213,14 @@ class Procs:
         return "\n".join(out)
 
     def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                stop(proc, signal.SIGTERM, 10)
-            else:
-                _kill_group(proc, signal.SIGKILL)
+        try:
+            for proc in self.procs:
+                if proc.poll() is None:
+                    stop(proc, signal.SIGTERM, 10)
+                else:
+                    _kill_group(proc, signal.SIGKILL)
+        finally:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
 
     def __iter__(self) -> Iterator[subprocess.Popen]:
         return iter(self.procs)
