@@ -142,8 +142,20 @@ class Failure:
         return bool(self.data and self.data.get("retried_at"))
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where a record for one queue goes: a list, plus (redis_multi_queue) a set naming it."""
+
+    list_key: str
+    set_key: str | None = None
+    member: str | None = None
+
+
 class FailureBackend(Protocol):
     """Where failure records live. Every method works on bare list names."""
+
+    def destination(self, queue: str) -> Destination:
+        """The list (and set entry) a failure of a job from ``queue`` is stored in."""
 
     def save(self, pipe: Any, data: dict[str, Any]) -> None:
         """Append the commands that store ``data`` to ``pipe``."""
@@ -155,7 +167,23 @@ class FailureBackend(Protocol):
         """The ``retried_at`` value this backend writes when requeuing."""
 
 
-class RedisFailure:
+class _ListBackend:
+    """Saving, shared by both backends: SADD the set entry (if any), RPUSH the record.
+
+    The worker's ``next_job`` script does the same from a :class:`Destination`.
+    """
+
+    def destination(self, queue: str) -> Destination:
+        raise NotImplementedError
+
+    def save(self, pipe: Any, data: dict[str, Any]) -> None:
+        dest = self.destination(str(data["queue"]))
+        if dest.set_key is not None:
+            pipe.sadd(dest.set_key, dest.member)
+        pipe.rpush(dest.list_key, encode_record(data))
+
+
+class RedisFailure(_ListBackend):
     """Ruby's default backend: one ``failed`` list."""
 
     name = "redis"
@@ -163,8 +191,8 @@ class RedisFailure:
     def __init__(self, keys: Keys) -> None:
         self.keys = keys
 
-    def save(self, pipe: Any, data: dict[str, Any]) -> None:
-        pipe.rpush(self.keys.failed, encode_record(data))
+    def destination(self, queue: str) -> Destination:
+        return Destination(self.keys.failed)
 
     def failed_queues(self) -> list[str]:
         return [Keys.default_failed_queue()]
@@ -173,7 +201,7 @@ class RedisFailure:
         return times.failed_at()  # Resque 3.0 added the zone for this backend
 
 
-class RedisMultiQueueFailure:
+class RedisMultiQueueFailure(_ListBackend):
     """Ruby's ``redis_multi_queue`` backend: one ``<q>_failed`` list per queue."""
 
     name = "redis_multi_queue"
@@ -182,10 +210,9 @@ class RedisMultiQueueFailure:
         self.keys = keys
         self.client = client
 
-    def save(self, pipe: Any, data: dict[str, Any]) -> None:
-        bare = Keys.failed_queue_name(str(data["queue"]))
-        pipe.sadd(self.keys.failed_queues, bare)
-        pipe.rpush(self.keys.failed_list(bare), encode_record(data))
+    def destination(self, queue: str) -> Destination:
+        bare = Keys.failed_queue_name(queue)
+        return Destination(self.keys.failed_list(bare), self.keys.failed_queues, bare)
 
     def failed_queues(self) -> list[str]:
         return sorted(as_text(m) for m in self.client.smembers(self.keys.failed_queues))

@@ -11,7 +11,8 @@ queues and returns, which is what tests use.
 Unlike Ruby, an idle worker does not sleep: it blocks until Redis reports a
 change to a queue (see :mod:`pyresque.wakeup`), so a job starts within
 milliseconds. A job is taken by one Lua script that pops it *and* writes the
-``worker:<id>`` record, and is finished (record, stats) in one transaction.
+``worker:<id>`` record; the same script call first records how the previous
+job ended (failure record, stats), so a job costs one round trip.
 """
 
 from __future__ import annotations
@@ -124,7 +125,12 @@ class Worker:
         self._shutdown_hooks_ran = False
         self._pause_changed = False
         self._idle = False
-        self._reserve = self.redis.register_script(source("reserve"))
+        self._next_job = self.redis.register_script(source("next_job"))
+        # How the last job ended, recorded by the same script call that
+        # reserves the next one (see flush()).
+        self._pending: execution.Outcome | None = None
+        self._queues_cache: list[str] = []
+        self._queues_read_at = float("-inf")
         self._heartbeat: Heartbeat | None = None
         self._watcher: QueueWatcher | None = None
         self.jobs_done = 0
@@ -178,12 +184,14 @@ class Worker:
             if self.shutdown_requested:
                 break
             if self.paused:
+                self.flush()
                 self.procline("Paused")
                 self._wait(self.max_interval_s or 5.0)
                 continue
             try:
                 status = self.work_one_job()
             except (redis_py.ConnectionError, redis_py.TimeoutError) as exc:
+                # A pending outcome stays pending and is recorded once Redis is back.
                 log.error("lost Redis (%s); retrying", exc)
                 self._wait(max(1.0, self.interval_s))
                 continue
@@ -204,6 +212,10 @@ class Worker:
 
     def teardown(self) -> None:
         self._after_signals()
+        try:
+            self.flush()
+        except redis_py.RedisError as exc:
+            log.error("could not record the last job of %s: %s", self.id, exc)
         # Stop the heartbeat first, as Ruby does: a beat landing after the
         # unregister would leave a heartbeat field for a worker that is gone.
         if self._heartbeat is not None:
@@ -222,18 +234,24 @@ class Worker:
         hook_runner.run_all(self.registry.worker_hooks["worker_exit"])
 
     # One job ---------------------------------------------------------------
-    def resolved_queues(self) -> list[str]:
+    # While busy, a dynamic (``*``) worker re-reads the queues set at most
+    # this often; after an empty pass or a wake-up it always re-reads it.
+    QUEUES_REFRESH_S = 1.0
+
+    def resolved_queues(self, fresh: bool = True) -> list[str]:
         if not self.queue_list.dynamic:
             return self.queue_list.patterns
-        return self.queue_list.resolve(as_text(q) for q in self.redis.smembers(self.keys.queues))
+        now = time.monotonic()
+        if fresh or now - self._queues_read_at > self.QUEUES_REFRESH_S:
+            names = (as_text(q) for q in self.redis.smembers(self.keys.queues))
+            self._queues_cache = self.queue_list.resolve(names)
+            self._queues_read_at = now
+        return self._queues_cache
 
     def work_one_job(self) -> str:
-        """Reserve and run one job: ``job``, ``empty`` or ``paused``."""
-        queues = self.resolved_queues()
-        reserved = self._reserve(
-            keys=[self.keys.pause_all, self.keys.worker(self.id)] + [self.keys.queue(q) for q in queues],
-            args=[codec.encode(times.run_at())] + [codec.encode(q) for q in queues],
-        )
+        """Record the last job, reserve and run the next: ``job``, ``empty`` or ``paused``."""
+        queues = self.resolved_queues(fresh=self._pending is None)
+        reserved = self._call_next_job(queues)
         if reserved is None:
             return "empty"
         if reserved == b"paused" or reserved == "paused":
@@ -242,17 +260,16 @@ class Worker:
         self._idle = False
         # The bytes as queued: decoding them here would turn invalid UTF-8
         # into U+FFFD and run a job Ruby could not even decode.
-        self.process(queues[int(position) - 1], raw)
+        self._pending = self.process(queues[int(position) - 1], raw)
         return "job"
 
-    def process(self, queue: str, raw: bytes | str) -> None:
-        """Run a reserved payload and record how it ended, in one round trip."""
+    def process(self, queue: str, raw: bytes | str) -> execution.Outcome:
+        """Run a reserved payload; how it ended is recorded by the next script call."""
         try:
             job = codec.Job(queue, codec.decode_job(raw), as_text(raw))
         except MalformedPayload as exc:
             log.error("malformed payload on %s: %s", queue, exc.problem)
-            self.finish(execution.Outcome(failure_mod.record_for_malformed(exc, self.id, queue), True))
-            return
+            return execution.Outcome(failure_mod.record_for_malformed(exc, self.id, queue), True)
         self.procline(f"Processing {queue} since {int(time.time())} [{job.class_name}]")
         try:
             outcome = self.strategy.run(job)
@@ -261,21 +278,42 @@ class Worker:
             outcome = execution.Outcome(failure_mod.record_for_exception(job.payload.to_dict(), exc, self.id, queue), True)
         if outcome.failed:
             log.warning("%s failed: %s", job.class_name, outcome.record and outcome.record.get("error"))
-        self.finish(outcome)
+        return outcome
 
-    def finish(self, outcome: execution.Outcome) -> None:
-        """Failure record, stats and ``worker:<id>`` cleared, atomically."""
-        pipe = self.redis.pipeline(transaction=True)
-        if outcome.record is not None:
-            self.resque.failure_backend.save(pipe, outcome.record)
-        if outcome.counts_as_failed:
-            pipe.incrby(self.keys.failed_stat(), 1)
-            pipe.incrby(self.keys.failed_stat(self.id), 1)
-        pipe.delete(self.keys.worker(self.id))
-        pipe.incrby(self.keys.processed_stat(), 1)
-        pipe.incrby(self.keys.processed_stat(self.id), 1)
-        pipe.execute()
-        self.jobs_done += 1
+    def flush(self) -> None:
+        """Record the last job's outcome now, without reserving another."""
+        if self._pending is not None:
+            self._call_next_job([])
+
+    def _call_next_job(self, queues: list[str]) -> Any:
+        """One round trip: record the pending outcome (failure, stats, worker:<id>)
+        and, when ``queues`` is not empty, reserve the next job."""
+        outcome = self._pending
+        failure_json = ""
+        dest = self.resque.failure_backend.destination(queues[0] if queues else "")
+        if outcome is not None and outcome.record is not None:
+            failure_json = failure_mod.encode_record(outcome.record)
+            dest = self.resque.failure_backend.destination(str(outcome.record.get("queue") or ""))
+        keys = self.keys
+        result = self._next_job(
+            keys=[
+                keys.processed_stat(), keys.processed_stat(self.id),
+                keys.failed_stat(), keys.failed_stat(self.id),
+                dest.list_key, dest.set_key or keys.failed_queues,
+                keys.pause_all, keys.worker(self.id),
+            ] + [keys.queue(q) for q in queues],
+            args=[
+                "1" if outcome is not None else "",
+                failure_json,
+                "1" if outcome is not None and outcome.counts_as_failed else "",
+                dest.member or "",
+                codec.encode(times.run_at()),
+            ] + [codec.encode(q) for q in queues],
+        )
+        if outcome is not None:
+            self._pending = None
+            self.jobs_done += 1
+        return result
 
     # Waiting, titles -------------------------------------------------------
     def _wait(self, timeout_s: float) -> None:

@@ -190,15 +190,30 @@ def test_pause_all_workers_key_pauses_and_deleting_it_resumes(r, resque, procs, 
     assert stop(proc) == 0
 
 
-def test_no_fork_term_interrupts_the_job_with_term_exception(r, resque, procs, redis_server):
+def test_no_fork_term_with_term_child_interrupts_the_job_with_term_exception(r, resque, procs, redis_server):
     enqueue(resque, "q", "Block", "a")
-    proc = procs.worker(redis_server, "-q", "q", "--no-fork")
+    proc = procs.worker(redis_server, "-q", "q", "--no-fork", env=env_for(redis_server, TERM_CHILD="1"))
     wid = wait_registered(r, proc)
     assert started_pid(r, "a") == proc.pid
     assert stop(proc, signal.SIGTERM) == 0, proc.stderr.read()
     [rec] = failures(r)
     assert (rec["exception"], rec["error"], rec["worker"]) == ("Resque::TermException", "SIGTERM", wid)
     assert stat(r, "failed") == 1 and stat(r, "processed") == 1
+    assert_gone(r, wid)
+
+
+def test_no_fork_term_without_term_child_lets_the_job_finish_then_exits(r, resque, procs, redis_server):
+    # Ruby: shutdown! only kills a child, and there is none, so the job runs to its end.
+    enqueue(resque, "q", "Block", "a")
+    enqueue(resque, "q", "Block", "never")
+    proc = procs.worker(redis_server, "-q", "q", "--no-fork")
+    wid = wait_registered(r, proc)
+    assert started_pid(r, "a") == proc.pid
+    proc.send_signal(signal.SIGTERM)
+    r.set("t:release:a", 1)
+    assert proc.wait(15) == 0, proc.stderr.read()
+    assert failures(r) == [] and stat(r, "processed") == 1 and stat(r, "failed") == 0
+    assert r.llen("resque:queue:q") == 1  # the next job was never taken
     assert_gone(r, wid)
 
 
