@@ -17,6 +17,7 @@ job ended (failure record, stats), so a job costs one round trip.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -130,6 +131,9 @@ class Worker:
         # reserves the next one (see flush()).
         self._pending: execution.Outcome | None = None
         self._queues_cache: list[str] = []
+        self._queue_args_cache: dict[tuple[str, ...], tuple[list[str | bytes], list[str | bytes]]] = {}
+        self._run_at_second = -1
+        self._run_at_json = b""
         self._queues_read_at = float("-inf")
         self._heartbeat: Heartbeat | None = None
         self._watcher: QueueWatcher | None = None
@@ -289,31 +293,60 @@ class Worker:
         """One round trip: record the pending outcome (failure, stats, worker:<id>)
         and, when ``queues`` is not empty, reserve the next job."""
         outcome = self._pending
-        failure_json = ""
-        dest = self.resque.failure_backend.destination(queues[0] if queues else "")
-        if outcome is not None and outcome.record is not None:
-            failure_json = failure_mod.encode_record(outcome.record)
-            dest = self.resque.failure_backend.destination(str(outcome.record.get("queue") or ""))
         keys = self.keys
+        if outcome is not None and outcome.record is not None:
+            failure_json: str | bytes = failure_mod.encode_record(outcome.record)
+            dest = self.resque.failure_backend.destination(str(outcome.record.get("queue") or ""))
+            failure_keys: list[str | bytes] = [dest.list_key, dest.set_key or keys.failed_queues]
+            member: str | bytes = dest.member or b""
+        else:
+            failure_json, member = b"", b""
+            failure_keys = self._no_failure_keys
+        queue_keys, queue_names = self._queue_args(tuple(queues))
         result = self._next_job(
-            keys=[
-                keys.processed_stat(), keys.processed_stat(self.id),
-                keys.failed_stat(), keys.failed_stat(self.id),
-                dest.list_key, dest.set_key or keys.failed_queues,
-                keys.pause_all, keys.worker(self.id),
-            ] + [keys.queue(q) for q in queues],
+            keys=self._stat_keys + failure_keys + self._worker_keys + queue_keys,
             args=[
-                "1" if outcome is not None else "",
+                b"1" if outcome is not None else b"",
                 failure_json,
-                "1" if outcome is not None and outcome.counts_as_failed else "",
-                dest.member or "",
-                codec.encode(times.run_at()),
-            ] + [codec.encode(q) for q in queues],
+                b"1" if outcome is not None and outcome.counts_as_failed else b"",
+                member,
+                self._run_at(),
+            ] + queue_names,
         )
         if outcome is not None:
             self._pending = None
             self.jobs_done += 1
         return result
+
+    # The script is called once per job: its constant arguments are encoded once.
+    @functools.cached_property
+    def _stat_keys(self) -> list[str | bytes]:
+        k = self.keys
+        return [x.encode() for x in (k.processed_stat(), k.processed_stat(self.id), k.failed_stat(), k.failed_stat(self.id))]
+
+    @functools.cached_property
+    def _worker_keys(self) -> list[str | bytes]:
+        return [self.keys.pause_all.encode(), self.keys.worker(self.id).encode()]
+
+    @functools.cached_property
+    def _no_failure_keys(self) -> list[str | bytes]:
+        # Unused when there is no failure; any key of ours fills the slots.
+        return [self.keys.failed.encode(), self.keys.failed_queues.encode()]
+
+    def _queue_args(self, queues: tuple[str, ...]) -> tuple[list[str | bytes], list[str | bytes]]:
+        cached = self._queue_args_cache.get(queues)
+        if cached is None:
+            if len(self._queue_args_cache) > 64:  # a dynamic worker's list changes; keep it bounded
+                self._queue_args_cache.clear()
+            cached = ([self.keys.queue(q).encode() for q in queues], [codec.encode(q).encode() for q in queues])
+            self._queue_args_cache[queues] = cached
+        return cached
+
+    def _run_at(self) -> bytes:
+        now = int(time.time())
+        if now != self._run_at_second:
+            self._run_at_second, self._run_at_json = now, codec.encode(times.run_at(now)).encode()
+        return self._run_at_json
 
     # Waiting, titles -------------------------------------------------------
     def _wait(self, timeout_s: float) -> None:
