@@ -239,3 +239,27 @@ def test_an_idle_python_worker_wakes_for_a_ruby_enqueue_and_a_web_retry(web, r, 
     web.get("/failed/requeue/0", xhr=True)
     wait_until(lambda: ran(r) == [["w"]], 20, "the retried job to run")
     assert time.monotonic() - t0 < 30
+
+
+@pytest.mark.parametrize("pruner", ["ruby", "python"])
+def test_multi_queue_dirty_exits_of_pruned_workers(multi_web, r, procs, ruby, pruner):
+    """A dead worker's job lands in <queue>_failed whichever side prunes it."""
+    from testsupport import wait_until
+    from webside import kill_hard, worker_id
+
+    victim = procs.ruby("record", **MULTI) if pruner == "python" else procs.py("record", **MULTI)
+    wid = worker_id(victim, "record")
+    wait_until(lambda: r.sismember("resque:workers", wid), 30, "the worker to register")
+    ruby.eval('Resque.enqueue_to("record", "Waiter", "pyresque-test:release", "dead"); true')
+    wait_until(lambda: ran(r) == [["dead"]], 30, "the job to start")
+    kill_hard(victim)
+    r.delete("resque:pruning_dead_workers_in_progress")
+    if pruner == "ruby":
+        ruby.work("record", **MULTI)
+    else:
+        drain(procs, "record", **MULTI)
+    [record] = records(r, "resque:record_failed")
+    assert (record["exception"], record["error"], record["worker"]) == ("Resque::DirtyExit", "Job still being processed", wid)
+    assert r.exists("resque:failed") == 0
+    text = text_of(multi_web.get("/failed/record_failed"))
+    assert "Class Waiter" in text and "Exception Resque::DirtyExit" in text
