@@ -125,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fork", dest="fork_per_job", action="store_true", default=w.fork_per_job,
                    help="fork a child per job (the default where fork exists; FORK_PER_JOB=false turns it off)")
     p.add_argument("--no-fork", dest="fork_per_job", action="store_false")
+    p.add_argument("--no-prefork", dest="prefork", action="store_false", default=w.prefork,
+                   help="fork each job's child when the job arrives, not ahead of it ($PYRESQUE_PREFORK=0)")
     p.add_argument("--import", dest="imports", action="append", default=list(w.imports), metavar="MODULE",
                    help="a module that registers jobs (repeatable; $PYRESQUE_JOBS, comma-separated)")
     p.add_argument("-v", "--verbose", action="count", default=0)
@@ -290,7 +292,7 @@ def cmd_work(args: argparse.Namespace) -> int:
     worker = Worker(
         resque, args.queues,
         interval_s=args.interval, min_interval_s=args.min_interval, max_interval_s=args.max_interval,
-        backoff_interval_s=args.backoff_interval, fork_per_job=args.fork_per_job,
+        backoff_interval_s=args.backoff_interval, fork_per_job=args.fork_per_job, prefork=args.prefork,
         term_child=s.term_child, graceful_term=s.graceful_term,
         pre_shutdown_timeout_s=s.pre_shutdown_timeout_s, term_timeout_s=s.term_timeout_s,
         procline_prefix=s.procline_prefix,

@@ -53,6 +53,7 @@ class WorkerSettings:
     pidfile: str | None = None
     background: bool = False
     fork_per_job: bool | None = None
+    prefork: bool = True
     imports: list[str] = field(default_factory=list)
     log_level: int = logging.WARNING
     procline_prefix: str = ""
@@ -80,6 +81,7 @@ class WorkerSettings:
             background=bool(env.get("BACKGROUND")),
             # Ruby forks unless FORK_PER_JOB is exactly "false".
             fork_per_job=None if fork is None else fork != "false",
+            prefork=(env.get("PYRESQUE_PREFORK") or "1") not in ("0", "false", "no"),
             imports=[m.strip() for m in (env.get("PYRESQUE_JOBS") or "").split(",") if m.strip()],
             log_level=level,
             procline_prefix=env.get("RESQUE_PROCLINE_PREFIX") or "",

@@ -77,6 +77,7 @@ class Worker:
         max_interval_s: float | None = None,
         backoff_interval_s: float = 0.1,
         fork_per_job: bool | None = None,
+        prefork: bool = True,
         term_child: bool = False,
         graceful_term: bool = False,
         pre_shutdown_timeout_s: float = 0.0,
@@ -120,7 +121,7 @@ class Worker:
             pre_shutdown_timeout_s=pre_shutdown_timeout_s,
             term_timeout_s=term_timeout_s,
         )
-        self.strategy: execution.Strategy = execution.Forking(self.ctx) if fork_per_job else execution.InProcess(self.ctx)
+        self.strategy: execution.Strategy = execution.Forking(self.ctx, prefork) if fork_per_job else execution.InProcess(self.ctx)
         self.shutdown_requested = False
         self.paused = False
         self._shutdown_hooks_ran = False
@@ -212,6 +213,7 @@ class Worker:
                 self.procline("Paused")
             else:
                 self.procline(f"Waiting for {','.join(self.resolved_queues())}")
+            self.strategy.prepare()
             self._wait(self.interval_s)
 
     def teardown(self) -> None:
@@ -231,6 +233,7 @@ class Worker:
             (log.error if self._registered else log.debug)("could not unregister %s: %s", self.id, exc)
         if self._watcher is not None:
             self._watcher.close()
+        self.strategy.close()
         if self._signals is not None:
             self._restore_signal_handlers()
             self._signals.close()

@@ -70,6 +70,9 @@ def _hook(kind: str):
     return hook
 
 
-for _kind in ("before_first_fork", "before_fork", "after_fork", "before_pause",
-              "after_pause", "queue_empty", "worker_exit", "shutdown"):
-    _registry.default_registry.add_worker_hook(_kind, _hook(_kind))
+# PYJOBS_NO_HOOKS=1 leaves the worker hooks out: a before_fork hook turns
+# pre-forking off, and tests/test_worker_prefork.py needs it on.
+if not os.environ.get("PYJOBS_NO_HOOKS"):
+    for _kind in ("before_first_fork", "before_fork", "after_fork", "before_pause",
+                  "after_pause", "queue_empty", "worker_exit", "shutdown"):
+        _registry.default_registry.add_worker_hook(_kind, _hook(_kind))

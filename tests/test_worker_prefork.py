@@ -1,0 +1,154 @@
+"""Fork per job with the child forked ahead of its job (the default).
+
+A spare child waits on a pipe while the worker is idle, and the next one is
+forked while a job runs; each job still gets a fresh child of its own. These
+tests run real workers without worker hooks (a before_fork hook turns
+pre-forking off, which tests/test_worker_signals.py covers).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from pyjobs_procs import Procs, env_for, failures, started_pid, stop, wait_title
+from testsupport import wait_until
+
+
+@pytest.fixture
+def procs():
+    p = Procs()
+    yield p
+    p.kill_all()
+
+
+def plain_env(redis_server: str, **extra: str) -> dict[str, str]:
+    return env_for(redis_server, PYJOBS_NO_HOOKS="1", **extra)
+
+
+def children(pid: int) -> list[int]:
+    """The live (non-zombie) children of ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def registered(r) -> str:
+    return wait_until(lambda: [m.decode() for m in r.smembers("resque:workers")], 10, "a registered worker")[0]
+
+
+def enqueue(r, cls: str, tag: str) -> None:
+    r.sadd("resque:queues", "q")
+    r.rpush("resque:queue:q", f'{{"class":"{cls}","args":["{tag}"]}}')
+
+
+def test_an_idle_worker_keeps_one_spare_child_ready_and_every_job_gets_a_fresh_one(r, procs, redis_server):
+    proc = procs.worker(redis_server, "-q", "q", env=plain_env(redis_server))
+    registered(r)
+    [spare] = wait_until(lambda: children(proc.pid), 10, "a spare child")
+    wait_title(spare, r"resque-3\.0\.0: Ready for a job")
+    enqueue(r, "Block", "a")
+    assert started_pid(r, "a") == spare  # the spare ran it: no fork on the pickup path
+    wait_title(spare, r"resque-3\.0\.0: Processing q since \d+ \[Block\]")
+    wait_title(proc.pid, rf"resque-3\.0\.0: Forked {spare} at \d+")
+    # The next child is forked while this one works.
+    [next_spare] = wait_until(lambda: [c for c in children(proc.pid) if c != spare], 10, "the next spare")
+    r.set("t:release:a", 1)
+    wait_until(lambda: not alive(spare), 10, "the first child to exit")
+    enqueue(r, "Block", "b")
+    assert started_pid(r, "b") == next_spare
+    r.set("t:release:b", 1)
+    assert stop(proc) == 0
+    assert r.lrange("t:done", 0, -1) == [b"a", b"b"]
+    assert int(r.get("resque:stat:processed")) == 2
+
+
+def test_no_spare_is_left_behind_when_the_worker_exits_or_is_killed(r, procs, redis_server):
+    proc = procs.worker(redis_server, "-q", "q", env=plain_env(redis_server))
+    registered(r)
+    [spare] = wait_until(lambda: children(proc.pid), 10, "a spare child")
+    assert stop(proc) == 0
+    wait_until(lambda: not alive(spare), 10, "the spare to exit with its worker")
+
+    proc = procs.worker(redis_server, "-q", "q", env=plain_env(redis_server))
+    wait_until(lambda: r.scard("resque:workers") == 1 and children(proc.pid), 10, "a second worker and spare")
+    [spare] = children(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)  # the parent alone: the spare sees its job pipe close
+    wait_until(lambda: not alive(spare), 10, "the orphaned spare to exit")
+
+
+def test_a_spare_that_died_is_replaced_and_the_job_still_runs(r, procs, redis_server):
+    proc = procs.worker(redis_server, "-q", "q", env=plain_env(redis_server))
+    registered(r)
+    [spare] = wait_until(lambda: children(proc.pid), 10, "a spare child")
+    os.kill(spare, signal.SIGKILL)
+    wait_until(lambda: not alive(spare), 10, "the spare to die")
+    enqueue(r, "Quick", "a")
+    wait_until(lambda: r.lrange("t:done", 0, -1) == [b"a"], 10, "the job to run in a fresh child")
+    assert failures(r) == []
+    assert stop(proc) == 0
+
+
+@pytest.mark.parametrize("term_child", ["", "1"])
+def test_term_reaches_the_child_running_the_job_not_the_spare(r, procs, redis_server, term_child):
+    env = plain_env(redis_server, **({"TERM_CHILD": "1", "RESQUE_TERM_TIMEOUT": "5"} if term_child else {}))
+    proc = procs.worker(redis_server, "-q", "q", env=env)
+    wid = registered(r)
+    enqueue(r, "Block", "a")
+    child = started_pid(r, "a")
+    assert stop(proc, signal.SIGTERM) == 0, proc.stderr.read()
+    [rec] = failures(r)
+    if term_child:
+        assert (rec["exception"], rec["error"]) == ("Resque::TermException", "SIGTERM")
+    else:
+        assert rec["exception"] == "Resque::DirtyExit"
+        assert rec["error"] == f"Child process received unhandled signal pid {child} SIGKILL (signal 9)"
+    assert rec["worker"] == wid
+    assert not children(proc.pid)
+
+
+def test_usr1_kills_the_running_child_and_the_next_job_runs_in_a_spare(r, procs, redis_server):
+    proc = procs.worker(redis_server, "-q", "q", env=plain_env(redis_server))
+    registered(r)
+    enqueue(r, "Block", "a")
+    enqueue(r, "Quick", "b")
+    child = started_pid(r, "a")
+    proc.send_signal(signal.SIGUSR1)
+    wait_until(lambda: r.lrange("t:done", 0, -1) == [b"b"], 10, "the next job after USR1")
+    [rec] = failures(r)
+    assert rec["error"] == f"Child process received unhandled signal pid {child} SIGKILL (signal 9)"
+    assert stop(proc) == 0
+
+
+def test_a_before_fork_hook_turns_preforking_off(r, procs, redis_server):
+    # pyjobs_signals with its hooks: before_fork must run in the parent, with the job, before the fork.
+    proc = procs.worker(redis_server, "-q", "q")
+    registered(r)
+    wait_title(proc.pid, r"resque-3\.0\.0: Waiting for q")
+    assert children(proc.pid) == []
+    enqueue(r, "Quick", "a")
+    wait_until(lambda: r.lrange("t:done", 0, -1) == [b"a"], 10, "the job")
+    hooks = [h.decode().split(":") for h in r.lrange("t:hooks", 0, -1)]
+    before = [int(pid) for kind, pid in hooks if kind == "before_fork"]
+    after = [int(pid) for kind, pid in hooks if kind == "after_fork"]
+    assert before == [proc.pid] and len(after) == 1 and after[0] != proc.pid
+    assert stop(proc) == 0
