@@ -412,19 +412,10 @@ def test_an_idle_python_worker_wakes_for_ruby_enqueues_in_its_namespace(r, procs
 
 
 # What perform receives for every shape of "args" ------------------------------------
-SPLAT_DIVERGENCE = pytest.mark.xfail(strict=True, reason=(
-    "known divergence (pyresque/payload.py, not a worker module): Ruby splats a non-array args "
-    "(perform(*args): a Hash becomes [[k, v], ...], a scalar becomes [x]); pyresque records it "
-    "as a malformed payload instead"))
-
-
 @pytest.mark.parametrize("raw", [
     '{"class":"Recorder","args":[[1],{"x":null}]}',
     '{"class":"Recorder"}',
     '{"class":"Recorder","args":null}',
-    pytest.param('{"class":"Recorder","args":{"a":1,"b":[2]}}', marks=SPLAT_DIVERGENCE),
-    pytest.param('{"class":"Recorder","args":"str"}', marks=SPLAT_DIVERGENCE),
-    pytest.param('{"class":"Recorder","args":5}', marks=SPLAT_DIVERGENCE),
 ])
 def test_python_jobs_receive_the_args_ruby_jobs_receive(raw, ruby, r, redis_server):
     seen = {}
@@ -438,3 +429,27 @@ def test_python_jobs_receive_the_args_ruby_jobs_receive(raw, ruby, r, redis_serv
             drain_py(redis_server, "record")
         seen[side] = ([s["args"] for s in results(r)], [f["error"] for f in failures(r)])
     assert seen["python"] == seen["ruby"]
+
+
+@pytest.mark.parametrize("raw", [
+    '{"class":"Recorder","args":{"a":1,"b":[2]}}',
+    '{"class":"Recorder","args":"str"}',
+    '{"class":"Recorder","args":5}',
+])
+def test_non_list_args_are_a_failure_record_in_python_where_ruby_splats_them(raw, ruby, r, redis_server):
+    """A deliberate divergence: Ruby calls perform(*args), so a Hash arrives as
+    [[k, v], ...] and a scalar as [x], which no client means to send. pyresque
+    does not guess: the job becomes a failure record with its raw payload,
+    which can be inspected, fixed and retried."""
+    r.sadd("resque:queues", "record")
+    r.rpush("resque:queue:record", raw)
+    ruby.work("record")
+    assert len(results(r)) == 1  # Ruby ran it, splatted
+    r.delete("pyresque-test:ruby-results")
+    r.rpush("resque:queue:record", raw)
+    drain_py(redis_server, "record")
+    assert results(r) == []
+    [rec] = failures(r)
+    assert rec["exception"] == "pyresque.MalformedPayload"
+    assert rec["error"].startswith('payload "args" is a JSON ')
+    assert rec["raw_payload"] == raw
