@@ -12,7 +12,8 @@ Method (see bench/README.md for the reasoning):
 * pickup latency: an idle worker at its default settings; the probe job
   carries its enqueue time and records when it started;
 * idle cost: Redis's own per-command counters over a window in which the
-  idle worker is the only client doing anything, and /proc VmRSS.
+  idle worker is the only client doing anything, and its memory from /proc
+  (VmRSS of the worker; RSS and PSS of its process tree).
 """
 
 from __future__ import annotations
@@ -159,20 +160,25 @@ def idle_and_pickup(server: RedisServer, side: str, *, window_s: float, samples:
 def _idle_window(server: RedisServer, worker: sides.Worker, window_s: float) -> dict[str, Any]:
     # Every client but the worker is quiet now; our own INFO is the one extra call in the delta.
     before = _command_calls(server)
-    rss_samples = []
+    samples = []
     deadline = time.monotonic() + window_s
     while time.monotonic() < deadline:
-        rss_samples.append(sides.rss_bytes(worker.pid))
+        samples.append(sides.memory(worker.pid))
         time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
     delta = _delta(before, _command_calls(server), own={"info": 1})
-    rss_samples.append(sides.rss_bytes(worker.pid))
+    samples.append(sides.memory(worker.pid))
     total = sum(delta.values())
     return {
         "window_s": window_s,
         "commands": total,
         "commands_per_s": total / window_s,
         "commands_by_name": delta,
-        "rss_mb": max(rss_samples) / 2**20,
+        # The worker process itself, as `ps` shows it; and its whole process
+        # tree (a forked spare child included) as summed RSS and as PSS.
+        "rss_mb": max(m["worker_rss"] for m in samples) / 2**20,
+        "tree_rss_mb": max(m["tree_rss"] for m in samples) / 2**20,
+        "tree_pss_mb": max(m["tree_pss"] for m in samples) / 2**20,
+        "processes": max(m["processes"] for m in samples),
         "process": sides.process_name(worker.pid),
     }
 

@@ -31,7 +31,10 @@ TARGETS = [
     Target("pickup_p99", "pickup p99 ≤ 20 ms", lambda r: r["pickup"]["pyresque"]["p99_ms"], "ms", lambda v: v <= 20),
     Target("idle_commands", "idle worker ≤ 1 Redis command/s", lambda r: r["idle"]["pyresque"]["commands_per_s"],
            "cmd/s", lambda v: v <= 1),
-    Target("idle_rss", "idle worker ≤ 30 MB RSS", lambda r: r["idle"]["pyresque"]["rss_mb"], "MB", lambda v: v <= 30),
+    # The worker process's RSS, and its whole tree's PSS (a pre-forked spare
+    # child included, shared pages counted once): the larger must fit.
+    Target("idle_rss", "idle worker ≤ 30 MB (its RSS; its process tree's PSS)",
+           lambda r: max(r["idle"]["pyresque"]["rss_mb"], r["idle"]["pyresque"]["tree_pss_mb"]), "MB", lambda v: v <= 30),
 ]
 
 
@@ -60,7 +63,9 @@ ROWS = [
     ("Pickup p50, in-process worker (context)", "pickup_inprocess", "p50_ms", "ms"),
     ("Pickup p99, in-process worker (context)", "pickup_inprocess", "p99_ms", "ms"),
     ("Idle worker Redis commands", "idle", "commands_per_s", "cmd/s"),
-    ("Idle worker RSS", "idle", "rss_mb", "MB"),
+    ("Idle worker RSS (the worker process)", "idle", "rss_mb", "MB"),
+    ("Idle worker + children, PSS (shared pages once)", "idle", "tree_pss_mb", "MB"),
+    ("Idle worker + children, RSS summed", "idle", "tree_rss_mb", "MB"),
 ]
 
 

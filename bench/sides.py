@@ -115,8 +115,25 @@ def ruby_versions(redis_url: str) -> dict[str, str]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` plus all its descendants (forked children included)."""
+def memory(pid: int) -> dict[str, int]:
+    """Memory of a worker: its own RSS, and RSS and PSS of it plus every descendant.
+
+    RSS counts a page once per process that maps it, so a forked child whose
+    pages are still shared copy-on-write with its parent doubles the summed
+    RSS without using that memory. PSS divides each shared page among the
+    processes sharing it: the tree's PSS is what the worker really costs.
+    """
+    tree = _descendants(pid)
+    return {
+        "worker_rss": _status_bytes(pid, "VmRSS:"),
+        "tree_rss": sum(_status_bytes(p, "VmRSS:") for p in tree),
+        "tree_pss": sum(_pss_bytes(p) for p in tree),
+        "processes": len(tree),
+    }
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (forked children included)."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -128,19 +145,30 @@ def rss_bytes(pid: int) -> int:
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry.name))
-    total, todo = 0, [pid]
+    found, todo = [], [pid]
     while todo:
         p = todo.pop()
-        total += _vm_rss(p)
+        found.append(p)
         todo.extend(children.get(p, []))
-    return total
+    return found
 
 
-def _vm_rss(pid: int) -> int:
+def _status_bytes(pid: int, field: str) -> int:
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _pss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass

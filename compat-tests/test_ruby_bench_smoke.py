@@ -27,6 +27,8 @@ EXPECTED = [
     ("pickup_inprocess", ("pyresque",), "p50_ms", False),
     ("idle", SIDES, "commands_per_s", True),  # an idle pyresque worker may send nothing at all
     ("idle", SIDES, "rss_mb", False),
+    ("idle", SIDES, "tree_rss_mb", False),
+    ("idle", SIDES, "tree_pss_mb", False),
 ]
 
 
