@@ -42,3 +42,24 @@ def ruby_results(r: redis_py.Redis):
         return [json.loads(x) for x in r.lrange(RESULTS_KEY, 0, -1)]
 
     return read
+
+
+@pytest.fixture
+def procs(r: redis_py.Redis, redis_server: str):
+    """Python and Ruby worker processes a test starts (compat-tests/webside.py); all killed at teardown."""
+    from webside import Procs
+
+    p = Procs(redis_server)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture(scope="module")
+def web(ruby_available: None, redis_server: str):
+    """The real resque-web over HTTP on this session's Redis, default namespace."""
+    from webside import ResqueWeb
+
+    with ResqueWeb(redis_server).running() as server:
+        yield server

@@ -23,30 +23,9 @@ GATE = "pyresque-test:gate"
 
 
 @pytest.fixture(scope="module")
-def web(ruby_available, redis_server):
-    server = ResqueWeb(redis_server)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def multi_web(ruby_available, redis_server):
-    server = ResqueWeb(redis_server, config=FIXTURES / "config" / "web_multi_queue.rb")
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def procs(r, redis_server):
-    p = Procs(redis_server)
-    try:
-        yield p
-    finally:
-        p.close()
+    with ResqueWeb(redis_server, config=FIXTURES / "config" / "web_multi_queue.rb").running() as server:
+        yield server
 
 
 def drain(procs: Procs, queues: str, **env: str) -> int:

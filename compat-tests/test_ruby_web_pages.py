@@ -16,27 +16,9 @@ import time
 import pytest
 
 from testsupport import wait_until
-from webside import HOST, Procs, ResqueWeb, quote_id, stop, text_of, worker_id
+from webside import HOST, ResqueWeb, quote_id, stop, text_of, worker_id
 
 RELEASE = "pyresque-test:release"
-
-
-@pytest.fixture(scope="module")
-def web(ruby_available, redis_server):
-    server = ResqueWeb(redis_server)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def procs(r, redis_server):
-    p = Procs(redis_server)
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 def registered(r) -> set[str]:
@@ -177,11 +159,8 @@ NS = "app:ns"
 
 @pytest.fixture(scope="module")
 def ns_web(ruby_available, redis_server):
-    server = ResqueWeb(redis_server, namespace=NS)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
+    with ResqueWeb(redis_server, namespace=NS).running() as server:
+        yield server
 
 
 def test_a_namespaced_python_worker_is_seen_and_pruned_in_its_namespace(ns_web, web, r, procs, redis_server):

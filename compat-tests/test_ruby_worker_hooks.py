@@ -23,15 +23,6 @@ RELEASE = "pyresque-test:release"
 LOCK = "resque:pruning_dead_workers_in_progress"
 
 
-@pytest.fixture
-def procs(r, redis_server):
-    p = Procs(redis_server)
-    try:
-        yield p
-    finally:
-        p.close()
-
-
 def start(side: str, procs: Procs, queues: str = "record", **env: str) -> subprocess.Popen:
     if side == "python":
         return procs.py(queues, **env)

@@ -19,20 +19,11 @@ import pytest
 
 from pyresque.queues import QueueList
 from testsupport import wait_until
-from webside import HERE, HOST, ROOT, Procs, kill_hard, stop, worker_id
+from webside import HERE, HOST, ROOT, kill_hard, stop, worker_id
 
 RELEASE = "pyresque-test:release"
 GATE = "pyresque-test:gate"
 LOCK = "resque:pruning_dead_workers_in_progress"
-
-
-@pytest.fixture
-def procs(r, redis_server):
-    p = Procs(redis_server)
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 def drain_py(redis_server: str, queues: str, **env: str) -> subprocess.CompletedProcess:

@@ -20,15 +20,6 @@ from webside import Procs, worker_id
 RELEASE = "pyresque-test:release"
 
 
-@pytest.fixture
-def procs(r, redis_server):
-    p = Procs(redis_server)
-    try:
-        yield p
-    finally:
-        p.close()
-
-
 def busy_worker(side: str, r, procs: Procs, ruby, **env: str):
     proc = procs.py("record", **env) if side == "python" else procs.ruby("record", **env)
     wid = worker_id(proc, "record")

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import html
 import os
 import re
@@ -68,6 +70,14 @@ class ResqueWeb:
 
         wait_until(answers, 60, "resque-web to answer HTTP", step_s=0.05)
         return self
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator["ResqueWeb"]:
+        """Started for the ``with`` block, stopped after it whatever happens."""
+        try:
+            yield self.start()
+        finally:
+            self.stop()
 
     def log(self) -> str:
         self._log.flush()
