@@ -257,6 +257,12 @@ class _Checker:
             return False, None
         return True, value
 
+    def json_against(self, schema: str, key: str, where: str, raw: Any) -> None:
+        """Parse ``raw`` as Ruby would, then check it against ``schema``; report either failure."""
+        ok, value = self.decoded(key, where, raw)
+        if ok:
+            self.against(schema, key, where, value)
+
     def against(self, schema: str, key: str, where: str, value: Any) -> bool:
         errors = schema_errors(schema, value)
         for message in errors:
@@ -285,10 +291,7 @@ class _Checker:
         if queue not in self.known_queues:
             self.warn(key, f"queue {queue!r} is not in the queues set, so '*' workers and resque-web do not see it")
         for index, raw in self.sampled(key):
-            where = f"item {index}"
-            ok, value = self.decoded(key, where, raw)
-            if ok:
-                self.against(JOB_PAYLOAD, key, where, value)
+            self.json_against(JOB_PAYLOAD, key, f"item {index}", raw)
 
     # Workers -----------------------------------------------------------------
     def check_workers_set(self, key: str, arg: str) -> None:
@@ -301,9 +304,7 @@ class _Checker:
         raw = self.r.get(key)
         if raw is None:
             return
-        ok, value = self.decoded(key, "value", raw)
-        if ok:
-            self.against(WORKER_RECORD, key, "value", value)
+        self.json_against(WORKER_RECORD, key, "value", raw)
 
     def check_started(self, key: str, wid: str) -> None:
         if wid not in self.registered:
@@ -376,10 +377,7 @@ class _Checker:
 
     def check_failures(self, key: str) -> None:
         for index, raw in self.sampled(key):
-            where = f"record {index}"
-            ok, value = self.decoded(key, where, raw)
-            if ok:
-                self.against(FAILURE_RECORD, key, where, value)
+            self.json_against(FAILURE_RECORD, key, f"record {index}", raw)
 
     # resque-scheduler -------------------------------------------------------
     def check_schedule(self, key: str, arg: str) -> None:
@@ -393,15 +391,10 @@ class _Checker:
 
     def check_delayed(self, key: str, ts: str) -> None:
         for index, raw in self.sampled(key):
-            where = f"item {index}"
-            ok, value = self.decoded(key, where, raw)
-            if ok:
-                self.against(DELAYED_ITEM, key, where, value)
+            self.json_against(DELAYED_ITEM, key, f"item {index}", raw)
 
     def check_timestamps(self, key: str, encoded: str) -> None:
-        ok, value = self.decoded(key, "the item in the key name", encoded)
-        if ok:
-            self.against(DELAYED_ITEM, key, "the item in the key name", value)
+        self.json_against(DELAYED_ITEM, key, "the item in the key name", encoded)
         for member in sorted(self.members(key)):
             parsed = self.keys.parse(self.keys.prefix + member)
             if parsed is None or parsed.kind != "delayed":
