@@ -18,7 +18,21 @@ from pyresque.errors import (
     ResqueError,
     UnknownJob,
 )
-from pyresque.registry import JobSpec, Registry, default_registry, job
+from pyresque.registry import (
+    JobSpec,
+    Registry,
+    after_fork,
+    after_pause,
+    before_first_fork,
+    before_fork,
+    before_pause,
+    default_registry,
+    job,
+    queue_empty,
+    shutdown,
+    worker_exit,
+)
+from pyresque.worker import Worker
 
 __all__ = [
     "__version__",
@@ -33,6 +47,15 @@ __all__ = [
     "Resque",
     "ResqueError",
     "UnknownJob",
+    "Worker",
+    "after_fork",
+    "after_pause",
+    "before_first_fork",
+    "before_fork",
+    "before_pause",
     "default_registry",
     "job",
+    "queue_empty",
+    "shutdown",
+    "worker_exit",
 ]
