@@ -29,13 +29,25 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[str]:
-    """The URL of a private redis-server for this test session."""
+    """The URL of the Redis this test session owns; every test flushes it.
+
+    By default a private ``redis-server`` on a free port. Elsewhere:
+    ``PYRESQUE_TEST_REDIS_URL`` names a Redis to use instead (a throwaway
+    one: the tests FLUSHALL it), and without redis-server the ``containers``
+    extra (testcontainers) starts one in Docker.
+    """
+    external = os.environ.get("PYRESQUE_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
     binary = shutil.which("redis-server")
     if binary is None:
-        message = "redis-server not found: install it with `apt-get install redis-server`"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        yield from _redis_in_a_container()
+        return
+    yield from _private_redis_server(binary)
+
+
+def _private_redis_server(binary: str) -> Iterator[str]:
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="pyresque-redis-")
     proc = subprocess.Popen(
@@ -60,6 +72,20 @@ def redis_server() -> Iterator[str]:
         proc.terminate()
         proc.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _redis_in_a_container() -> Iterator[str]:
+    message = ("redis-server not found: install it (`apt-get install redis-server`), set "
+               "PYRESQUE_TEST_REDIS_URL to a throwaway Redis, or install the containers extra "
+               "(`pip install pyresque[containers]`) on a machine with Docker")
+    try:
+        from testcontainers.redis import RedisContainer
+    except ImportError:
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    with RedisContainer("redis:7") as container:
+        yield f"redis://{container.get_container_host_ip()}:{container.get_exposed_port(6379)}/0"
 
 
 @pytest.fixture
