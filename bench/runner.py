@@ -205,8 +205,9 @@ def _write(results: dict[str, Any], results_dir: Path, report_path: Path | None)
     if report_path is not None:
         report_path.write_text(report.markdown(results))
         if results["meta"]["mode"] == "full" and report_path.resolve() == (HERE / "REPORT.md").resolve():
-            readme = HERE / "README.md"
-            readme.write_text(report.update_readme(readme.read_text(), results, report_path.name))
+            # The project README carries the latest table (between its latest-table markers).
+            readme = HERE.parent / "README.md"
+            readme.write_text(report.update_readme(readme.read_text(), results, "bench/REPORT.md"))
 
 
 def _now() -> str:
