@@ -13,4 +13,4 @@ from importlib import resources
 @lru_cache(maxsize=None)
 def source(name: str) -> str:
     """The text of ``scripts/<name>.lua``."""
-    return resources.files("pyresque").joinpath("scripts", f"{name}.lua").read_text("utf-8")
+    return resources.files(__name__).joinpath(f"{name}.lua").read_text("utf-8")
