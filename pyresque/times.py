@@ -61,9 +61,15 @@ def epoch_s(now_s: float | None = None) -> int:
 
 
 def utc_iso8601_ns(moment: datetime) -> str:
-    """``2026-11-23T03:24:25.123456000Z``: Ruby ``iso8601(9)`` of a UTC time."""
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}000Z"
+    """``2026-11-23T03:24:25.123456000Z``: Ruby ``iso8601(9)`` of a time, in UTC."""
+    whole_s = int(moment.replace(microsecond=0).timestamp())
+    return utc_iso8601_from_ns(whole_s * 1_000_000_000 + moment.microsecond * 1000)
+
+
+def utc_iso8601_from_ns(epoch_ns: int | None = None) -> str:
+    """Ruby's ``Time.now.utc.iso8601(9)`` for ``epoch_ns`` (now by default), nanoseconds kept."""
+    seconds, nanos = divmod(time.time_ns() if epoch_ns is None else epoch_ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
 
 
 def _now(now_s: float | None) -> float:

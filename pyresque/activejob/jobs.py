@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from pyresque import times
 from pyresque.activejob import arguments
 from pyresque.errors import ActiveJobDeserializationError, ResqueError, UnknownActiveJob
 from pyresque.registry import JobSpec, Registry, default_registry
@@ -142,7 +143,7 @@ class RailsJob:
             "exception_executions": {},
             "locale": self.locale,
             "timezone": self.timezone,
-            "enqueued_at": _now_iso8601_ns(),
+            "enqueued_at": times.utc_iso8601_from_ns(),
             "scheduled_at": None,
         }
 
@@ -155,12 +156,6 @@ class RailsJob:
         data = self.job_data(*args, **kwargs)
         resque.enqueue_to(self.queue, WRAPPER_CLASS, data)
         return JobInfo.from_job_data(data)
-
-
-def _now_iso8601_ns() -> str:
-    # Ruby's Time.now.utc.iso8601(9), nanoseconds included.
-    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
 
 
 def perform_later(
