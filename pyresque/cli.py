@@ -60,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ResqueError as exc:
         print(f"pyresque: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except (redis_py.ConnectionError, redis_py.TimeoutError) as exc:
+        # The worker and check talk to Redis directly; say it as the client does.
+        print(f"pyresque: error: cannot reach Redis: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except redis_py.RedisError as exc:
         print(f"pyresque: error: Redis: {exc}", file=sys.stderr)
         return EXIT_ERROR
