@@ -298,18 +298,19 @@ class _Checker:
         for wid in sorted(self.registered):
             self.check_worker_id(key, "member", wid)
 
-    def check_worker_record(self, key: str, wid: str) -> None:
+    def worker_value(self, key: str, wid: str) -> Any:
+        """The value of one of ``wid``'s keys, warning when the worker is not registered."""
         if wid not in self.registered:
             self.warn(key, f"worker {wid!r} is not in the workers set; its record is left over")
-        raw = self.r.get(key)
-        if raw is None:
-            return
-        self.json_against(WORKER_RECORD, key, "value", raw)
+        return self.r.get(key)
+
+    def check_worker_record(self, key: str, wid: str) -> None:
+        raw = self.worker_value(key, wid)
+        if raw is not None:
+            self.json_against(WORKER_RECORD, key, "value", raw)
 
     def check_started(self, key: str, wid: str) -> None:
-        if wid not in self.registered:
-            self.warn(key, f"worker {wid!r} is not in the workers set; its record is left over")
-        raw = self.r.get(key)
+        raw = self.worker_value(key, wid)
         if raw is None:
             return
         text = _strict_text(raw)
