@@ -58,9 +58,15 @@ RESQUE_VERSION = "3.0.0"
 
 
 def set_procline(prefix: str, text: str, versioned: bool = True) -> None:
-    """Set the process title as Ruby's ``procline`` does (``resque-3.0.0: <text>``)."""
+    """Set the process title as Ruby's ``procline`` does (``resque-3.0.0: <text>``).
+
+    The text may carry a class name from a payload: a NUL in it would make
+    the title call raise (and kill the worker or its child), so NULs are
+    shown as ``\\0``.
+    """
     if _setproctitle is not None:
-        _setproctitle(f"{prefix}resque-{RESQUE_VERSION}: {text}" if versioned else prefix + text)
+        title = f"{prefix}resque-{RESQUE_VERSION}: {text}" if versioned else prefix + text
+        _setproctitle(title.replace("\0", "\\0"))
 
 
 class Worker:
