@@ -10,6 +10,9 @@ bad port fail at first use; we refuse such strings at once with
 :class:`ConnectionFailed`. As redis-rb does (and redis-py does not), a URL
 whose path is not a database number (``redis://host/myapp``) is refused: a
 URL cannot carry a namespace.
+
+:func:`clone` and :func:`raw_connection` make more connections with a
+client's settings, for the parts of the worker that must not share its pool.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis as redis_py
+from redis.connection import Connection, SSLConnection
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from pyresque.errors import ConnectionFailed
 from pyresque.keys import DEFAULT_NAMESPACE
@@ -77,6 +82,54 @@ def _from_resque_string(text: str, ns: str) -> tuple[redis_py.Redis, str]:
     if not 0 < port < 65536 or db < 0:
         raise ConnectionFailed(f"bad Redis address {text!r}: port must be 1-65535 and db 0 or more")
     return redis_py.Redis(host=parts[0], port=port, db=db), ns
+
+
+def clone(client: redis_py.Redis) -> redis_py.Redis:
+    """A new client for the same server with the same settings and a pool of its own.
+
+    For a Sentinel client, its own Sentinel connections too, so nothing is
+    shared with ``client`` (a forked child never inherits a lock another
+    thread held).
+    """
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        manager = pool.sentinel_manager
+        fresh = Sentinel(_sentinel_addresses(manager), min_other_sentinels=manager.min_other_sentinels,
+                         sentinel_kwargs=dict(manager.sentinel_kwargs))
+        for_role = fresh.master_for if pool.is_master else fresh.slave_for
+        return for_role(pool.service_name, connection_class=pool.connection_class,
+                        check_connection=pool.check_connection, max_connections=pool.max_connections,
+                        **_own_kwargs(pool))
+    return redis_py.Redis(connection_pool=pool.__class__(
+        connection_class=pool.connection_class, max_connections=pool.max_connections, **pool.connection_kwargs))
+
+
+def raw_connection(client: redis_py.Redis) -> Connection:
+    """A new connection, in no pool, to ``client``'s server with its settings.
+
+    For a Sentinel client this asks the Sentinels for the primary now (raising
+    a ``redis.ConnectionError`` when none is known), so calling it again after
+    a failover reaches the new primary.
+    """
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        if pool.is_master:
+            host, port = pool.sentinel_manager.discover_master(pool.service_name)
+        else:
+            host, port = next(iter(pool.rotate_slaves()))
+        cls = SSLConnection if issubclass(pool.connection_class, SSLConnection) else Connection
+        return cls(host=host, port=port, **_own_kwargs(pool))
+    return pool.connection_class(**pool.connection_kwargs)
+
+
+def _own_kwargs(pool: SentinelConnectionPool) -> dict[str, Any]:
+    # A Sentinel pool hands its connections a reference to itself.
+    return {k: v for k, v in pool.connection_kwargs.items() if k != "connection_pool"}
+
+
+def _sentinel_addresses(manager: Sentinel) -> list[tuple[str, int]]:
+    return [(s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
+            for s in manager.sentinels]
 
 
 def describe(client: redis_py.Redis) -> str:

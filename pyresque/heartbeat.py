@@ -18,6 +18,7 @@ import threading
 import redis as redis_py
 
 from pyresque import times
+from pyresque.connection import clone
 from pyresque.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,7 @@ class Heartbeat:
     """A daemon thread that beats until :meth:`stop`."""
 
     def __init__(self, client: redis_py.Redis, keys: Keys, worker_id: str, interval_s: float = INTERVAL_S) -> None:
-        pool = client.connection_pool
-        self._client = redis_py.Redis(connection_pool=pool.__class__(pool.connection_class, **pool.connection_kwargs))
+        self._client = clone(client)
         self._keys = keys
         self._worker_id = worker_id
         self._interval_s = interval_s

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import redis as redis_py
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from pyresque import ConnectionFailed, Resque
-from pyresque.connection import connect
+from pyresque.connection import clone, connect, raw_connection
 
 
 def _where(client: redis_py.Redis) -> tuple:
@@ -76,3 +77,46 @@ def test_bad_connection_strings_raise_connection_failed(target: object, words: s
         Resque(target)
     assert words in str(info.value)
     assert repr(target) in str(info.value) or isinstance(target, int)
+
+
+def test_clone_has_its_own_pool_and_the_same_settings(r: redis_py.Redis) -> None:
+    original = redis_py.Redis.from_url(_url(r), socket_timeout=3, client_name="x")
+    copy = clone(original)
+    assert copy.connection_pool is not original.connection_pool
+    assert copy.connection_pool.connection_kwargs == original.connection_pool.connection_kwargs
+    assert copy.ping() and copy.client_getname() == "x"
+    copy.close()
+    original.close()
+
+
+def test_clone_of_a_sentinel_client_shares_no_connection_with_it() -> None:
+    sentinels = Sentinel([("127.0.0.1", 1), ("127.0.0.2", 2)], sentinel_kwargs={"socket_timeout": 1.5})
+    original = sentinels.master_for("mymaster", db=3, socket_timeout=2)
+    copy = clone(original)
+    pool, copy_pool = original.connection_pool, copy.connection_pool
+    assert isinstance(copy_pool, SentinelConnectionPool) and copy_pool is not pool
+    assert copy_pool.service_name == "mymaster" and copy_pool.is_master
+    assert copy_pool.sentinel_manager is not pool.sentinel_manager
+    old_pools = {id(s.connection_pool) for s in pool.sentinel_manager.sentinels}
+    assert not old_pools & {id(s.connection_pool) for s in copy_pool.sentinel_manager.sentinels}
+    assert copy_pool.sentinel_manager.sentinel_kwargs == {"socket_timeout": 1.5}
+    own = {k: v for k, v in copy_pool.connection_kwargs.items() if k != "connection_pool"}
+    assert own == {k: v for k, v in pool.connection_kwargs.items() if k != "connection_pool"}
+
+
+def test_raw_connection_is_a_new_unpooled_connection_to_the_same_server(r: redis_py.Redis) -> None:
+    client = redis_py.Redis.from_url(_url(r), socket_timeout=3)
+    conn = raw_connection(client)
+    try:
+        assert conn not in client.connection_pool._available_connections
+        assert conn.socket_timeout == 3
+        conn.send_command("PING")
+        assert conn.read_response() == b"PONG"
+    finally:
+        conn.disconnect()
+        client.close()
+
+
+def _url(r: redis_py.Redis) -> str:
+    kw = r.connection_pool.connection_kwargs
+    return f"redis://{kw['host']}:{kw['port']}/{kw.get('db', 0)}"
