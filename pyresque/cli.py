@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--redis", default=argparse.SUPPRESS,
                         help="redis:// URL or host:port[:db][/namespace] (default: $REDIS_URL or localhost:6379)")
+    common.add_argument("--redis-timeout", type=_seconds, default=argparse.SUPPRESS, metavar="SECONDS",
+                        help="give up on a Redis reply after this long (default: $PYRESQUE_REDIS_TIMEOUT or 10)")
+    common.add_argument("--redis-connect-timeout", type=_seconds, default=argparse.SUPPRESS, metavar="SECONDS",
+                        help="give up connecting to Redis after this long (default: $PYRESQUE_REDIS_CONNECT_TIMEOUT or 5)")
     common.add_argument("--namespace", default=argparse.SUPPRESS,
                         help="key namespace (default: $RESQUE_NAMESPACE or resque)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
@@ -143,8 +147,20 @@ def client_from(args: argparse.Namespace) -> Resque:
     settings = ClientSettings.from_env(os.environ)
     redis_target = getattr(args, "redis", None) or settings.redis
     namespace = getattr(args, "namespace", None) or settings.namespace
+    timeouts = settings.timeouts(getattr(args, "redis_timeout", None), getattr(args, "redis_connect_timeout", None))
     return Resque(redis_target, namespace, failure_backend=settings.failure_backend,
-                  environment=settings.environment)
+                  environment=settings.environment, timeouts=timeouts)
+
+
+def _seconds(text: str) -> float:
+    """argparse type for a timeout: a number of seconds more than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds more than 0, got {text!r}")
+    return value
 
 
 def wants_json(args: argparse.Namespace) -> bool:
