@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     env = os.environ
     common = _Parser(add_help=False)
     common.add_argument("--redis", default=argparse.SUPPRESS,
-                        help="redis:// URL or host:port[:db][/namespace] (default: $REDIS_URL or localhost:6379)")
+                        help="redis:// or redis+sentinel:// URL, or host:port[:db][/namespace] (default: $REDIS_URL or localhost:6379)")
     common.add_argument("--redis-timeout", type=_seconds, default=argparse.SUPPRESS, metavar="SECONDS",
                         help="give up on a Redis reply after this long (default: $PYRESQUE_REDIS_TIMEOUT or 10)")
     common.add_argument("--redis-connect-timeout", type=_seconds, default=argparse.SUPPRESS, metavar="SECONDS",

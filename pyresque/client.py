@@ -59,8 +59,10 @@ class Resque:
     """A connection to one Resque keyspace (a Redis database and a namespace).
 
     ``redis`` is a ``redis.Redis`` client, a ``redis://``/``rediss://``/
-    ``unix://`` URL, or Resque's ``host:port[:db][/namespace]`` string
-    (default ``localhost:6379``). ``timeouts`` bounds every wait on
+    ``unix://``/``redis+sentinel://`` URL, or Resque's
+    ``host:port[:db][/namespace]`` string (default ``localhost:6379``).
+    ``sentinel=[(host, port), ...]`` with ``service_name=`` finds the
+    primary through Sentinel instead. ``timeouts`` bounds every wait on
     Redis (see :class:`~pyresque.connection.RedisTimeouts`; a client passed
     in keeps its own). ``inline=True`` performs jobs at once in the caller
     and writes nothing to Redis, like ``Resque.inline``.
@@ -76,8 +78,10 @@ class Resque:
         failure_backend: str = "redis",
         environment: str | None = None,
         timeouts: RedisTimeouts | None = None,
+        sentinel: Sequence[tuple[str, int]] | None = None,
+        service_name: str | None = None,
     ) -> None:
-        self.redis, ns = connect(redis, namespace, timeouts=timeouts)
+        self.redis, ns = connect(redis, namespace, timeouts=timeouts, sentinel=sentinel, service_name=service_name)
         self.namespace = ns
         self.layout = Keys(ns)
         self.registry = registry if registry is not None else default_registry

@@ -1,9 +1,10 @@
 """Turning what a user gives us into a Redis client and a namespace.
 
 Accepts what Ruby's ``Resque.redis=`` accepts plus URLs: a ``redis.Redis``
-client, a ``redis://``, ``rediss://`` or ``unix://`` URL, or Resque's own
-``host[:port[:db]][/namespace]`` string, where the ``/namespace`` suffix wins
-over the ``namespace`` argument (Ruby has no namespace argument).
+client, a ``redis://``, ``rediss://`` or ``unix://`` URL, a Sentinel URL
+(below), or Resque's own ``host[:port[:db]][/namespace]`` string, where the
+``/namespace`` suffix wins over the ``namespace`` argument (Ruby has no
+namespace argument).
 
 Stricter than Ruby, on purpose: Ruby ignores a fourth ``:field`` and lets a
 bad port fail at first use; we refuse such strings at once with
@@ -17,6 +18,19 @@ blocks a worker or a command forever. Options in a URL's query string
 (redis-py's names: ``?socket_timeout=2&socket_connect_timeout=1``) win over
 the settings. A ``redis.Redis`` client given to us is used as it is.
 
+Sentinel URLs (the ``redis+sentinel`` form of the Redis-Sentinel-Url package
+and others)::
+
+    redis+sentinel://[[user]:password@]host[:port][,host2[:port2]...]/service_name[/db][?options]
+
+Each ``host:port`` is a Sentinel (port 26379 by default); the password and
+user are the data nodes' (the primary's). ``sentinel_password`` and
+``sentinel_username`` in the query authenticate to the Sentinels; every other
+query option is a redis-py URL option for the data nodes, and the timeouts
+apply to the Sentinels too. The client asks the Sentinels for the current
+primary on every new connection, so after a failover the next connection
+reaches the new primary.
+
 :func:`clone` and :func:`raw_connection` make more connections with a
 client's settings, for the parts of the worker that must not share its pool.
 """
@@ -26,18 +40,24 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Iterable, Sequence
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import redis as redis_py
-from redis.connection import Connection, SSLConnection, parse_url
+from redis.connection import URL_QUERY_ARGUMENT_PARSERS, Connection, SSLConnection, parse_url
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from pyresque.errors import ConnectionFailed
 from pyresque.keys import DEFAULT_NAMESPACE
 
 DEFAULT_REDIS = "localhost:6379"
-_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+DEFAULT_SENTINEL_PORT = 26379
+SENTINEL_SCHEME = "redis+sentinel"
+_URL_SCHEMES = ("redis://", "rediss://", "unix://", f"{SENTINEL_SCHEME}://")
+# Query options of a Sentinel URL that are for the Sentinels, not the data nodes.
+_SENTINEL_AUTH_OPTIONS = {"sentinel_password": "password", "sentinel_username": "username"}
+# The options a Sentinel connection shares with the data nodes' connections.
+_TIMEOUT_OPTIONS = ("socket_timeout", "socket_connect_timeout", "socket_keepalive", "health_check_interval")
 
 
 @dataclass(frozen=True)
@@ -83,21 +103,65 @@ def connect(
     namespace: str | None = None,
     *,
     timeouts: RedisTimeouts | None = None,
+    sentinel: Sequence[tuple[str, int]] | None = None,
+    service_name: str | None = None,
 ) -> tuple[redis_py.Redis, str]:
-    """A ``(client, namespace)`` pair for ``target`` (see module doc)."""
+    """A ``(client, namespace)`` pair for ``target`` (see module doc).
+
+    ``sentinel`` (a list of ``(host, port)`` Sentinels) with ``service_name``
+    instead of ``target`` finds the primary through Sentinel.
+    """
     ns = namespace if namespace is not None else DEFAULT_NAMESPACE
     settings = timeouts if timeouts is not None else RedisTimeouts()
+    if sentinel is not None or service_name is not None:
+        if target is not None:
+            raise ConnectionFailed("give either a Redis to connect to or sentinel= and service_name=, not both")
+        return from_sentinel(sentinel or [], service_name or "", timeouts=settings), ns
     if target is None:
         target = DEFAULT_REDIS
     if isinstance(target, redis_py.Redis):
         return target, ns
     if not isinstance(target, str):
         raise ConnectionFailed(f"cannot use {type(target).__name__} as a Redis connection")
+    if target.startswith(f"{SENTINEL_SCHEME}://"):
+        return _from_sentinel_url(target, settings), ns
     if target.startswith(_URL_SCHEMES):
         return _from_url(target, settings), ns
     if "://" in target:
         raise ConnectionFailed(f"bad Redis URL {_redacted(target)!r}: the scheme must be one of {', '.join(_URL_SCHEMES)}")
     return _from_resque_string(target, ns, settings)
+
+
+def from_sentinel(
+    sentinels: Iterable[tuple[str, int]],
+    service_name: str,
+    *,
+    db: int = 0,
+    timeouts: RedisTimeouts | None = None,
+    sentinel_auth: dict[str, str] | None = None,
+    **options: Any,
+) -> redis_py.Redis:
+    """A client for the primary of ``service_name``, as the Sentinels report it.
+
+    ``options`` are redis-py connection options for the data nodes
+    (``password``...; timeouts in them win over ``timeouts``);
+    ``sentinel_auth`` holds ``password``/``username`` for the Sentinels.
+    """
+    addresses = [(str(host), int(port)) for host, port in sentinels]
+    if not addresses:
+        raise ConnectionFailed("no Sentinels given: pass at least one (host, port)")
+    if not service_name:
+        raise ConnectionFailed("no Sentinel service name given (the name Sentinel monitors, e.g. mymaster)")
+    kwargs = (timeouts if timeouts is not None else RedisTimeouts()).redis_kwargs()
+    kwargs.update(options)
+    try:
+        _check_timeouts(kwargs)
+    except ValueError as exc:
+        raise ConnectionFailed(str(exc)) from None
+    # The Sentinels get the same timeouts: a hung Sentinel must not hang discovery.
+    sentinel_kwargs = {k: v for k, v in kwargs.items() if k in _TIMEOUT_OPTIONS}
+    sentinel_kwargs.update(sentinel_auth or {})
+    return Sentinel(addresses, sentinel_kwargs=sentinel_kwargs).master_for(service_name, db=db, **kwargs)
 
 
 def _from_url(url: str, settings: RedisTimeouts) -> redis_py.Redis:
@@ -117,6 +181,56 @@ def _from_url(url: str, settings: RedisTimeouts) -> redis_py.Redis:
         return redis_py.Redis.from_url(url, **defaults)  # the URL's own options win
     except ValueError as exc:
         raise ConnectionFailed(f"bad Redis URL {_redacted(url)!r}: {exc}") from None
+
+
+def _from_sentinel_url(url: str, settings: RedisTimeouts) -> redis_py.Redis:
+    try:
+        rest = url[len(SENTINEL_SCHEME) + 3:]
+        rest, _, query = rest.partition("?")
+        netloc, _, path = rest.partition("/")
+        userinfo, at, hosts = netloc.rpartition("@")
+        options: dict[str, Any] = {}
+        if at:
+            user, colon, password = userinfo.partition(":")
+            if user:
+                options["username"] = unquote(user)
+            if colon and password:
+                options["password"] = unquote(password)
+        addresses = [_sentinel_address(h) for h in hosts.split(",")]
+        service, _, db_text = path.partition("/")
+        if not service:
+            raise ValueError("no service name: use redis+sentinel://host:26379[,host2:26379]/mymaster[/db]")
+        if not re.fullmatch(r"\d*/?", db_text):
+            raise ValueError(f"the path {path!r} is not service_name/db (a URL cannot carry a namespace)")
+        db = int(db_text.rstrip("/") or 0)
+        auth: dict[str, str] = {}
+        for name, value in parse_qsl(query, keep_blank_values=False):
+            if name in _SENTINEL_AUTH_OPTIONS:
+                auth[_SENTINEL_AUTH_OPTIONS[name]] = value
+            elif name == "db":
+                db = int(value)
+            else:
+                parser = URL_QUERY_ARGUMENT_PARSERS.get(name)
+                try:
+                    options[name] = parser(value) if parser else value
+                except (TypeError, ValueError):
+                    raise ValueError(f"invalid value for {name}: {value!r}") from None
+        return from_sentinel(addresses, unquote(service), db=db, timeouts=settings, sentinel_auth=auth, **options)
+    except ValueError as exc:
+        raise ConnectionFailed(f"bad Sentinel URL {_redacted(url)!r}: {exc}") from None
+    except ConnectionFailed as exc:
+        raise ConnectionFailed(f"bad Sentinel URL {_redacted(url)!r}: {exc}") from None
+
+
+def _sentinel_address(text: str) -> tuple[str, int]:
+    match = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?|([^:\[\]]+)(?::(\d+))?", text)
+    if not match:
+        raise ValueError(f"bad Sentinel address {text!r}: use host[:port], e.g. 10.0.0.1:26379")
+    host = match.group(1) or match.group(3)
+    port = int(match.group(2) or match.group(4) or DEFAULT_SENTINEL_PORT)
+    if not 0 < port < 65536:
+        raise ValueError(f"bad Sentinel address {text!r}: port must be 1-65535")
+    return host, port
 
 
 def _from_resque_string(text: str, ns: str, settings: RedisTimeouts) -> tuple[redis_py.Redis, str]:
@@ -187,8 +301,12 @@ def _sentinel_addresses(manager: Sentinel) -> list[tuple[str, int]]:
 
 
 def describe(client: redis_py.Redis) -> str:
-    """A short ``redis://host:port/db`` description for logs and ``info``."""
-    kwargs = client.connection_pool.connection_kwargs
+    """A short ``redis://host:port/db`` description for logs and ``info``; never a password."""
+    pool = client.connection_pool
+    kwargs = pool.connection_kwargs
+    if isinstance(pool, SentinelConnectionPool):
+        hosts = ",".join(f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in _sentinel_addresses(pool.sentinel_manager))
+        return f"{SENTINEL_SCHEME}://{hosts}/{quote(pool.service_name, safe='')}/{kwargs.get('db', 0)}"
     if "path" in kwargs:
         return f"unix://{kwargs['path']}?db={kwargs.get('db', 0)}"
     return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"

@@ -48,7 +48,8 @@ def one_line(result: subprocess.CompletedProcess) -> str:
 
 
 # What every client gets -------------------------------------------------------
-@pytest.mark.parametrize("target", ["redis://db.example:6379/0", "rediss://db.example/1", "db.example:6380:2/app"])
+@pytest.mark.parametrize("target", ["redis://db.example:6379/0", "rediss://db.example/1", "db.example:6380:2/app",
+                                    "redis+sentinel://s1:26379,s2/mymaster/0"])
 def test_every_client_pyresque_makes_has_the_default_timeouts(target: str) -> None:
     assert options(Resque(target).redis) == DEFAULTS
 
@@ -58,6 +59,12 @@ def test_unix_sockets_get_the_timeouts_they_take() -> None:
     assert options(Resque("unix:///run/redis.sock").redis) == {"socket_timeout": 10.0, "health_check_interval": 30.0}
 
 
+def test_the_sentinels_themselves_get_the_timeouts_too() -> None:
+    client = Resque(sentinel=[("s1", 26379)], service_name="mymaster").redis
+    assert options(client) == DEFAULTS
+    assert client.connection_pool.sentinel_manager.sentinel_kwargs == DEFAULTS
+
+
 def test_the_url_query_wins_over_the_settings_which_win_over_the_defaults() -> None:
     settings = RedisTimeouts(timeout_s=3, connect_timeout_s=2, health_check_interval_s=0, keepalive=False)
     assert options(Resque("redis://h/0", timeouts=settings).redis) == {
@@ -65,6 +72,9 @@ def test_the_url_query_wins_over_the_settings_which_win_over_the_defaults() -> N
     url = "redis://h/0?socket_timeout=2&socket_connect_timeout=1&health_check_interval=5"
     assert options(Resque(url, timeouts=settings).redis) == {
         "socket_timeout": 2.0, "socket_connect_timeout": 1.0, "health_check_interval": 5, "socket_keepalive": False}
+    sentinel = Resque("redis+sentinel://s1/mymaster?socket_timeout=2", timeouts=settings).redis
+    assert options(sentinel)["socket_timeout"] == 2.0
+    assert sentinel.connection_pool.sentinel_manager.sentinel_kwargs["socket_timeout"] == 2.0
 
 
 def test_a_client_passed_in_is_left_as_it_is() -> None:
@@ -82,7 +92,8 @@ def test_a_zero_or_negative_setting_is_refused_naming_it(field: str, value: floa
         RedisTimeouts(**{field: value})
 
 
-@pytest.mark.parametrize("url", ["redis://h/0?socket_timeout=0", "redis://h/0?socket_connect_timeout=-1", "unix:///s.sock?socket_timeout=-2"])
+@pytest.mark.parametrize("url", ["redis://h/0?socket_timeout=0", "redis://h/0?socket_connect_timeout=-1",
+                                 "redis+sentinel://s1/mymaster?socket_timeout=0", "unix:///s.sock?socket_timeout=-2"])
 def test_a_zero_or_negative_url_option_is_refused_naming_it(url: str) -> None:
     name = url.split("?")[1].split("=")[0]
     with pytest.raises(ConnectionFailed, match=f"{name} must be a number of seconds more than 0"):
