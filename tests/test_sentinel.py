@@ -18,10 +18,11 @@ import threading
 from pathlib import Path
 
 import pytest
+import redis as redis_py
 
 from faults import LOOPBACK, SentinelCluster, sentinel_binary
 from pyjobs_procs import Procs, env_for, pyresque_cmd
-from pyresque import ConnectionFailed, Resque
+from pyresque import ConnectionFailed, Resque, Worker
 from pyresque.connection import clone, raw_connection
 from testsupport import wait_until
 
@@ -93,6 +94,9 @@ def test_every_command_finds_the_primary_through_sentinel(cluster, tmp_path):
 def test_a_client_on_a_demoted_primary_gets_one_connection_error_then_reaches_the_new_one(cluster, registry):
     resque = Resque(cluster.url, registry=registry)
     assert resque.enqueue_to("q", "Archive", "before")  # a pooled connection to the old primary
+    worker = Worker(Resque(cluster.url, registry=registry), ["empty"], interval_s=0, fork_per_job=False,
+                    registry=registry)
+    assert worker.work_one_job() == "empty"  # and the worker's
     old = cluster.primary_port()
     cluster.client(cluster.sentinel_ports[0]).execute_command("SENTINEL", "FAILOVER", cluster.service)
     new = cluster.wait_failover(old)
@@ -103,6 +107,10 @@ def test_a_client_on_a_demoted_primary_gets_one_connection_error_then_reaches_th
     with pytest.raises(ConnectionFailed, match=r"cannot reach Redis at redis\+sentinel://.*previous master"):
         resque.enqueue_to("q", "Archive", "refused")
     assert resque.enqueue_to("q", "Archive", "after")
+    # The worker's loop retries on exactly this error, and then works on.
+    with pytest.raises(redis_py.ConnectionError, match="previous master"):
+        worker.work_one_job()
+    assert worker.work_one_job() == "empty"
     assert payloads(cluster.client(new), "resque:queue:q") == [
         {"class": "Archive", "args": ["before"]}, {"class": "Archive", "args": ["after"]}]
     # The worker's extra connections follow the primary too.
