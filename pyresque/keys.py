@@ -29,6 +29,9 @@ _DELAYED_SCHEDULE = "delayed_queue_schedule"
 _DELAYED = "delayed:"
 _TIMESTAMPS = "timestamps:"
 _STARTED_SUFFIX = ":started"
+# pyresque's own keys, which Ruby never reads: all under this prefix.
+_PYRESQUE = "pyresque:"
+_FINISHED = _PYRESQUE + "finished:"
 
 # Stat names: stat:<name> and stat:<name>:<worker id>.
 STAT_PROCESSED = "processed"
@@ -41,7 +44,8 @@ class KeyKind:
 
     ``kind`` is one of: queues, queue, workers, worker, worker_started,
     heartbeat, prune_lock, pause_all, stat, failed, failed_queues,
-    failed_list, delayed_schedule, delayed, timestamps, other. ``arg`` is the
+    failed_list, delayed_schedule, delayed, timestamps, pyresque (pyresque's
+    own, which Ruby ignores), other. ``arg`` is the
     variable part: the queue name, worker id, stat suffix (``processed`` or
     ``processed:<id>``), failure list name, timestamp or encoded item.
     """
@@ -99,6 +103,12 @@ class Keys:
     def worker_started(self, worker_id: str) -> str:
         """String: when the worker registered, Ruby ``Time#to_s`` format."""
         return self._k(_WORKER + worker_id + ":started")
+
+    def finished_marker(self, worker_id: str) -> str:
+        """pyresque's string, with a TTL: the reservation id a worker last
+        finished without reserving another, so a repeated ``next_job`` call
+        (its reply was lost) does not record the job twice."""
+        return self._k(_FINISHED + worker_id)
 
     @property
     def heartbeat(self) -> str:
@@ -206,6 +216,8 @@ class Keys:
             return KeyKind(exact[bare])
         if bare.startswith(_QUEUE):
             return KeyKind("queue", bare[len(_QUEUE):])
+        if bare.startswith(_PYRESQUE):
+            return KeyKind("pyresque", bare[len(_PYRESQUE):])
         if bare.startswith(_WORKER):
             rest = bare[len(_WORKER):]
             if rest.endswith(_STARTED_SUFFIX):
