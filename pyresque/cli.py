@@ -29,7 +29,7 @@ import redis as redis_py
 from pyresque import __version__
 from pyresque.client import Resque, validate_queue
 from pyresque.config import ClientSettings, WorkerSettings
-from pyresque.errors import ResqueError
+from pyresque.errors import ResqueError, WorkerError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -133,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fork each job's child when the job arrives, not ahead of it ($PYRESQUE_PREFORK=0)")
     p.add_argument("--import", dest="imports", action="append", default=list(w.imports), metavar="MODULE",
                    help="a module that registers jobs (repeatable; $PYRESQUE_JOBS, comma-separated)")
+    p.add_argument("--heartbeat-interval", type=float, default=w.heartbeat_interval_s, metavar="SECONDS",
+                   help="seconds between heartbeats, Ruby's Resque.heartbeat_interval (default: "
+                        "$PYRESQUE_HEARTBEAT_INTERVAL or 60)")
+    p.add_argument("--prune-interval", type=float, default=w.prune_after_s, metavar="SECONDS",
+                   help="a worker whose heartbeat is older than this is dead and pruned, Ruby's "
+                        "Resque.prune_interval (default: $PYRESQUE_PRUNE_INTERVAL or 300)")
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.set_defaults(worker_settings=w, env_error=env_error)
     return parser
@@ -260,7 +266,7 @@ def _failure_line(f: Any) -> str:
 
 
 def cmd_work(args: argparse.Namespace) -> int:
-    from pyresque.worker import Worker
+    from pyresque.worker import Worker, check_settings
 
     s: WorkerSettings = args.worker_settings
     if args.env_error:
@@ -271,6 +277,11 @@ def cmd_work(args: argparse.Namespace) -> int:
         raise UsageError("no queues: pass -q/--queues or set QUEUES, e.g. QUEUES=high,low or QUEUES=*")
     if args.count < 1:
         raise UsageError("--count must be at least 1")
+    try:
+        check_settings(args.interval, args.min_interval, args.max_interval, args.backoff_interval,
+                       args.heartbeat_interval, args.prune_interval)
+    except WorkerError as exc:
+        raise UsageError(str(exc)) from None
     if args.count > 1:
         # The supervisor is the process to signal, so it owns the pidfile
         # and is what --background detaches.
@@ -293,14 +304,18 @@ def cmd_work(args: argparse.Namespace) -> int:
     if args.background:
         daemonize()
     resque = client_from(args)
-    worker = Worker(
-        resque, args.queues,
-        interval_s=args.interval, min_interval_s=args.min_interval, max_interval_s=args.max_interval,
-        backoff_interval_s=args.backoff_interval, fork_per_job=args.fork_per_job, prefork=args.prefork,
-        term_child=s.term_child, graceful_term=s.graceful_term,
-        pre_shutdown_timeout_s=s.pre_shutdown_timeout_s, term_timeout_s=s.term_timeout_s,
-        procline_prefix=s.procline_prefix,
-    )
+    try:
+        worker = Worker(
+            resque, args.queues,
+            interval_s=args.interval, min_interval_s=args.min_interval, max_interval_s=args.max_interval,
+            backoff_interval_s=args.backoff_interval, fork_per_job=args.fork_per_job, prefork=args.prefork,
+            term_child=s.term_child, graceful_term=s.graceful_term,
+            pre_shutdown_timeout_s=s.pre_shutdown_timeout_s, term_timeout_s=s.term_timeout_s,
+            procline_prefix=s.procline_prefix,
+            heartbeat_interval_s=args.heartbeat_interval, prune_after_s=args.prune_interval,
+        )
+    except WorkerError as exc:
+        raise UsageError(str(exc)) from None
     pidfile = args.pidfile
     if pidfile:
         write_pidfile(pidfile)

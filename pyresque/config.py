@@ -61,6 +61,8 @@ class WorkerSettings:
     graceful_term: bool = False
     pre_shutdown_timeout_s: float = 0.0
     term_timeout_s: float = 4.0
+    heartbeat_interval_s: float = 60.0
+    prune_after_s: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "WorkerSettings":
@@ -89,6 +91,10 @@ class WorkerSettings:
             graceful_term=bool(env.get("GRACEFUL_TERM")),
             pre_shutdown_timeout_s=_float(env, "RESQUE_PRE_SHUTDOWN_TIMEOUT", 0.0),
             term_timeout_s=_float(env, "RESQUE_TERM_TIMEOUT", 4.0),
+            # Ruby's Resque.heartbeat_interval and Resque.prune_interval, which
+            # Ruby sets in code: these names are pyresque's.
+            heartbeat_interval_s=_float(env, "PYRESQUE_HEARTBEAT_INTERVAL", 60.0),
+            prune_after_s=_float(env, "PYRESQUE_PRUNE_INTERVAL", 300.0),
         )
 
 
