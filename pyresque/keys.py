@@ -31,7 +31,7 @@ _TIMESTAMPS = "timestamps:"
 _STARTED_SUFFIX = ":started"
 # pyresque's own keys, which Ruby never reads: all under this prefix.
 _PYRESQUE = "pyresque:"
-_FINISHED = _PYRESQUE + "finished:"
+_RESERVATION = _PYRESQUE + "reservation:"
 
 # Stat names: stat:<name> and stat:<name>:<worker id>.
 STAT_PROCESSED = "processed"
@@ -104,11 +104,12 @@ class Keys:
         """String: when the worker registered, Ruby ``Time#to_s`` format."""
         return self._k(_WORKER + worker_id + ":started")
 
-    def finished_marker(self, worker_id: str) -> str:
-        """pyresque's string, with a TTL: the reservation id a worker last
-        finished without reserving another, so a repeated ``next_job`` call
-        (its reply was lost) does not record the job twice."""
-        return self._k(_FINISHED + worker_id)
+    def reservation(self, worker_id: str) -> str:
+        """pyresque's string, with a TTL: which reservation ``worker:<id>``
+        holds (``<rid>``), or the one last finished (``~<rid>``), so a
+        repeated ``next_job`` call (its reply was lost) neither records a job
+        twice nor loses the one it reserved. Ruby never reads it."""
+        return self._k(_RESERVATION + worker_id)
 
     @property
     def heartbeat(self) -> str:

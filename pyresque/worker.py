@@ -337,9 +337,9 @@ class Worker:
             return "empty"
         if reserved == b"paused" or reserved == "paused":
             return "paused"
-        position, raw = reserved
+        position, raw = reserved[0], reserved[1]
         if int(position) == 0:  # a job reserved by a call whose reply was lost
-            held = worker_records.parse_reservation(raw)
+            held = worker_records.parse_reservation(raw, as_text(reserved[2]))
             if held is None:
                 raise WorkerError(f"the record of worker {self.id} is one this worker cannot read: {raw[:200]!r}")
             log.warning("%s: resuming job %s from %s, reserved by a call whose reply was lost",
@@ -381,7 +381,7 @@ class Worker:
             return
         reply = self._call_next_job([])
         if isinstance(reply, list) and int(reply[0]) == 0:
-            held = worker_records.parse_reservation(reply[1])
+            held = worker_records.parse_reservation(reply[1], as_text(reply[2]))
             if held is not None and worker_records.release(self.redis, self.keys, self.id, held):
                 log.warning("%s: put job %s back on %s (reserved by a call whose reply was lost)",
                             self.id, held.id, held.queue)
@@ -433,7 +433,7 @@ class Worker:
     @functools.cached_property
     def _worker_keys(self) -> list[str | bytes]:
         k = self.keys
-        return [k.pause_all.encode(), k.worker(self.id).encode(), k.finished_marker(self.id).encode()]
+        return [k.pause_all.encode(), k.worker(self.id).encode(), k.reservation(self.id).encode()]
 
     @functools.cached_property
     def _no_failure_keys(self) -> list[str | bytes]:

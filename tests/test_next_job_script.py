@@ -18,7 +18,7 @@ def next_job(r, queues=("q",), finish="", record="", counts="", failed_list=None
     return script(
         keys=[KEYS.processed_stat(), KEYS.processed_stat(WID), KEYS.failed_stat(), KEYS.failed_stat(WID),
               failed_list or KEYS.failed, KEYS.failed_queues, KEYS.pause_all, KEYS.worker(WID),
-              KEYS.finished_marker(WID)]
+              KEYS.reservation(WID)]
         + [KEYS.queue(q) for q in queues],
         args=[finish, record, counts, member, codec.encode(times.run_at()), reservation]
         + [codec.encode(q) for q in queues],
@@ -39,8 +39,8 @@ def test_pops_in_priority_order_and_records_the_job_in_one_step(r):
     position, raw = reserve(r, ("high", "low"))
     assert (position, raw) == (1, b'{"class":"H","args":[1]}')
     record = codec.decode(r.get(KEYS.worker(WID)))
-    assert list(record) == ["queue", "run_at", "payload", "pyresque_reservation"]
-    assert record["pyresque_reservation"] == "r1"
+    assert list(record) == ["queue", "run_at", "payload"], "exactly Ruby's record"
+    assert r.get(KEYS.reservation(WID)) == b"r1"
     assert record["queue"] == "high" and record["payload"] == {"class": "H", "args": [1]}
     assert r.llen(KEYS.queue("high")) == 0
 
@@ -109,7 +109,7 @@ def test_a_repeated_finish_and_reserve_hands_back_the_job_already_reserved(r):
     assert first[1] == b'{"class":"B","args":[2]}'
     again = next_job(r, finish="r1", record=record, counts="1", reservation="r3")  # the reply was lost
     assert again[0] == 0, "the repeat hands back the record of the job reserved by the lost call"
-    held = workers.parse_reservation(again[1])
+    held = workers.parse_reservation(again[1], again[2].decode())
     assert (held.id, held.queue, held.raw) == ("r2", "q", b'{"class":"B","args":[2]}')
     assert stats(r) == [1, 1] and r.llen(KEYS.failed) == 1, "the first job is recorded once"
     assert r.lrange(KEYS.queue("q"), 0, -1) == [b'{"class":"C","args":[3]}'], "C is not popped"
@@ -122,7 +122,7 @@ def test_a_repeated_finish_without_a_next_job_counts_once(r):
     assert next_job(r, finish="r1", reservation="r3") is None  # the reply was lost
     assert stats(r) == [1, 0]
     assert r.get(KEYS.worker(WID)) is None
-    assert r.ttl(KEYS.finished_marker(WID)) > 0, "the marker expires by itself"
+    assert r.ttl(KEYS.reservation(WID)) > 0, "the marker expires by itself"
 
 
 def test_a_record_lost_with_redis_data_is_still_finished(r):
@@ -139,15 +139,23 @@ def test_a_record_lost_with_redis_data_is_still_finished(r):
 def test_a_reservation_record_gives_back_the_payload_byte_for_byte(r, raw):
     r.rpush(KEYS.queue("odd:q \u00e9"), raw)
     reserve(r, queues=("odd:q \u00e9",), reservation="0123abcd00000001")
-    held = workers.parse_reservation(r.get(KEYS.worker(WID)))
+    held = workers.parse_reservation(r.get(KEYS.worker(WID)), "0123abcd00000001")
     assert (held.id, held.queue, held.raw) == ("0123abcd00000001", "odd:q \u00e9", raw)
 
 
 def test_release_puts_the_job_back_at_the_head_once(r):
     r.rpush(KEYS.queue("q"), '{"class":"A","args":[1]}', '{"class":"B","args":[2]}')
     reserve(r, reservation="r1")
-    held = workers.parse_reservation(r.get(KEYS.worker(WID)))
+    held = workers.parse_reservation(r.get(KEYS.worker(WID)), "r1")
     assert workers.release(r, KEYS, WID, held) is True
     assert workers.release(r, KEYS, WID, held) is False, "a second release finds nothing to put back"
     assert r.lrange(KEYS.queue("q"), 0, -1) == [b'{"class":"A","args":[1]}', b'{"class":"B","args":[2]}']
     assert r.get(KEYS.worker(WID)) is None
+
+
+def test_a_record_whose_reservation_marker_expired_is_taken_on_once(r):
+    r.set(KEYS.worker(WID), '{"queue":"q","run_at":"2026-01-01T00:00:00Z","payload":{"class":"A","args":[]}}')
+    first = reserve(r, reservation="r9")
+    assert first[0] == 0 and first[2] == b"r9"
+    assert next_job(r, queues=(), finish="r9") is None, "finishing it clears it"
+    assert r.get(KEYS.worker(WID)) is None and stats(r) == [1, 0]

@@ -104,7 +104,7 @@ def test_state_during_a_job_is_what_resque_web_reads(r, resque, registry):
         assert r.smembers("resque:workers") == {wid.encode()}
         record = r.get(f"resque:worker:{wid}").decode()
         m = re.fullmatch(r'\{"queue":"q","run_at":"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)",'
-                         r'"payload":\{"class":"Hold","args":\["a"\]\},"pyresque_reservation":"[0-9a-f]{16}"\}', record)
+                         r'"payload":\{"class":"Hold","args":\["a"\]\}\}', record)
         assert m, record
         run_at = time.mktime(time.strptime(m.group(1), "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
         assert abs(run_at - time.time()) < 5

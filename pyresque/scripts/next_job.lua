@@ -7,7 +7,7 @@
 -- KEYS[6]   failed_queues (redis_multi_queue backend; untouched otherwise)
 -- KEYS[7]   pause-all-workers
 -- KEYS[8]   worker:<id>               (the worker's "working on" record)
--- KEYS[9]   pyresque:finished:<id>    (the last reservation finished without a next one)
+-- KEYS[9]   pyresque:reservation:<id> (which job the record holds; see below)
 -- KEYS[10..] queue:<q>, in priority order; none to finish without reserving
 -- ARGV[1]   the reservation id of the job to finish, "" when there is none
 -- ARGV[2]   the failure record JSON, "" when the job succeeded
@@ -19,30 +19,29 @@
 --
 -- Returns "paused" when pause-all-workers is "true" (any case, padded), nil
 -- when every queue is empty, {position of the queue (1-based), payload} for
--- a job reserved now, or {0, record} when worker:<id> already holds a job
--- this worker was never told about (the reply of an earlier call was lost):
--- the caller runs, or puts back, that job instead.
+-- a job reserved now, or {0, record, reservation id} when worker:<id>
+-- already holds a job this worker was never told about (the reply of an
+-- earlier call was lost): the caller runs, or puts back, that job instead.
 --
 -- Finishing is what Ruby's done_working and failure backend do (record,
 -- stats, DEL worker:<id>). Popping and writing worker:<id> in the same
 -- script is what makes a reserve safe: at every instant the job is in its
 -- queue or in the worker's record, where pruning finds it if the worker dies.
 --
--- The record ends with ,"pyresque_reservation":"<id>"} so that a repeated
--- call can tell its own job from the next one: a job is finished only while
--- the record still holds it, or, when the record is gone, unless KEYS[9]
--- says this very reservation was already finished.
+-- worker:<id> stays exactly what Ruby writes; KEYS[9] says which
+-- reservation it holds ("<id>"), or which one was finished last without a
+-- next one ("~<id>"). So a repeated call can tell its own job from the next:
+-- a job is finished only while KEYS[9] names it (or is gone with Redis's
+-- data), never when it says the job was finished already or names another.
 local record = redis.call('GET', KEYS[8])
+local held = redis.call('GET', KEYS[9])
 local finished = false
 if ARGV[1] ~= '' then
   local mine
   if record then
-    local tail = ',"pyresque_reservation":"' .. ARGV[1] .. '"}'
-    mine = string.sub(record, -#tail) == tail
+    mine = (not held) or held == ARGV[1]
   else
-    -- Gone: finished already (KEYS[9] says so), or lost with Redis's data
-    -- or pruned, when recording the outcome is still right.
-    mine = redis.call('GET', KEYS[9]) ~= ARGV[1]
+    mine = held ~= '~' .. ARGV[1]
   end
   if mine then
     if ARGV[2] ~= '' then
@@ -65,16 +64,21 @@ if ARGV[1] ~= '' then
   end
 end
 
--- Remembered only when no record will say it: a day is far longer than any
--- retry of a lost reply takes.
+-- Remembered only while a repeated call could come: a day is far longer
+-- than any retry of a lost reply takes.
 local function remember()
   if finished then
-    redis.call('SET', KEYS[9], ARGV[1], 'EX', 86400)
+    redis.call('SET', KEYS[9], '~' .. ARGV[1], 'EX', 86400)
   end
 end
 
 if record then
-  return {0, record}
+  if not held or string.sub(held, 1, 1) == '~' then
+    -- A record nobody claims (its marker expired): this worker takes it on.
+    held = ARGV[6]
+    redis.call('SET', KEYS[9], held, 'EX', 604800)
+  end
+  return {0, record, held}
 end
 if #KEYS < 10 then
   remember()
@@ -102,9 +106,10 @@ for i = 10, #KEYS do
     if not ok or type(decoded) ~= 'table' or not string.match(payload, '^%s*{') then
       body = cjson.encode(payload)
     end
-    redis.call('SET', KEYS[8],
-      '{"queue":' .. ARGV[i - 3] .. ',"run_at":' .. ARGV[5] .. ',"payload":' .. body ..
-      ',"pyresque_reservation":"' .. ARGV[6] .. '"}')
+    redis.call('SET', KEYS[8], '{"queue":' .. ARGV[i - 3] .. ',"run_at":' .. ARGV[5] .. ',"payload":' .. body .. '}')
+    -- A week: it outlives any job's run, and an orphan (Ruby pruned this
+    -- worker, and Ruby does not know this key) goes away by itself.
+    redis.call('SET', KEYS[9], ARGV[6], 'EX', 604800)
     return {i - 9, payload}
   end
 end
