@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from pyresque import timeouts
 from pyresque.errors import WorkerError
 
 
@@ -61,6 +62,7 @@ class WorkerSettings:
     graceful_term: bool = False
     pre_shutdown_timeout_s: float = 0.0
     term_timeout_s: float = 4.0
+    job_timeout_s: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "WorkerSettings":
@@ -89,6 +91,7 @@ class WorkerSettings:
             graceful_term=bool(env.get("GRACEFUL_TERM")),
             pre_shutdown_timeout_s=_float(env, "RESQUE_PRE_SHUTDOWN_TIMEOUT", 0.0),
             term_timeout_s=_float(env, "RESQUE_TERM_TIMEOUT", 4.0),
+            job_timeout_s=_timeout(env, "PYRESQUE_JOB_TIMEOUT"),
         )
 
 
@@ -105,3 +108,11 @@ def _opt_float(env: Mapping[str, str], name: str) -> float | None:
         return float(text)
     except ValueError:
         raise WorkerError(f"{name}={text!r} is not a number") from None
+
+
+def _timeout(env: Mapping[str, str], name: str) -> float | None:
+    # Unset or empty: no timeout. Zero is refused rather than read as "none".
+    try:
+        return timeouts.validated(_opt_float(env, name), name)
+    except ValueError:
+        raise WorkerError(f"{name}={env[name]!r} is not a positive number of seconds") from None
