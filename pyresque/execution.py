@@ -4,7 +4,8 @@ Either way the result is an :class:`Outcome`, which the worker writes to Redis
 in one round trip together with its stats. A child never talks to Redis on
 the worker's behalf: it reports its outcome to the parent through a pipe, so
 a failure record is written exactly once, by the parent, whatever happens to
-the child.
+the child. A child dies with its worker (see :func:`_die_with_parent`), so a
+job the pruner records as a dirty exit is never also finished by an orphan.
 
 A job with a timeout (see :mod:`pyresque.timeouts`) is interrupted where it
 runs; a forked one is also stopped by its worker if it does not stop itself.
@@ -12,10 +13,12 @@ runs; a forked one is also stopped by its worker if it does not stop itself.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import select
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
@@ -230,6 +233,7 @@ class Forking:
         self.child: int | None = None
         self._spare: _Child | None = None
         self._kill_requested = False
+        _load_prctl()  # here, once, so a child only makes the call
 
     def _may_prefork(self) -> bool:
         return self.prefork and not self.ctx.registry.worker_hooks["before_fork"]
@@ -271,8 +275,10 @@ class Forking:
     def _fork(self, job: Job | None) -> _Child:
         report_read, report_write = os.pipe()
         job_read, job_write = os.pipe() if job is None else (None, None)
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            _die_with_parent(parent)
             os.close(report_read)
             if job_write is not None:
                 os.close(job_write)
@@ -428,6 +434,41 @@ def _term_means_timeout(exc: JobTimeout) -> None:  # pragma: no cover - child pr
         raise JobTimeout(exc.timeout_s)
 
     signal.signal(signal.SIGTERM, raise_timeout)
+
+
+# Linux's prctl(2) option: the signal a process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
+_prctl: Any = None
+
+
+def _load_prctl() -> None:
+    global _prctl
+    if _prctl is None and sys.platform.startswith("linux"):
+        try:
+            prctl = ctypes.CDLL(None, use_errno=True).prctl
+            prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+            prctl.restype = ctypes.c_int
+            _prctl = prctl
+        except (OSError, AttributeError):
+            _prctl = False
+
+
+def _die_with_parent(parent: int) -> None:  # pragma: no cover - child process
+    """Have the kernel SIGKILL this child as soon as its worker ``parent`` dies.
+
+    A worker killed with SIGKILL cannot stop its children, and the job it
+    was running is recorded as a dirty exit by the next worker to prune it:
+    a child that finished the job anyway would leave a failure record for a
+    job that ran, and retrying it would run it twice. Linux only
+    (``PR_SET_PDEATHSIG``; elsewhere a spare still exits when its job pipe
+    closes). The death signal is tied to the *thread* that forked, which is
+    the one running :meth:`Worker.work`. A worker that died before the call
+    took effect has already left us with another parent: then exit now.
+    """
+    if _prctl:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _signal_name(sig: int) -> str:
