@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import redis as redis_py
 
-from pyresque import __version__
+from pyresque import __version__, timeouts
 from pyresque.client import Resque, validate_queue
 from pyresque.config import ClientSettings, WorkerSettings
 from pyresque.errors import ResqueError, WorkerError
@@ -131,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fork", dest="fork_per_job", action="store_false")
     p.add_argument("--no-prefork", dest="prefork", action="store_false", default=w.prefork,
                    help="fork each job's child when the job arrives, not ahead of it ($PYRESQUE_PREFORK=0)")
+    p.add_argument("--job-timeout", type=_seconds, default=w.job_timeout_s, metavar="SECONDS",
+                   help="fail a job that runs longer; a job's own timeout wins (default: $PYRESQUE_JOB_TIMEOUT or none)")
     p.add_argument("--import", dest="imports", action="append", default=list(w.imports), metavar="MODULE",
                    help="a module that registers jobs (repeatable; $PYRESQUE_JOBS, comma-separated)")
     p.add_argument("--heartbeat-interval", type=float, default=w.heartbeat_interval_s, metavar="SECONDS",
@@ -159,6 +161,14 @@ def wants_json(args: argparse.Namespace) -> bool:
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, ensure_ascii=False) if wants_json(args) else text)
+
+
+def _seconds(text: str) -> float | None:
+    """argparse type of a timeout: a positive number of seconds."""
+    try:
+        return timeouts.validated(float(text), "a timeout")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds") from None
 
 
 def parse_json_arg(text: str, position: int) -> Any:
@@ -311,7 +321,7 @@ def cmd_work(args: argparse.Namespace) -> int:
             backoff_interval_s=args.backoff_interval, fork_per_job=args.fork_per_job, prefork=args.prefork,
             term_child=s.term_child, graceful_term=s.graceful_term,
             pre_shutdown_timeout_s=s.pre_shutdown_timeout_s, term_timeout_s=s.term_timeout_s,
-            procline_prefix=s.procline_prefix,
+            job_timeout_s=args.job_timeout, procline_prefix=s.procline_prefix,
             heartbeat_interval_s=args.heartbeat_interval, prune_after_s=args.prune_interval,
         )
     except WorkerError as exc:

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from pyresque import timeouts
 from pyresque.errors import WorkerError
 
 
@@ -63,6 +64,7 @@ class WorkerSettings:
     term_timeout_s: float = 4.0
     heartbeat_interval_s: float = 60.0
     prune_after_s: float = 300.0
+    job_timeout_s: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "WorkerSettings":
@@ -95,6 +97,7 @@ class WorkerSettings:
             # Ruby sets in code: these names are pyresque's.
             heartbeat_interval_s=_float(env, "PYRESQUE_HEARTBEAT_INTERVAL", 60.0),
             prune_after_s=_float(env, "PYRESQUE_PRUNE_INTERVAL", 300.0),
+            job_timeout_s=_timeout(env, "PYRESQUE_JOB_TIMEOUT"),
         )
 
 
@@ -111,3 +114,11 @@ def _opt_float(env: Mapping[str, str], name: str) -> float | None:
         return float(text)
     except ValueError:
         raise WorkerError(f"{name}={text!r} is not a number") from None
+
+
+def _timeout(env: Mapping[str, str], name: str) -> float | None:
+    # Unset or empty: no timeout. Zero is refused rather than read as "none".
+    try:
+        return timeouts.validated(_opt_float(env, name), name)
+    except ValueError:
+        raise WorkerError(f"{name}={env[name]!r} is not a positive number of seconds") from None

@@ -105,6 +105,7 @@ class Worker:
         graceful_term: bool = False,
         pre_shutdown_timeout_s: float = 0.0,
         term_timeout_s: float = 4.0,
+        job_timeout_s: float | None = None,
         procline_prefix: str = "",
         hostname: str | None = None,
         heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
@@ -148,6 +149,7 @@ class Worker:
             term_child=term_child,
             pre_shutdown_timeout_s=pre_shutdown_timeout_s,
             term_timeout_s=term_timeout_s,
+            job_timeout_s=job_timeout_s,
         )
         self.strategy: execution.Strategy = execution.Forking(self.ctx, prefork) if fork_per_job else execution.InProcess(self.ctx)
         self.shutdown_requested = False
