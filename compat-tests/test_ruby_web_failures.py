@@ -242,3 +242,20 @@ def test_multi_queue_dirty_exits_of_pruned_workers(multi_web, r, procs, ruby, pr
     assert r.exists("resque:failed") == 0
     text = text_of(multi_web.get("/failed/record_failed"))
     assert "Class Waiter" in text and "Exception Resque::DirtyExit" in text
+
+
+# Timeouts -------------------------------------------------------------------------
+def test_a_python_job_past_its_timeout_shows_on_the_failed_page(web, r, procs, resque):
+    resque.enqueue_to("record", "Waiter", "pyresque-test:never-released", "late")
+    drain(procs, "record", PYRESQUE_JOB_TIMEOUT="0.5")
+    [record] = records(r)
+    assert (record["exception"], record["error"]) == ("pyresque.JobTimeout", "Job exceeded its 0.5s timeout")
+    assert "pyjobs_worker.py" in record["backtrace"][0]  # where the job was when it was stopped
+    assert int(r.get("resque:stat:failed")) == 1
+    for path in ("/overview", "/stats/resque", "/failed?class=Waiter"):
+        web.get(path)
+    text = text_of(web.get("/failed"))
+    assert "Class Waiter" in text and "Exception pyresque.JobTimeout" in text
+    assert "Error Job exceeded its 0.5s timeout" in text
+    assert "pyjobs_worker.py" in text
+    web.post("/failed/clear")

@@ -26,10 +26,10 @@ from typing import Any, Callable, Sequence
 
 import redis as redis_py
 
-from pyresque import __version__
+from pyresque import __version__, timeouts
 from pyresque.client import Resque, validate_queue
 from pyresque.config import ClientSettings, WorkerSettings
-from pyresque.errors import ResqueError
+from pyresque.errors import ResqueError, WorkerError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -135,8 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-fork", dest="fork_per_job", action="store_false")
     p.add_argument("--no-prefork", dest="prefork", action="store_false", default=w.prefork,
                    help="fork each job's child when the job arrives, not ahead of it ($PYRESQUE_PREFORK=0)")
+    p.add_argument("--job-timeout", type=_seconds, default=w.job_timeout_s, metavar="SECONDS",
+                   help="fail a job that runs longer; a job's own timeout wins (default: $PYRESQUE_JOB_TIMEOUT or none)")
     p.add_argument("--import", dest="imports", action="append", default=list(w.imports), metavar="MODULE",
                    help="a module that registers jobs (repeatable; $PYRESQUE_JOBS, comma-separated)")
+    p.add_argument("--heartbeat-interval", type=float, default=w.heartbeat_interval_s, metavar="SECONDS",
+                   help="seconds between heartbeats, Ruby's Resque.heartbeat_interval (default: "
+                        "$PYRESQUE_HEARTBEAT_INTERVAL or 60)")
+    p.add_argument("--prune-interval", type=float, default=w.prune_after_s, metavar="SECONDS",
+                   help="a worker whose heartbeat is older than this is dead and pruned, Ruby's "
+                        "Resque.prune_interval (default: $PYRESQUE_PRUNE_INTERVAL or 300)")
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.set_defaults(worker_settings=w, env_error=env_error)
     return parser
@@ -147,20 +155,10 @@ def client_from(args: argparse.Namespace) -> Resque:
     settings = ClientSettings.from_env(os.environ)
     redis_target = getattr(args, "redis", None) or settings.redis
     namespace = getattr(args, "namespace", None) or settings.namespace
-    timeouts = settings.timeouts(getattr(args, "redis_timeout", None), getattr(args, "redis_connect_timeout", None))
+    redis_timeouts = settings.redis_timeouts(getattr(args, "redis_timeout", None),
+                                             getattr(args, "redis_connect_timeout", None))
     return Resque(redis_target, namespace, failure_backend=settings.failure_backend,
-                  environment=settings.environment, timeouts=timeouts)
-
-
-def _seconds(text: str) -> float:
-    """argparse type for a timeout: a number of seconds more than 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (0 < value < float("inf")):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds more than 0, got {text!r}")
-    return value
+                  environment=settings.environment, timeouts=redis_timeouts)
 
 
 def wants_json(args: argparse.Namespace) -> bool:
@@ -169,6 +167,14 @@ def wants_json(args: argparse.Namespace) -> bool:
 
 def emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, ensure_ascii=False) if wants_json(args) else text)
+
+
+def _seconds(text: str) -> float | None:
+    """argparse type of a timeout: a positive number of seconds."""
+    try:
+        return timeouts.validated(float(text), "a timeout")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds") from None
 
 
 def parse_json_arg(text: str, position: int) -> Any:
@@ -276,7 +282,7 @@ def _failure_line(f: Any) -> str:
 
 
 def cmd_work(args: argparse.Namespace) -> int:
-    from pyresque.worker import Worker
+    from pyresque.worker import Worker, check_settings
 
     s: WorkerSettings = args.worker_settings
     if args.env_error:
@@ -287,6 +293,11 @@ def cmd_work(args: argparse.Namespace) -> int:
         raise UsageError("no queues: pass -q/--queues or set QUEUES, e.g. QUEUES=high,low or QUEUES=*")
     if args.count < 1:
         raise UsageError("--count must be at least 1")
+    try:
+        check_settings(args.interval, args.min_interval, args.max_interval, args.backoff_interval,
+                       args.heartbeat_interval, args.prune_interval)
+    except WorkerError as exc:
+        raise UsageError(str(exc)) from None
     if args.count > 1:
         # The supervisor is the process to signal, so it owns the pidfile
         # and is what --background detaches.
@@ -309,14 +320,18 @@ def cmd_work(args: argparse.Namespace) -> int:
     if args.background:
         daemonize()
     resque = client_from(args)
-    worker = Worker(
-        resque, args.queues,
-        interval_s=args.interval, min_interval_s=args.min_interval, max_interval_s=args.max_interval,
-        backoff_interval_s=args.backoff_interval, fork_per_job=args.fork_per_job, prefork=args.prefork,
-        term_child=s.term_child, graceful_term=s.graceful_term,
-        pre_shutdown_timeout_s=s.pre_shutdown_timeout_s, term_timeout_s=s.term_timeout_s,
-        procline_prefix=s.procline_prefix,
-    )
+    try:
+        worker = Worker(
+            resque, args.queues,
+            interval_s=args.interval, min_interval_s=args.min_interval, max_interval_s=args.max_interval,
+            backoff_interval_s=args.backoff_interval, fork_per_job=args.fork_per_job, prefork=args.prefork,
+            term_child=s.term_child, graceful_term=s.graceful_term,
+            pre_shutdown_timeout_s=s.pre_shutdown_timeout_s, term_timeout_s=s.term_timeout_s,
+            job_timeout_s=args.job_timeout, procline_prefix=s.procline_prefix,
+            heartbeat_interval_s=args.heartbeat_interval, prune_after_s=args.prune_interval,
+        )
+    except WorkerError as exc:
+        raise UsageError(str(exc)) from None
     pidfile = args.pidfile
     if pidfile:
         write_pidfile(pidfile)

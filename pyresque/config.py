@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from pyresque import timeouts
 from pyresque.connection import RedisTimeouts
 from pyresque.errors import ConnectionFailed, WorkerError
 
@@ -47,11 +47,11 @@ class ClientSettings:
             namespace=env.get("RESQUE_NAMESPACE") or "resque",
             failure_backend=env.get("FAILURE_BACKEND") or "redis",
             environment=default_environment(env),
-            redis_timeout_s=_opt_seconds(env, "PYRESQUE_REDIS_TIMEOUT"),
-            redis_connect_timeout_s=_opt_seconds(env, "PYRESQUE_REDIS_CONNECT_TIMEOUT"),
+            redis_timeout_s=_redis_timeout(env, "PYRESQUE_REDIS_TIMEOUT"),
+            redis_connect_timeout_s=_redis_timeout(env, "PYRESQUE_REDIS_CONNECT_TIMEOUT"),
         )
 
-    def timeouts(self, timeout_s: float | None = None, connect_timeout_s: float | None = None) -> RedisTimeouts:
+    def redis_timeouts(self, timeout_s: float | None = None, connect_timeout_s: float | None = None) -> RedisTimeouts:
         """The Redis timeouts: the arguments (flags) over these settings over the defaults."""
         chosen = {
             "timeout_s": timeout_s if timeout_s is not None else self.redis_timeout_s,
@@ -81,6 +81,9 @@ class WorkerSettings:
     graceful_term: bool = False
     pre_shutdown_timeout_s: float = 0.0
     term_timeout_s: float = 4.0
+    heartbeat_interval_s: float = 60.0
+    prune_after_s: float = 300.0
+    job_timeout_s: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "WorkerSettings":
@@ -109,6 +112,11 @@ class WorkerSettings:
             graceful_term=bool(env.get("GRACEFUL_TERM")),
             pre_shutdown_timeout_s=_float(env, "RESQUE_PRE_SHUTDOWN_TIMEOUT", 0.0),
             term_timeout_s=_float(env, "RESQUE_TERM_TIMEOUT", 4.0),
+            # Ruby's Resque.heartbeat_interval and Resque.prune_interval, which
+            # Ruby sets in code: these names are pyresque's.
+            heartbeat_interval_s=_float(env, "PYRESQUE_HEARTBEAT_INTERVAL", 60.0),
+            prune_after_s=_float(env, "PYRESQUE_PRUNE_INTERVAL", 300.0),
+            job_timeout_s=_timeout(env, "PYRESQUE_JOB_TIMEOUT"),
         )
 
 
@@ -117,18 +125,15 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return default if value is None else value
 
 
-def _opt_seconds(env: Mapping[str, str], name: str) -> float | None:
-    """A timeout from ``env``: unset is None; anything but seconds > 0 is refused."""
+def _redis_timeout(env: Mapping[str, str], name: str) -> float | None:
+    """A Redis timeout from ``env``: unset or empty is None (the default), zero is refused."""
     text = env.get(name)
-    if text is None or text == "":
+    if not text:
         return None
     try:
-        value = float(text)
+        return timeouts.validated(float(text), name)
     except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise ConnectionFailed(f"{name}={text!r} must be a number of seconds more than 0")
-    return value
+        raise ConnectionFailed(f"{name}={text!r} is not a positive number of seconds") from None
 
 
 def _opt_float(env: Mapping[str, str], name: str) -> float | None:
@@ -139,3 +144,11 @@ def _opt_float(env: Mapping[str, str], name: str) -> float | None:
         return float(text)
     except ValueError:
         raise WorkerError(f"{name}={text!r} is not a number") from None
+
+
+def _timeout(env: Mapping[str, str], name: str) -> float | None:
+    # Unset or empty: no timeout. Zero is refused rather than read as "none".
+    try:
+        return timeouts.validated(_opt_float(env, name), name)
+    except ValueError:
+        raise WorkerError(f"{name}={env[name]!r} is not a positive number of seconds") from None

@@ -252,42 +252,49 @@ def _from_resque_string(text: str, ns: str, settings: RedisTimeouts) -> tuple[re
     return redis_py.Redis(host=parts[0], port=port, db=db, **settings.redis_kwargs()), ns
 
 
-def clone(client: redis_py.Redis) -> redis_py.Redis:
+def clone(client: redis_py.Redis, *, single_connection_client: bool = False) -> redis_py.Redis:
     """A new client for the same server with the same settings and a pool of its own.
 
     For a Sentinel client, its own Sentinel connections too, so nothing is
     shared with ``client`` (a forked child never inherits a lock another
-    thread held).
+    thread held). ``single_connection_client`` as for ``redis.Redis``.
     """
     pool = client.connection_pool
     if isinstance(pool, SentinelConnectionPool):
         manager = pool.sentinel_manager
         fresh = Sentinel(_sentinel_addresses(manager), min_other_sentinels=manager.min_other_sentinels,
                          sentinel_kwargs=dict(manager.sentinel_kwargs))
-        for_role = fresh.master_for if pool.is_master else fresh.slave_for
-        return for_role(pool.service_name, connection_class=pool.connection_class,
-                        check_connection=pool.check_connection, max_connections=pool.max_connections,
-                        **_own_kwargs(pool))
-    return redis_py.Redis(connection_pool=pool.__class__(
-        connection_class=pool.connection_class, max_connections=pool.max_connections, **pool.connection_kwargs))
+        new_pool: redis_py.ConnectionPool = pool.__class__(
+            pool.service_name, fresh, is_master=pool.is_master, check_connection=pool.check_connection,
+            connection_class=pool.connection_class, max_connections=pool.max_connections, **_own_kwargs(pool))
+    else:
+        new_pool = pool.__class__(connection_class=pool.connection_class, max_connections=pool.max_connections,
+                                  **pool.connection_kwargs)
+    return redis_py.Redis(connection_pool=new_pool, single_connection_client=single_connection_client)
 
 
 def raw_connection(client: redis_py.Redis) -> Connection:
     """A new connection, in no pool, to ``client``'s server with its settings.
+
+    Without the health check, though: it is for connections that subscribe
+    or turn on tracking, where a PING before a command would be answered as
+    a push message and taken for a broken connection.
 
     For a Sentinel client this asks the Sentinels for the primary now (raising
     a ``redis.ConnectionError`` when none is known), so calling it again after
     a failover reaches the new primary.
     """
     pool = client.connection_pool
+    kwargs = {**pool.connection_kwargs, "health_check_interval": 0}
     if isinstance(pool, SentinelConnectionPool):
         if pool.is_master:
             host, port = pool.sentinel_manager.discover_master(pool.service_name)
         else:
             host, port = next(iter(pool.rotate_slaves()))
         cls = SSLConnection if issubclass(pool.connection_class, SSLConnection) else Connection
-        return cls(host=host, port=port, **_own_kwargs(pool))
-    return pool.connection_class(**pool.connection_kwargs)
+        del kwargs["connection_pool"]  # a Sentinel pool hands its connections a reference to itself
+        return cls(host=host, port=port, **kwargs)
+    return pool.connection_class(**kwargs)
 
 
 def _own_kwargs(pool: SentinelConnectionPool) -> dict[str, Any]:
@@ -313,11 +320,11 @@ def describe(client: redis_py.Redis) -> str:
 
 
 def _check_seconds(name: str, value: Any, *, allow_zero: bool) -> None:
-    """ValueError unless ``value`` is a finite number of seconds > 0 (or >= 0)."""
+    """ValueError naming ``name`` unless ``value`` is a positive number of seconds (or 0, with ``allow_zero``)."""
+    # The wording of pyresque.timeouts.validated, which has no "0 means off".
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value < 0 or (value == 0 and not allow_zero):
-        bound = "0 or more" if allow_zero else "more than 0"
-        raise ValueError(f"{name} must be a number of seconds {bound}, got {value!r}")
+        raise ValueError(f"{name} must be {'0 (off) or ' if allow_zero else ''}a positive number of seconds, not {value!r}")
 
 
 def _check_timeouts(kwargs: dict[str, Any]) -> None:

@@ -95,6 +95,22 @@ class TermException(ResqueError):
     ruby_name = "Resque::TermException"
 
 
+class JobTimeout(ResqueError):
+    """A job ran longer than its timeout (``@pyresque.job(timeout=...)`` or
+    the worker's ``job_timeout_s``).
+
+    Raised inside the job, where it is stuck, by the process running it, so
+    the job's ``on_failure`` hooks run and the record carries that
+    backtrace. When a forked job does not stop, its worker kills the child
+    and records this failure itself, with no backtrace. Either way it is
+    recorded as ``pyresque.JobTimeout`` and counts in ``stat:failed``.
+    """
+
+    def __init__(self, timeout_s: float, detail: str = "") -> None:
+        super().__init__(f"Job exceeded its {timeout_s:g}s timeout" + (f"; {detail}" if detail else ""))
+        self.timeout_s = timeout_s
+
+
 class FailureNotFound(ResqueError):
     """A failure index does not point at a record (the list moved or shrank)."""
 

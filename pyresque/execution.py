@@ -4,15 +4,21 @@ Either way the result is an :class:`Outcome`, which the worker writes to Redis
 in one round trip together with its stats. A child never talks to Redis on
 the worker's behalf: it reports its outcome to the parent through a pipe, so
 a failure record is written exactly once, by the parent, whatever happens to
-the child.
+the child. A child dies with its worker (see :func:`_die_with_parent`), so a
+job the pruner records as a dirty exit is never also finished by an orphan.
+
+A job with a timeout (see :mod:`pyresque.timeouts`) is interrupted where it
+runs; a forked one is also stopped by its worker if it does not stop itself.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import select
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
@@ -20,7 +26,8 @@ from typing import Any, Callable, Protocol
 from pyresque import failure as failure_mod
 from pyresque import hooks as hook_runner
 from pyresque import payload as codec
-from pyresque.errors import DirtyExit, DontPerform, TermException
+from pyresque import timeouts
+from pyresque.errors import DirtyExit, DontPerform, JobTimeout, TermException, WorkerError
 from pyresque.payload import Job
 from pyresque.registry import Registry
 
@@ -47,11 +54,22 @@ class Outcome:
 SUCCESS = Outcome()
 
 
-def perform(job: Job, registry: Registry, worker_id: str) -> Outcome:
-    """Run ``job`` here and now, inside its hooks, catching everything it raises."""
+def perform(
+    job: Job,
+    registry: Registry,
+    worker_id: str,
+    timeout_s: float | None = None,
+    on_timeout: Callable[[JobTimeout], None] | None = None,
+) -> Outcome:
+    """Run ``job`` here and now, inside its hooks, catching everything it raises.
+
+    With ``timeout_s``, :class:`JobTimeout` is raised inside the job (and its
+    perform hooks) once it has run that long; ``on_timeout`` runs just before.
+    """
     try:
         spec = registry.resolve(job.class_name)
-        hook_runner.perform_with_hooks(spec.perform, job.args, spec.hooks)
+        with timeouts.Alarm(timeout_s, on_timeout):
+            hook_runner.perform_with_hooks(spec.perform, job.args, spec.hooks)
         return SUCCESS
     except DontPerform:
         return SUCCESS  # Resque counts a skipped job as processed, not failed
@@ -63,12 +81,23 @@ def dirty_exit(job: Job, worker_id: str, message: str, registry: Registry | None
     """The record of a job whose process died before it could report.
 
     As Ruby's ``Job#fail``, the job's ``on_failure`` hooks run first (here,
-    in the parent), with the :class:`DirtyExit`.
+    in the parent), with the :class:`DirtyExit`. Not counted in ``stat:failed``.
     """
-    exc = DirtyExit(message)
+    return recorded_by_parent(job, worker_id, DirtyExit(message), registry, counts_as_failed=False)
+
+
+def recorded_by_parent(
+    job: Job, worker_id: str, exc: BaseException, registry: Registry | None, counts_as_failed: bool
+) -> Outcome:
+    """The record of ``exc``, a failure the job's process could not report itself.
+
+    The job's ``on_failure`` hooks run first, here, as in Ruby's ``Job#fail``.
+    There is no backtrace: nothing was raised where the job ran.
+    """
     if registry is not None:
         run_failure_hooks(registry, job.class_name, job.args, exc)
-    return Outcome(failure_mod.record(job.payload.to_dict(), failure_mod.exception_name(exc), message, [], worker_id, job.queue))
+    return Outcome(failure_mod.record(job.payload.to_dict(), failure_mod.exception_name(exc), str(exc), [], worker_id,
+                                      job.queue), counts_as_failed)
 
 
 def run_failure_hooks(registry: Registry, class_name: Any, args: Any, exc: BaseException) -> None:
@@ -125,7 +154,21 @@ class Context:
     on_signal: Callable[[], None] | None = None
     term_child: bool = False
     pre_shutdown_timeout_s: float = 0.0
+    # Also the grace a forked job past its timeout gets, before SIGTERM and
+    # again before SIGKILL.
     term_timeout_s: float = 4.0
+    # The timeout of jobs that have none of their own; None: no timeout.
+    job_timeout_s: float | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            self.job_timeout_s = timeouts.validated(self.job_timeout_s, "job_timeout_s")
+        except ValueError as exc:
+            raise WorkerError(str(exc)) from None
+
+    def timeout_for(self, job: Job) -> float | None:
+        """How long ``job`` may run: its own timeout, else the worker's."""
+        return timeouts.for_job(self.registry, job.class_name, self.job_timeout_s)
 
 
 class InProcess:
@@ -140,7 +183,7 @@ class InProcess:
     def run(self, job: Job) -> Outcome:
         self.running = True
         try:
-            return perform(job, self.ctx.registry, self.ctx.worker_id)
+            return perform(job, self.ctx.registry, self.ctx.worker_id, self.ctx.timeout_for(job))
         finally:
             self.running = False
 
@@ -190,6 +233,7 @@ class Forking:
         self.child: int | None = None
         self._spare: _Child | None = None
         self._kill_requested = False
+        _load_prctl()  # here, once, so a child only makes the call
 
     def _may_prefork(self) -> bool:
         return self.prefork and not self.ctx.registry.worker_hooks["before_fork"]
@@ -215,21 +259,26 @@ class Forking:
         pid = child.pid
         self.child = pid
         self.ctx.procline(f"Forked {pid} at {int(time.time())}")
+        # The clock starts at the hand-over; the child's own alarm starts a
+        # little later, when the job itself starts.
+        deadline = timeouts.Deadline(pid, self.ctx.timeout_for(job), self.ctx.term_timeout_s)
         if self._may_prefork():
             self._spare = self._fork(None)  # forks while this child works
         try:
-            report, status = self._wait(pid, child.report_fd)
+            report, status = self._wait(pid, child.report_fd, deadline)
         finally:
             os.close(child.report_fd)
             self.child = None
             self._kill_requested = False
-        return self._outcome(job, pid, report, status)
+        return self._outcome(job, pid, report, status, deadline)
 
     def _fork(self, job: Job | None) -> _Child:
         report_read, report_write = os.pipe()
         job_read, job_write = os.pipe() if job is None else (None, None)
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            _die_with_parent(parent)
             os.close(report_read)
             if job_write is not None:
                 os.close(job_write)
@@ -255,12 +304,19 @@ class Forking:
             return None
         return _Child(spare.pid, spare.report_fd)
 
-    def _outcome(self, job: Job, pid: int, report: dict[str, Any] | None, status: int) -> Outcome:
+    def _outcome(self, job: Job, pid: int, report: dict[str, Any] | None, status: int,
+                 deadline: timeouts.Deadline) -> Outcome:
         if report is not None:
             return Outcome(report.get("record"), bool(report.get("counts_as_failed")))
+        if deadline.expired:
+            # The job ran past its timeout and its child had to be stopped:
+            # a JobTimeout, counted as failed as if the job had raised it.
+            assert deadline.timeout_s is not None
+            exc = JobTimeout(deadline.timeout_s, f"the worker stopped its child pid {pid} ({_ended(status)})")
+            return recorded_by_parent(job, self.ctx.worker_id, exc, self.ctx.registry, counts_as_failed=True)
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
-            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+            name = _signal_name(sig)
             return dirty_exit(job, self.ctx.worker_id, f"Child process received unhandled signal pid {pid} {name} (signal {sig})",
                               self.ctx.registry)
         # Exited without a report and without a signal (the job called
@@ -276,7 +332,7 @@ class Forking:
         if self.child is not None:
             self._kill_requested = True
 
-    def _wait(self, pid: int, read_fd: int) -> tuple[dict[str, Any] | None, int]:
+    def _wait(self, pid: int, read_fd: int, deadline: timeouts.Deadline) -> tuple[dict[str, Any] | None, int]:
         chunks: list[bytes] = []
         pidfd = _pidfd(pid)
         fds = [read_fd] + ([pidfd] if pidfd is not None else []) + ([self.ctx.signal_fd] if self.ctx.signal_fd is not None else [])
@@ -286,10 +342,14 @@ class Forking:
                 if self._kill_requested:
                     self._kill_requested = False
                     self._stop_child(pid)
+                deadline.poll()
                 waited, status = os.waitpid(pid, os.WNOHANG)
                 if waited == pid:
                     break
-                ready, _, _ = select.select([f for f in fds if f != read_fd or open_pipe], [], [], 0.05 if pidfd is None else 1.0)
+                wait_s = 0.05 if pidfd is None else 1.0
+                due_s = deadline.due_in()
+                ready, _, _ = select.select([f for f in fds if f != read_fd or open_pipe], [], [],
+                                            wait_s if due_s is None else min(wait_s, due_s))
                 if self.ctx.signal_fd is not None and self.ctx.signal_fd in ready:
                     # Drain the wake-up pipe, or select returns at once forever.
                     _drain(self.ctx.signal_fd)
@@ -342,7 +402,7 @@ def _child_main(job: Job | None, job_fd: int | None, write_fd: int, ctx: Context
         # Otherwise the child inherited the parent's "Processing ..." title.
         try:
             hook_runner.run_all(ctx.registry.worker_hooks["after_fork"], job)
-            outcome = perform(job, ctx.registry, ctx.worker_id)
+            outcome = perform(job, ctx.registry, ctx.worker_id, ctx.timeout_for(job), _term_means_timeout)
         except BaseException as exc:  # noqa: BLE001 - an after_fork error fails the job
             outcome = Outcome(failure_mod.record_for_exception(job.payload.to_dict(), exc, ctx.worker_id, job.queue), True)
         # The codec, not json: a payload may hold ints longer than Python's
@@ -359,6 +419,66 @@ def _child_main(job: Job | None, job_fd: int | None, write_fd: int, ctx: Context
 def _raise_term(signum: int, frame: Any) -> None:  # pragma: no cover - child process
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # later TERMs are ignored, as in Ruby
     raise TermException("SIGTERM")
+
+
+def _term_means_timeout(exc: JobTimeout) -> None:  # pragma: no cover - child process
+    """Once a child's job is past its timeout, a SIGTERM (its worker's, see
+    :class:`timeouts.Deadline`) raises :class:`JobTimeout` again, so a job
+    that caught the first one still fails with the right record, backtrace
+    and hooks. A SIGTERM handler the job installed itself is left alone."""
+    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, _raise_term):
+        return
+
+    def raise_timeout(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise JobTimeout(exc.timeout_s)
+
+    signal.signal(signal.SIGTERM, raise_timeout)
+
+
+# Linux's prctl(2) option: the signal a process gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
+_prctl: Any = None
+
+
+def _load_prctl() -> None:
+    global _prctl
+    if _prctl is None and sys.platform.startswith("linux"):
+        try:
+            prctl = ctypes.CDLL(None, use_errno=True).prctl
+            prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+            prctl.restype = ctypes.c_int
+            _prctl = prctl
+        except (OSError, AttributeError):
+            _prctl = False
+
+
+def _die_with_parent(parent: int) -> None:  # pragma: no cover - child process
+    """Have the kernel SIGKILL this child as soon as its worker ``parent`` dies.
+
+    A worker killed with SIGKILL cannot stop its children, and the job it
+    was running is recorded as a dirty exit by the next worker to prune it:
+    a child that finished the job anyway would leave a failure record for a
+    job that ran, and retrying it would run it twice. Linux only
+    (``PR_SET_PDEATHSIG``; elsewhere a spare still exits when its job pipe
+    closes). The death signal is tied to the *thread* that forked, which is
+    the one running :meth:`Worker.work`. A worker that died before the call
+    took effect has already left us with another parent: then exit now.
+    """
+    if _prctl:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _signal_name(sig: int) -> str:
+    return signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+
+
+def _ended(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return _signal_name(os.WTERMSIG(status))
+    return f"exit status {os.WEXITSTATUS(status) if os.WIFEXITED(status) else status}"
 
 
 def _parse_report(data: bytes) -> dict[str, Any] | None:

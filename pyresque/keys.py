@@ -29,6 +29,9 @@ _DELAYED_SCHEDULE = "delayed_queue_schedule"
 _DELAYED = "delayed:"
 _TIMESTAMPS = "timestamps:"
 _STARTED_SUFFIX = ":started"
+# pyresque's own keys, which Ruby never reads: all under this prefix.
+_PYRESQUE = "pyresque:"
+_RESERVATION = _PYRESQUE + "reservation:"
 
 # Stat names: stat:<name> and stat:<name>:<worker id>.
 STAT_PROCESSED = "processed"
@@ -41,7 +44,8 @@ class KeyKind:
 
     ``kind`` is one of: queues, queue, workers, worker, worker_started,
     heartbeat, prune_lock, pause_all, stat, failed, failed_queues,
-    failed_list, delayed_schedule, delayed, timestamps, other. ``arg`` is the
+    failed_list, delayed_schedule, delayed, timestamps, pyresque (pyresque's
+    own, which Ruby ignores), other. ``arg`` is the
     variable part: the queue name, worker id, stat suffix (``processed`` or
     ``processed:<id>``), failure list name, timestamp or encoded item.
     """
@@ -99,6 +103,13 @@ class Keys:
     def worker_started(self, worker_id: str) -> str:
         """String: when the worker registered, Ruby ``Time#to_s`` format."""
         return self._k(_WORKER + worker_id + ":started")
+
+    def reservation(self, worker_id: str) -> str:
+        """pyresque's string, with a TTL: which reservation ``worker:<id>``
+        holds (``<rid>``), or the one last finished (``~<rid>``), so a
+        repeated ``next_job`` call (its reply was lost) neither records a job
+        twice nor loses the one it reserved. Ruby never reads it."""
+        return self._k(_RESERVATION + worker_id)
 
     @property
     def heartbeat(self) -> str:
@@ -206,6 +217,8 @@ class Keys:
             return KeyKind(exact[bare])
         if bare.startswith(_QUEUE):
             return KeyKind("queue", bare[len(_QUEUE):])
+        if bare.startswith(_PYRESQUE):
+            return KeyKind("pyresque", bare[len(_PYRESQUE):])
         if bare.startswith(_WORKER):
             rest = bare[len(_WORKER):]
             if rest.endswith(_STARTED_SUFFIX):

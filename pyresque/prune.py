@@ -76,16 +76,21 @@ def prune_dead_workers(
     my_patterns: Iterable[str],
     hostname: str,
     registry: Registry | None = None,
+    *,
+    prune_after_s: float = PRUNE_AFTER_S,
+    lock_s: float = INTERVAL_S,
 ) -> list[str]:
     """Prune as described in the module doc; returns the ids removed.
 
     With a ``registry``, the ``on_failure`` hooks of a pruned job run here
     when its class is registered, as Ruby runs them in the pruning worker.
+    ``prune_after_s`` and ``lock_s`` are Ruby's ``Resque.prune_interval``
+    and ``Resque.heartbeat_interval``.
     """
-    if not client.set(keys.prune_lock, my_id, nx=True, ex=int(INTERVAL_S)):
+    if not client.set(keys.prune_lock, my_id, nx=True, ex=max(1, int(lock_s))):
         return []
     registered = worker_records.ids(client, keys)
-    expired = _expired(client, keys)
+    expired = _expired(client, keys, prune_after_s)
     pruned = []
     for wid in expired:
         log.info("pruning dead worker %s (heartbeat expired)", wid)
@@ -111,7 +116,29 @@ def prune_dead_workers(
     return pruned
 
 
-def _expired(client: redis_py.Redis, keys: Keys) -> list[str]:
+def recover_leftover(
+    client: redis_py.Redis,
+    keys: Keys,
+    backend: failure_mod.FailureBackend,
+    my_id: str,
+    registry: Registry | None = None,
+) -> bool:
+    """Unregister a dead process that had this worker's id, before it registers.
+
+    Two live workers never share an id (host, pid and queues), so a
+    registration under ours is a dead process's: a container restarted with
+    the same hostname and pid 1, say. Same-host pruning never removes it (the
+    pid is alive: it is us), and the next reserve would overwrite the job it
+    held, so its job becomes a ``Resque::DirtyExit`` failure here.
+    """
+    if not client.exists(keys.worker(my_id)) and not client.sismember(keys.workers, my_id):
+        return False
+    log.warning("a dead worker had this worker's id %s; unregistering it", my_id)
+    unregister(client, keys, backend, my_id, "dirty", registry)
+    return True
+
+
+def _expired(client: redis_py.Redis, keys: Keys, prune_after_s: float = PRUNE_AFTER_S) -> list[str]:
     now_s, _ = client.time()
     expired = []
     for field, value in client.hgetall(keys.heartbeat).items():
@@ -121,7 +148,7 @@ def _expired(client: redis_py.Redis, keys: Keys) -> list[str]:
         except ValueError:
             log.warning("ignoring unparsable heartbeat %r of %s", value, wid)
             continue
-        if age > PRUNE_AFTER_S:
+        if age > prune_after_s:
             expired.append(wid)
     return expired
 

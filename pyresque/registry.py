@@ -7,6 +7,9 @@ to cannot make a worker run code that was not registered on purpose.
     @pyresque.job("Mailers::Welcome", queue="mail")
     def welcome(user_id): ...
 
+    @pyresque.job("Reports::Build", timeout=300)   # seconds; see pyresque.timeouts
+    def build(report_id): ...
+
     @pyresque.job(queue="archive")
     class Archive:
         @staticmethod
@@ -24,6 +27,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
+from pyresque import timeouts
 from pyresque.errors import UnknownJob
 from pyresque.hooks import JOB_HOOKS, WORKER_HOOKS
 
@@ -32,8 +36,10 @@ T = TypeVar("T")
 
 @dataclass
 class JobSpec:
-    """A registered job: its wire name, default queue, perform callable and hooks.
+    """A registered job: its wire name, default queue, timeout, perform callable and hooks.
 
+    ``timeout_s`` (None: the worker's default, if any) is how long the job
+    may run before it fails with :class:`~pyresque.errors.JobTimeout`.
     ``hooks`` maps each job hook kind to its callables, in run order. Function
     jobs add hooks with decorators named after the kind:
     ``@welcome.before_enqueue``.
@@ -43,6 +49,7 @@ class JobSpec:
     perform: Callable[..., Any]
     queue: str | None = None
     target: Any = None
+    timeout_s: float | None = None
     hooks: dict[str, list[Callable[..., Any]]] = field(
         default_factory=lambda: {kind: [] for kind in JOB_HOOKS}
     )
@@ -73,8 +80,15 @@ class Registry:
         self._jobs: dict[str, JobSpec] = {}
         self.worker_hooks: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in WORKER_HOOKS}
 
-    def register(self, target: Any, name: str | None = None, queue: str | None = None) -> JobSpec:
-        """Register a function, or a class with a ``perform`` method, under ``name``."""
+    def register(
+        self, target: Any, name: str | None = None, queue: str | None = None, timeout_s: float | None = None
+    ) -> JobSpec:
+        """Register a function, or a class with a ``perform`` method, under ``name``.
+
+        ``timeout_s`` must be a positive number of seconds (or None):
+        anything else raises :class:`ValueError` here, not when a job runs.
+        """
+        timeout_s = timeouts.validated(timeout_s, "a job's timeout")
         if isinstance(target, JobSpec):
             spec = target
         elif inspect.isclass(target):
@@ -83,6 +97,8 @@ class Registry:
             spec = JobSpec(name=name or target.__name__, perform=target, queue=queue, target=target)
         else:
             raise TypeError(f"cannot register {target!r} as a job: it is not callable")
+        if timeout_s is not None:
+            spec.timeout_s = timeout_s
         self._jobs[spec.name] = spec
         return spec
 
@@ -160,20 +176,30 @@ def _unbound(cls: type, attr: str) -> Callable[..., Any]:
 default_registry = Registry()
 
 
-def job(name: str | None = None, queue: str | None = None, *, registry: Registry | None = None) -> Callable[[Any], Any]:
+def job(
+    name: str | None = None,
+    queue: str | None = None,
+    *,
+    timeout: float | None = None,
+    registry: Registry | None = None,
+) -> Callable[[Any], Any]:
     """Register a function or class as a job under the wire class ``name``.
 
     ``name`` is what Ruby calls the class (``"Mailers::Welcome"``); it
     defaults to the Python name. ``queue`` is where :meth:`Resque.enqueue`
-    puts it. Functions come back as a :class:`JobSpec` that is still callable
+    puts it. ``timeout`` is how many seconds the job may run before it fails
+    with :class:`~pyresque.errors.JobTimeout`; it wins over the worker's
+    ``job_timeout_s``, and a zero or negative one raises :class:`ValueError`
+    at once. Functions come back as a :class:`JobSpec` that is still callable
     and takes hook decorators; classes come back unchanged.
     """
-    if callable(name) and queue is None and registry is None:
+    if callable(name) and queue is None and timeout is None and registry is None:
         # Used bare: @pyresque.job
         return job()(name)
+    timeout_s = timeouts.validated(timeout, "timeout")
 
     def register(target: Any) -> Any:
-        spec = (registry or default_registry).register(target, name=name, queue=queue)
+        spec = (registry or default_registry).register(target, name=name, queue=queue, timeout_s=timeout_s)
         return target if inspect.isclass(target) else spec
 
     return register

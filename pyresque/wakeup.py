@@ -88,7 +88,7 @@ class QueueWatcher:
             # that is down or restarting will come back, and so must tracking,
             # or the worker would poll every interval from then on.
             unreachable = isinstance(exc, (redis_py.ConnectionError, redis_py.TimeoutError, OSError))
-            if self._retry_at is None:
+            if self._retry_at is None and not unreachable:  # an outage is the worker's to report
                 log.warning("queue change notifications unavailable (%s); polling instead", exc)
             self._retry_at = time.monotonic() + _RETRY_S if unreachable else None
         return self.tracking
@@ -108,8 +108,15 @@ class QueueWatcher:
 
     def wait(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s``. True if a watched key changed (or may have)."""
-        if not self.tracking and self._retry_at is not None and time.monotonic() >= self._retry_at:
-            if self.start():
+        if not self.tracking and self._retry_at is not None:
+            # Notifications are off since Redis went away: try again when due,
+            # not only after a whole polling interval.
+            until_retry = self._retry_at - time.monotonic()
+            if until_retry > 0 and until_retry < timeout_s:
+                if self._sleep_for_signal(until_retry):
+                    return False
+                timeout_s -= until_retry
+            if time.monotonic() >= self._retry_at and self.start():
                 return True  # notifications were off: the queues may have changed
         if self.tracking and self._pending():
             return True
@@ -143,6 +150,18 @@ class QueueWatcher:
             except (redis_py.RedisError, OSError):
                 self._reconnect()
                 return True
+        return False
+
+    def _sleep_for_signal(self, timeout_s: float) -> bool:
+        """Sleep up to ``timeout_s``; True if a signal cut it short."""
+        fds = [self._signals.read_fd] if self._signals is not None else []
+        try:
+            ready, _, _ = select.select(fds, [], [], max(0.0, timeout_s))
+        except InterruptedError:
+            return True
+        if ready:
+            self._signals.drain()  # type: ignore[union-attr]
+            return True
         return False
 
     def _pending(self) -> bool:

@@ -17,6 +17,7 @@ job ended (failure record, stats), so a job costs one round trip.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -24,7 +25,7 @@ import signal
 import socket
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import redis as redis_py
 
@@ -39,7 +40,8 @@ from pyresque.client import Resque
 from pyresque.connection import as_text
 from pyresque.errors import MalformedPayload, TermException, WorkerError
 from pyresque.heartbeat import INTERVAL_S as HEARTBEAT_INTERVAL_S
-from pyresque.heartbeat import Heartbeat
+from pyresque.heartbeat import PRUNE_AFTER_S, Heartbeat
+from pyresque.outage import Outage
 from pyresque.queues import QueueList
 from pyresque.registry import Registry
 from pyresque.scripts import source
@@ -69,6 +71,21 @@ def set_procline(prefix: str, text: str, versioned: bool = True) -> None:
         _setproctitle(title.replace("\0", "\\0"))
 
 
+# How long teardown may spend on Redis (recording the last job,
+# unregistering) when Redis does not answer, so a stop is never held up.
+TEARDOWN_REDIS_S = 2.0
+
+
+class Interrupted(BaseException):
+    """A stop signal landed while the worker was waiting on Redis.
+
+    Raised from the signal handler so that a call to a Redis that does not
+    answer never holds up a stop. A BaseException, like KeyboardInterrupt:
+    redis-py drops the connection it interrupts, and no ``except Exception``
+    on the way swallows it.
+    """
+
+
 class Worker:
     """One worker process working ``queues`` (patterns, as ``QUEUES`` takes them)."""
 
@@ -88,9 +105,11 @@ class Worker:
         graceful_term: bool = False,
         pre_shutdown_timeout_s: float = 0.0,
         term_timeout_s: float = 4.0,
+        job_timeout_s: float | None = None,
         procline_prefix: str = "",
         hostname: str | None = None,
         heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
+        prune_after_s: float = PRUNE_AFTER_S,
         handle_signals: bool | None = None,
     ) -> None:
         self.resque = resque
@@ -103,6 +122,8 @@ class Worker:
         for name in self.queue_list.patterns:
             if "," in name:
                 raise WorkerError(f"queue name {name!r} contains ','")
+        check_settings(interval_s, min_interval_s, max_interval_s, backoff_interval_s,
+                        heartbeat_interval_s, prune_after_s)
         self.hostname = hostname or socket.gethostname()
         self.pid = os.getpid()
         self.id = worker_records.worker_id(self.queue_list.patterns, self.pid, self.hostname)
@@ -113,6 +134,8 @@ class Worker:
         self.graceful_term = graceful_term
         self.procline_prefix = procline_prefix
         self.heartbeat_interval_s = heartbeat_interval_s
+        # Ruby's Resque.prune_interval: a heartbeat older than this is dead.
+        self.prune_after_s = prune_after_s
         # None: decided when work() starts, by the thread it runs in (Python
         # only lets the main thread install signal handlers).
         self.handle_signals = handle_signals
@@ -126,6 +149,7 @@ class Worker:
             term_child=term_child,
             pre_shutdown_timeout_s=pre_shutdown_timeout_s,
             term_timeout_s=term_timeout_s,
+            job_timeout_s=job_timeout_s,
         )
         self.strategy: execution.Strategy = execution.Forking(self.ctx, prefork) if fork_per_job else execution.InProcess(self.ctx)
         self.shutdown_requested = False
@@ -137,6 +161,16 @@ class Worker:
         # How the last job ended, recorded by the same script call that
         # reserves the next one (see flush()).
         self._pending: execution.Outcome | None = None
+        # The reservation id of the job in hand (see next_job.lua), and
+        # whether a call may have reserved a job whose reply never came.
+        self._reservation: str | None = None
+        self._unsure = False
+        self._reservation_prefix = os.urandom(4).hex()
+        self._reservations = 0
+        self._in_redis = False
+        self._tearing_down = False
+        self._outage = Outage(f"worker {self.id}", log)
+        self._next_prune_at = float("inf")
         self._queues_cache: list[str] = []
         self._queue_args_cache: dict[tuple[str, ...], tuple[list[str | bytes], list[str | bytes]]] = {}
         self._run_at_second = -1
@@ -161,6 +195,8 @@ class Worker:
         try:
             self.startup()
             self.loop()
+        except Interrupted:
+            log.info("%s: stop signal while waiting on Redis; stopping", self.id)
         finally:
             self.teardown()
 
@@ -173,17 +209,21 @@ class Worker:
             self.ctx.signal_fd = self._signals.read_fd
             self.ctx.on_signal = self._after_signals
             self._install_signal_handlers()
-        self._heartbeat = Heartbeat(self.redis, self.keys, self.id, self.heartbeat_interval_s)
-        self._heartbeat.start()
-        prune.prune_dead_workers(
-            self.redis, self.keys, self.resque.failure_backend, self.id, self.queue_list.patterns, self.hostname,
-            self.registry,
-        )
+        with self._redis_call():
+            # A record under our own id is a dead process's with our pid (a
+            # container restarted as PID 1, say): its job is a dirty exit.
+            prune.recover_leftover(self.redis, self.keys, self.resque.failure_backend, self.id, self.registry)
+            self._heartbeat = Heartbeat(self.redis, self.keys, self.id, self.heartbeat_interval_s, self._outage)
+            self._heartbeat.start()
+            self._prune()
         hook_runner.run_all(self.registry.worker_hooks["before_first_fork"], self)
-        pipe = self.redis.pipeline(transaction=False)
-        worker_records.register(pipe, self.keys, self.id)
-        pipe.execute()
+        with self._redis_call():
+            pipe = self.redis.pipeline(transaction=False)
+            worker_records.register(pipe, self.keys, self.id)
+            pipe.execute()
         self._registered = True
+        if self._heartbeat is not None:
+            self._heartbeat.registered = True
         self._watcher = QueueWatcher(self.redis, self.keys, self._signals)
         if self.interval_s > 0:
             self._watcher.start()
@@ -194,20 +234,21 @@ class Worker:
             self._after_signals()
             if self.shutdown_requested:
                 break
-            if self.paused:
-                self.flush()
-                self.procline("Paused")
-                self._wait(self.max_interval_s or 5.0)
-                continue
             try:
-                status = self.work_one_job()
+                status = self._step()
             except (redis_py.ConnectionError, redis_py.TimeoutError) as exc:
-                # A pending outcome stays pending and is recorded once Redis is back.
-                log.error("lost Redis (%s); retrying", exc)
-                self._wait(max(1.0, self.interval_s))
+                # A pending outcome stays pending and is recorded once Redis
+                # is back: next_job.lua makes the repeated call safe.
+                self._wait(self._outage.failed(exc))
                 continue
+            if self._outage.succeeded() and self._heartbeat is not None:
+                self._heartbeat.beat_soon()  # re-register what Redis may have lost
             if status == "job":
                 self.interval_s = self.min_interval_s
+                continue
+            if self.paused:  # USR2
+                self.procline("Paused")
+                self._wait(self._until_prune(self.max_interval_s or 5.0))
                 continue
             if status == "empty" and not self._idle:
                 self._idle = True
@@ -215,28 +256,29 @@ class Worker:
             if self.interval_s == 0:
                 break
             self.interval_s = min(self.interval_s + self.backoff_interval_s, self.max_interval_s)
-            if status == "paused":
+            if status == "paused":  # pause-all-workers
                 self.procline("Paused")
             else:
-                self.procline(f"Waiting for {','.join(self.resolved_queues())}")
+                queues = self._queues_cache if self.queue_list.dynamic else self.queue_list.patterns
+                self.procline(f"Waiting for {','.join(queues)}")
             self.strategy.prepare()
-            self._wait(self.interval_s)
+            self._wait(self._until_prune(self.interval_s))
+
+    def _step(self) -> str:
+        """Prune when due, then one job (or, paused by USR2, only the last job's record)."""
+        if time.monotonic() >= self._next_prune_at:
+            with self._redis_call():
+                self._prune()
+        if self.paused:
+            with self._redis_call():
+                self.flush()
+            return "paused"
+        return self.work_one_job()
 
     def teardown(self) -> None:
         self._after_signals()
-        try:
-            self.flush()
-        except redis_py.RedisError as exc:
-            log.error("could not record the last job of %s: %s", self.id, exc)
-        # Stop the heartbeat first, as Ruby does: a beat landing after the
-        # unregister would leave a heartbeat field for a worker that is gone.
-        if self._heartbeat is not None:
-            self._heartbeat.stop()
-        try:
-            prune.unregister(self.redis, self.keys, self.resque.failure_backend, self.id, "exit", self.registry)
-        except redis_py.RedisError as exc:
-            # Not worth a second error line when startup itself failed on Redis.
-            (log.error if self._registered else log.debug)("could not unregister %s: %s", self.id, exc)
+        with self._redis_deadline():
+            self._leave_redis()
         if self._watcher is not None:
             self._watcher.close()
         self.strategy.close()
@@ -245,6 +287,33 @@ class Worker:
             self._signals.close()
             self._signals = None
         hook_runner.run_all(self.registry.worker_hooks["worker_exit"])
+
+    def _leave_redis(self) -> None:
+        """Record the last job, stop the heartbeat, unregister: what can be
+        done before the deadline; a Redis that stopped answering gets no more
+        tries (its records are pruned later)."""
+        try:
+            with self._redis_call():
+                self.flush()
+        except (redis_py.RedisError, Interrupted) as exc:
+            log.error("could not record the last job of %s: %s", self.id, str(exc) or "Redis did not answer")
+            if isinstance(exc, (Interrupted, redis_py.TimeoutError)):
+                self._stop_heartbeat()
+                return
+        # Stop the heartbeat first, as Ruby does: a beat landing after the
+        # unregister would leave a heartbeat field for a worker that is gone.
+        self._stop_heartbeat()
+        try:
+            with self._redis_call():
+                prune.unregister(self.redis, self.keys, self.resque.failure_backend, self.id, "exit", self.registry)
+        except (redis_py.RedisError, Interrupted) as exc:
+            # Not worth a second error line when startup itself failed on Redis.
+            (log.error if self._registered else log.debug)(
+                "could not unregister %s: %s", self.id, str(exc) or "Redis did not answer")
+
+    def _stop_heartbeat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
 
     # One job ---------------------------------------------------------------
     # While busy, a dynamic (``*``) worker re-reads the queues set at most
@@ -263,17 +332,28 @@ class Worker:
 
     def work_one_job(self) -> str:
         """Record the last job, reserve and run the next: ``job``, ``empty`` or ``paused``."""
-        queues = self.resolved_queues(fresh=self._pending is None)
-        reserved = self._call_next_job(queues)
+        with self._redis_call():
+            queues = self.resolved_queues(fresh=self._pending is None)
+            reserved = self._call_next_job(queues)
         if reserved is None:
             return "empty"
         if reserved == b"paused" or reserved == "paused":
             return "paused"
-        position, raw = reserved
+        position, raw = reserved[0], reserved[1]
+        if int(position) == 0:  # a job reserved by a call whose reply was lost
+            held = worker_records.parse_reservation(raw, as_text(reserved[2]))
+            if held is None:
+                raise WorkerError(f"the record of worker {self.id} is one this worker cannot read: {raw[:200]!r}")
+            log.warning("%s: resuming job %s from %s, reserved by a call whose reply was lost",
+                        self.id, held.id, held.queue)
+            self._reservation = held.id
+            queue, raw = held.queue, held.raw
+        else:
+            queue = queues[int(position) - 1]
         self._idle = False
         # The bytes as queued: decoding them here would turn invalid UTF-8
         # into U+FFFD and run a job Ruby could not even decode.
-        self._pending = self.process(queues[int(position) - 1], raw)
+        self._pending = self.process(queue, raw)
         return "job"
 
     def process(self, queue: str, raw: bytes | str) -> execution.Outcome:
@@ -294,9 +374,19 @@ class Worker:
         return outcome
 
     def flush(self) -> None:
-        """Record the last job's outcome now, without reserving another."""
-        if self._pending is not None:
-            self._call_next_job([])
+        """Record the last job's outcome now, without reserving another.
+
+        A job reserved by a call whose reply was lost goes back to the head
+        of its queue.
+        """
+        if self._pending is None and not self._unsure:
+            return
+        reply = self._call_next_job([])
+        if isinstance(reply, list) and int(reply[0]) == 0:
+            held = worker_records.parse_reservation(reply[1], as_text(reply[2]))
+            if held is not None and worker_records.release(self.redis, self.keys, self.id, held):
+                log.warning("%s: put job %s back on %s (reserved by a call whose reply was lost)",
+                            self.id, held.id, held.queue)
 
     def _call_next_job(self, queues: list[str]) -> Any:
         """One round trip: record the pending outcome (failure, stats, worker:<id>)
@@ -312,19 +402,28 @@ class Worker:
             failure_json, member = b"", b""
             failure_keys = self._no_failure_keys
         queue_keys, queue_names = self._queue_args(tuple(queues))
+        self._reservations += 1
+        reservation = f"{self._reservation_prefix}{self._reservations:08x}"
+        finishing = (self._reservation or "") if outcome is not None else ""
+        self._unsure = True
         result = self._next_job(
             keys=self._stat_keys + failure_keys + self._worker_keys + queue_keys,
             args=[
-                b"1" if outcome is not None else b"",
+                finishing,
                 failure_json,
                 b"1" if outcome is not None and outcome.counts_as_failed else b"",
                 member,
                 self._run_at(),
+                reservation,
             ] + queue_names,
         )
+        self._unsure = False
         if outcome is not None:
             self._pending = None
+            self._reservation = None
             self.jobs_done += 1
+        if isinstance(result, list) and int(result[0]) != 0:
+            self._reservation = reservation
         return result
 
     # The script is called once per job: its constant arguments are encoded once.
@@ -335,7 +434,8 @@ class Worker:
 
     @functools.cached_property
     def _worker_keys(self) -> list[str | bytes]:
-        return [self.keys.pause_all.encode(), self.keys.worker(self.id).encode()]
+        k = self.keys
+        return [k.pause_all.encode(), k.worker(self.id).encode(), k.reservation(self.id).encode()]
 
     @functools.cached_property
     def _no_failure_keys(self) -> list[str | bytes]:
@@ -357,7 +457,53 @@ class Worker:
             self._run_at_second, self._run_at_json = now, codec.encode(times.run_at(now)).encode()
         return self._run_at_json
 
-    # Waiting, titles -------------------------------------------------------
+    # Pruning, Redis calls, waiting, titles ------------------------------------
+    def _prune(self) -> None:
+        """Prune dead workers by Ruby's rules, under Ruby's lock; again one
+        heartbeat interval later, so a dead worker's job on any host becomes
+        a failure record while this worker runs, not only when one starts."""
+        self._next_prune_at = time.monotonic() + self.heartbeat_interval_s
+        prune.prune_dead_workers(
+            self.redis, self.keys, self.resque.failure_backend, self.id, self.queue_list.patterns, self.hostname,
+            self.registry, prune_after_s=self.prune_after_s, lock_s=self.heartbeat_interval_s,
+        )
+
+    def _until_prune(self, timeout_s: float) -> float:
+        return min(timeout_s, max(0.0, self._next_prune_at - time.monotonic()))
+
+    @contextlib.contextmanager
+    def _redis_call(self) -> Iterator[None]:
+        """Mark a stretch of Redis calls that a stop signal may cut short (see
+        :class:`Interrupted`); a stop already asked for cuts it at once,
+        except in teardown."""
+        if self.shutdown_requested and not self._tearing_down:
+            raise Interrupted()
+        self._in_redis = True
+        try:
+            yield
+        finally:
+            self._in_redis = False
+
+    @contextlib.contextmanager
+    def _redis_deadline(self) -> Iterator[None]:
+        """Bound teardown's Redis calls by ``TEARDOWN_REDIS_S``, whatever the
+        socket timeouts, so a stop never waits on a Redis that hangs."""
+        self._tearing_down = True
+        if not self.handle_signals:
+            yield
+            return
+        previous = signal.signal(signal.SIGALRM, self._on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, TEARDOWN_REDIS_S)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+
+    def _on_alarm(self, signum: int, frame: Any) -> None:
+        if self._in_redis:
+            raise Interrupted()
+
     def _wait(self, timeout_s: float) -> None:
         if self._watcher is not None:
             self._watcher.wait(timeout_s)
@@ -402,6 +548,7 @@ class Worker:
         """Finish the current job, then exit."""
         self.shutdown_requested = True
         self._hooks_now_if_in_job()
+        self._cut_redis_call()
 
     def _on_usr1(self, signum: int, frame: Any) -> None:
         """Kill the running child and carry on.
@@ -428,6 +575,12 @@ class Worker:
         self.shutdown_requested = True
         self._hooks_now_if_in_job()  # Ruby's shutdown! runs the hook, then stops the job
         self.strategy.kill()
+        self._cut_redis_call()
+
+    def _cut_redis_call(self) -> None:
+        """A stop must not wait on a Redis that does not answer: cut the call."""
+        if self._in_redis:
+            raise Interrupted()
 
     def _hooks_now_if_in_job(self) -> None:
         """While a job runs in this process nothing else gets to run the
@@ -446,3 +599,17 @@ class Worker:
             self._pause_changed = False
             kind = "before_pause" if self.paused else "after_pause"
             hook_runner.run_all(self.registry.worker_hooks[kind], self)
+
+
+def check_settings(interval_s: float, min_interval_s: float | None, max_interval_s: float | None,
+                    backoff_interval_s: float, heartbeat_interval_s: float, prune_after_s: float) -> None:
+    """Refuse settings that would spin or never beat, with one clear line."""
+    for name, value in (("interval", interval_s), ("min interval", min_interval_s),
+                        ("max interval", max_interval_s), ("backoff interval", backoff_interval_s)):
+        if value is not None and not value >= 0:  # NaN too
+            raise WorkerError(f"{name} must be 0 or more seconds, not {value}")
+    if not heartbeat_interval_s > 0:
+        raise WorkerError(f"heartbeat interval must be more than 0 seconds, not {heartbeat_interval_s}")
+    if not prune_after_s > heartbeat_interval_s:
+        raise WorkerError(f"prune interval ({prune_after_s} s) must be longer than the heartbeat "
+                          f"interval ({heartbeat_interval_s} s), or live workers get pruned")

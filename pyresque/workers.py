@@ -85,11 +85,72 @@ def unregister(pipe: Any, keys: Keys, wid: str) -> None:
     pipe.hdel(keys.heartbeat, wid)
     pipe.delete(keys.processed_stat(wid))
     pipe.delete(keys.failed_stat(wid))
+    pipe.delete(keys.reservation(wid))
 
 
 def working_on(queue: str, run_at: str, payload_json: str) -> str:
     """The ``worker:<id>`` value: ``{"queue","run_at","payload"}`` in Ruby's order."""
     return '{"queue":' + codec.encode(queue) + ',"run_at":' + codec.encode(run_at) + ',"payload":' + payload_json + "}"
+
+
+_RUN_AT_FIELD = b',"run_at":'
+_PAYLOAD_FIELD = b',"payload":'
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A job a pyresque worker holds, with the payload's bytes as queued."""
+
+    id: str
+    queue: str
+    raw: bytes
+
+
+def parse_reservation(record: bytes, reservation_id: str) -> Reservation | None:
+    """The job in a ``worker:<id>`` record written by ``next_job.lua``, or None.
+
+    The payload is cut out of the record byte for byte (decoding and
+    re-encoding it would change its text); a payload that was not a JSON
+    object is stored as a JSON string and is decoded back to its text.
+    """
+    if not (record.startswith(b'{"queue":') and record.endswith(b"}")):
+        return None
+    try:
+        run_at = record.index(_RUN_AT_FIELD)
+        body = record.index(_PAYLOAD_FIELD, run_at) + len(_PAYLOAD_FIELD)
+        queue = codec.decode(record[len(b'{"queue":'):run_at])
+        raw = record[body:-1]
+        if raw.startswith(b'"'):
+            raw = codec.decode(raw.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+    except (ValueError, UnicodeError):
+        return None
+    if not isinstance(queue, str):
+        return None
+    return Reservation(reservation_id, queue, raw)
+
+
+def release(client: redis_py.Redis, keys: Keys, wid: str, reservation: Reservation) -> bool:
+    """Put a reserved job back at the head of its queue, if ``wid`` still holds it.
+
+    Atomic (WATCH on the record and its reservation): the job is either
+    still held or queued again, never both and never neither. False when
+    the worker has moved on.
+    """
+    record_key, held_key = keys.worker(wid), keys.reservation(wid)
+    with client.pipeline(transaction=True) as pipe:
+        pipe.watch(record_key, held_key)
+        if pipe.get(held_key) != reservation.id.encode() or not pipe.exists(record_key):
+            pipe.unwatch()
+            return False
+        pipe.multi()
+        pipe.sadd(keys.queues, reservation.queue)
+        pipe.lpush(keys.queue(reservation.queue), reservation.raw)
+        pipe.delete(record_key, held_key)
+        try:
+            pipe.execute()
+        except redis_py.WatchError:
+            return False
+    return True
 
 
 def ids(client: redis_py.Redis, keys: Keys) -> list[str]:

@@ -25,7 +25,7 @@ def env_for(redis_url: str, **extra: str) -> dict[str, str]:
            if k not in ("QUEUES", "QUEUE", "INTERVAL", "COUNT", "PIDFILE", "BACKGROUND", "FORK_PER_JOB",
                         "TERM_CHILD", "GRACEFUL_TERM", "RESQUE_TERM_TIMEOUT", "RESQUE_PRE_SHUTDOWN_TIMEOUT",
                         "RESQUE_PROCLINE_PREFIX", "FAILURE_BACKEND", "RESQUE_NAMESPACE", "PYRESQUE_JOBS",
-                        "MIN_INTERVAL", "MAX_INTERVAL", "BACKOFF_INTERVAL")}
+                        "MIN_INTERVAL", "MAX_INTERVAL", "BACKOFF_INTERVAL", "PYRESQUE_JOB_TIMEOUT")}
     env["REDIS_URL"] = redis_url
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(TESTS)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.update(extra)

@@ -120,6 +120,7 @@ def one_error_line(result):
     (["work", "-q", ""], "queues"),
     (["work", "-q", "q", "-i", "soon"], "interval"),
     (["work", "-q", "q", "--count", "0"], "count"),
+    (["work", "-q", "q", "--job-timeout", "0"], "job-timeout"),
     (["work", "-q", "q", "--import", "no_such_module_xyz"], "no_such_module_xyz"),
     (["enqueue", "q", "Job", "{not json"], "JSON"),
     (["enqueue", "a,b", "Job"], ","),
@@ -130,7 +131,8 @@ def test_bad_input_gives_one_clear_line(redis_server, args, needle):
     assert needle in line, line
 
 
-@pytest.mark.parametrize("var, value", [("INTERVAL", "soon"), ("COUNT", "two"), ("RESQUE_TERM_TIMEOUT", "x")])
+@pytest.mark.parametrize("var, value", [("INTERVAL", "soon"), ("COUNT", "two"), ("RESQUE_TERM_TIMEOUT", "x"),
+                                        ("PYRESQUE_JOB_TIMEOUT", "-1")])
 def test_bad_env_gives_one_clear_line(redis_server, var, value):
     line = one_error_line(run(pyresque_cmd("work", "-q", "q"), env_for(redis_server, **{var: value})))
     assert var in line, line

@@ -196,3 +196,35 @@ def test_worker_hooks_are_checked_by_kind(registry: Registry) -> None:
     assert registry.worker_hooks["before_fork"] == [hook]
     with pytest.raises(ValueError, match="unknown worker hook"):
         registry.add_worker_hook("before_forks", hook)
+
+
+def test_a_job_may_have_its_own_timeout(registry: Registry) -> None:
+    @pyresque.job("Reports::Build", timeout=300, registry=registry)
+    def build(report_id):
+        pass
+
+    @pyresque.job(queue="q", timeout=0.5, registry=registry)
+    class Quick:
+        @staticmethod
+        def perform():
+            pass
+
+    @pyresque.job(registry=registry)
+    def untimed():
+        pass
+
+    assert registry.resolve("Reports::Build").timeout_s == 300.0
+    assert registry.resolve("Quick").timeout_s == 0.5
+    assert registry.resolve("untimed").timeout_s is None
+
+
+@pytest.mark.parametrize("value", [0, -5, float("nan"), float("inf"), True, "30"])
+def test_a_timeout_that_is_not_a_positive_number_is_refused_at_registration(registry: Registry, value) -> None:
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
+        @pyresque.job("Never", timeout=value, registry=registry)
+        def never():
+            pass
+
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
+        registry.register(lambda: None, name="Never", timeout_s=value)
+    assert registry.get("Never") is None

@@ -152,3 +152,24 @@ def test_a_before_fork_hook_turns_preforking_off(r, procs, redis_server):
     after = [int(pid) for kind, pid in hooks if kind == "after_fork"]
     assert before == [proc.pid] and len(after) == 1 and after[0] != proc.pid
     assert stop(proc) == 0
+
+
+@pytest.mark.parametrize("prefork", [True, False], ids=["spare", "forked-for-the-job"])
+def test_a_child_dies_with_its_worker_and_never_finishes_the_job(r, procs, redis_server, prefork):
+    args = ("-q", "q") if prefork else ("-q", "q", "--no-prefork")
+    proc = procs.worker(redis_server, *args, env=plain_env(redis_server))
+    wid = registered(r)
+    enqueue(r, "Block", "a")
+    child = started_pid(r, "a")
+    doomed = set(children(proc.pid)) | {child}  # with prefork, the next spare too
+    os.kill(proc.pid, signal.SIGKILL)  # the worker alone, not its process group
+    wait_until(lambda: not any(alive(c) for c in doomed), 5, "the children to die with their worker")
+    r.set("t:release:a", 1)  # all an orphan would need to finish the job
+
+    # The next worker on the host prunes the dead one: the job is a dirty exit, and only that.
+    r.delete("resque:pruning_dead_workers_in_progress")
+    nxt = procs.worker(redis_server, "-q", "q", "-i", "0", env=plain_env(redis_server))
+    assert nxt.wait(15) == 0, nxt.stderr.read()
+    [rec] = failures(r)
+    assert (rec["exception"], rec["worker"]) == ("Resque::DirtyExit", wid)
+    assert r.lrange("t:done", 0, -1) == []

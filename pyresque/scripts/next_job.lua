@@ -1,4 +1,5 @@
 -- Finish a worker's current job and reserve its next one, in one atomic step.
+-- Safe to call again with the same arguments when a reply was lost.
 --
 -- KEYS[1]   stat:processed            KEYS[2]  stat:processed:<id>
 -- KEYS[3]   stat:failed               KEYS[4]  stat:failed:<id>
@@ -6,44 +7,89 @@
 -- KEYS[6]   failed_queues (redis_multi_queue backend; untouched otherwise)
 -- KEYS[7]   pause-all-workers
 -- KEYS[8]   worker:<id>               (the worker's "working on" record)
--- KEYS[9..] queue:<q>, in priority order; none to finish without reserving
--- ARGV[1]   "1" to finish the current job first, "" when there is none
+-- KEYS[9]   pyresque:reservation:<id> (which job the record holds; see below)
+-- KEYS[10..] queue:<q>, in priority order; none to finish without reserving
+-- ARGV[1]   the reservation id of the job to finish, "" when there is none
 -- ARGV[2]   the failure record JSON, "" when the job succeeded
 -- ARGV[3]   "1" when the failure counts in stat:failed (Ruby: the job raised)
 -- ARGV[4]   the member to add to KEYS[6], "" for the default backend
 -- ARGV[5]   run_at, JSON-encoded ("2026-11-23T03:22:31Z" with its quotes)
--- ARGV[6..] the queue names, JSON-encoded, parallel to KEYS[9..]
+-- ARGV[6]   the reservation id to give the job reserved now
+-- ARGV[7..] the queue names, JSON-encoded, parallel to KEYS[10..]
 --
 -- Returns "paused" when pause-all-workers is "true" (any case, padded), nil
--- when every queue is empty, else {position of the queue (1-based), payload}.
+-- when every queue is empty, {position of the queue (1-based), payload} for
+-- a job reserved now, or {0, record, reservation id} when worker:<id>
+-- already holds a job this worker was never told about (the reply of an
+-- earlier call was lost): the caller runs, or puts back, that job instead.
 --
 -- Finishing is what Ruby's done_working and failure backend do (record,
 -- stats, DEL worker:<id>). Popping and writing worker:<id> in the same
 -- script is what makes a reserve safe: at every instant the job is in its
 -- queue or in the worker's record, where pruning finds it if the worker dies.
-if ARGV[1] == '1' then
-  if ARGV[2] ~= '' then
-    if ARGV[4] ~= '' then
-      redis.call('SADD', KEYS[6], ARGV[4])
-    end
-    redis.call('RPUSH', KEYS[5], ARGV[2])
-    if ARGV[3] == '1' then
-      redis.call('INCRBY', KEYS[3], 1)
-      redis.call('INCRBY', KEYS[4], 1)
-    end
+--
+-- worker:<id> stays exactly what Ruby writes; KEYS[9] says which
+-- reservation it holds ("<id>"), or which one was finished last without a
+-- next one ("~<id>"). So a repeated call can tell its own job from the next:
+-- a job is finished only while KEYS[9] names it (or is gone with Redis's
+-- data), never when it says the job was finished already or names another.
+local record = redis.call('GET', KEYS[8])
+local held = redis.call('GET', KEYS[9])
+local finished = false
+if ARGV[1] ~= '' then
+  local mine
+  if record then
+    mine = (not held) or held == ARGV[1]
+  else
+    mine = held ~= '~' .. ARGV[1]
   end
-  redis.call('DEL', KEYS[8])
-  redis.call('INCRBY', KEYS[1], 1)
-  redis.call('INCRBY', KEYS[2], 1)
+  if mine then
+    if ARGV[2] ~= '' then
+      if ARGV[4] ~= '' then
+        redis.call('SADD', KEYS[6], ARGV[4])
+      end
+      redis.call('RPUSH', KEYS[5], ARGV[2])
+      if ARGV[3] == '1' then
+        redis.call('INCRBY', KEYS[3], 1)
+        redis.call('INCRBY', KEYS[4], 1)
+      end
+    end
+    redis.call('INCRBY', KEYS[1], 1)
+    redis.call('INCRBY', KEYS[2], 1)
+    if record then
+      redis.call('DEL', KEYS[8])
+      record = nil
+    end
+    finished = true
+  end
 end
-if #KEYS < 9 then
+
+-- Remembered only while a repeated call could come: a day is far longer
+-- than any retry of a lost reply takes.
+local function remember()
+  if finished then
+    redis.call('SET', KEYS[9], '~' .. ARGV[1], 'EX', 86400)
+  end
+end
+
+if record then
+  if not held or string.sub(held, 1, 1) == '~' then
+    -- A record nobody claims (its marker expired): this worker takes it on.
+    held = ARGV[6]
+    redis.call('SET', KEYS[9], held, 'EX', 604800)
+  end
+  return {0, record, held}
+end
+if #KEYS < 10 then
+  remember()
   return nil
 end
 local pause = redis.call('GET', KEYS[7])
 if pause and string.lower(string.match(pause, '^%s*(.-)%s*$')) == 'true' then
+  remember()
   return 'paused'
 end
-for i = 9, #KEYS do
+for i = 10, #KEYS do
   local payload = redis.call('LPOP', KEYS[i])
   if payload then
     local body = payload
@@ -60,9 +106,12 @@ for i = 9, #KEYS do
     if not ok or type(decoded) ~= 'table' or not string.match(payload, '^%s*{') then
       body = cjson.encode(payload)
     end
-    redis.call('SET', KEYS[8],
-      '{"queue":' .. ARGV[i - 3] .. ',"run_at":' .. ARGV[5] .. ',"payload":' .. body .. '}')
-    return {i - 8, payload}
+    redis.call('SET', KEYS[8], '{"queue":' .. ARGV[i - 3] .. ',"run_at":' .. ARGV[5] .. ',"payload":' .. body .. '}')
+    -- A week: it outlives any job's run, and an orphan (Ruby pruned this
+    -- worker, and Ruby does not know this key) goes away by itself.
+    redis.call('SET', KEYS[9], ARGV[6], 'EX', 604800)
+    return {i - 9, payload}
   end
 end
+remember()
 return nil
