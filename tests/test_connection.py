@@ -86,6 +86,9 @@ def test_clone_has_its_own_pool_and_the_same_settings(r: redis_py.Redis) -> None
     assert copy.connection_pool.connection_kwargs == original.connection_pool.connection_kwargs
     assert copy.ping() and copy.client_getname() == "x"
     copy.close()
+    single = clone(original, single_connection_client=True)
+    assert single.connection is not None and single.connection.socket_timeout == 3
+    single.close()
     original.close()
 
 
@@ -111,6 +114,7 @@ def test_raw_connection_is_a_new_unpooled_connection_to_the_same_server(r: redis
     try:
         assert conn not in client.connection_pool._available_connections
         assert conn.socket_timeout == 3
+        assert conn.health_check_interval == 0, "no PING on a connection meant to subscribe"
         conn.send_command("PING")
         assert conn.read_response() == b"PONG"
     finally:

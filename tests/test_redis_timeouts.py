@@ -16,7 +16,7 @@ import time
 import pytest
 import redis as redis_py
 
-from faults import SilentServer, UnacceptingServer
+from faultkit import RedisServer, UnacceptingServer
 from pyjobs_procs import env_for, pyresque_cmd
 from pyresque import ConnectionFailed, Resque
 from pyresque.connection import RedisTimeouts
@@ -39,6 +39,16 @@ def cli(*args: str, **env: str) -> tuple[subprocess.CompletedProcess, float]:
     t0 = time.monotonic()
     result = subprocess.run(pyresque_cmd(*args), env=environment, capture_output=True, text=True, timeout=60)
     return result, time.monotonic() - t0
+
+
+@pytest.fixture
+def hung(tmp_path):
+    """A redis-server frozen with SIGSTOP: it accepts connections and never answers."""
+    server = RedisServer(tmp_path)
+    server.start().close()
+    server.freeze()
+    yield server
+    server.close()
 
 
 def one_line(result: subprocess.CompletedProcess) -> str:
@@ -116,17 +126,16 @@ def test_a_bad_timeout_variable_is_one_line_naming_it(var: str) -> None:
 
 
 # Against a Redis that never answers ---------------------------------------------
-def test_the_client_gives_up_on_a_server_that_never_answers() -> None:
-    with SilentServer() as server:
-        url = f"redis://127.0.0.1:{server.port}/0"
-        t0 = time.monotonic()
-        with pytest.raises(ConnectionFailed, match=f"cannot reach Redis at {url}: Timeout"):
-            Resque(url + "?socket_timeout=1").info()
-        assert 0.9 < time.monotonic() - t0 < 3
-        t0 = time.monotonic()
-        with pytest.raises(ConnectionFailed, match="Timeout"):
-            Resque(url, timeouts=RedisTimeouts(timeout_s=0.5)).enqueue_to("q", "Job")
-        assert 0.4 < time.monotonic() - t0 < 2.5
+def test_the_client_gives_up_on_a_server_that_never_answers(hung: RedisServer) -> None:
+    url = f"redis://127.0.0.1:{hung.port}/0"
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionFailed, match=f"cannot reach Redis at {url}: Timeout"):
+        Resque(url + "?socket_timeout=1").info()
+    assert 0.9 < time.monotonic() - t0 < 3
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionFailed, match="Timeout"):
+        Resque(url, timeouts=RedisTimeouts(timeout_s=0.5)).enqueue_to("q", "Job")
+    assert 0.4 < time.monotonic() - t0 < 2.5
 
 
 @pytest.mark.parametrize(("how", "args", "env"), [
@@ -134,30 +143,28 @@ def test_the_client_gives_up_on_a_server_that_never_answers() -> None:
     ("variable", [], {"PYRESQUE_REDIS_TIMEOUT": "1"}),
     ("url", [], {}),
 ])
-def test_pyresque_info_gives_up_on_a_server_that_never_answers(how: str, args: list[str], env: dict) -> None:
-    with SilentServer() as server:
-        url = f"redis://127.0.0.1:{server.port}/0"
-        result, elapsed = cli("info", "--redis", url + ("?socket_timeout=1" if how == "url" else ""), *args, **env)
+def test_pyresque_info_gives_up_on_a_server_that_never_answers(hung: RedisServer, how: str, args: list[str],
+                                                               env: dict) -> None:
+    url = f"redis://127.0.0.1:{hung.port}/0"
+    result, elapsed = cli("info", "--redis", url + ("?socket_timeout=1" if how == "url" else ""), *args, **env)
     assert result.returncode == 1
     assert one_line(result).startswith(f"pyresque: error: cannot reach Redis at {url}: Timeout")
     assert elapsed < 6, elapsed  # 1 s, plus starting Python
 
 
-def test_pyresque_info_gives_up_by_default_too() -> None:
-    with SilentServer() as server:
-        url = f"redis://127.0.0.1:{server.port}/0"
-        result, elapsed = cli("info", "--redis", url)
+def test_pyresque_info_gives_up_by_default_too(hung: RedisServer) -> None:
+    url = f"redis://127.0.0.1:{hung.port}/0"
+    result, elapsed = cli("info", "--redis", url)
     assert result.returncode == 1
     assert one_line(result).startswith(f"pyresque: error: cannot reach Redis at {url}: Timeout")
     assert 9.5 < elapsed < 16, elapsed  # the 10 s default
 
 
-def test_a_tls_url_pointed_at_a_port_that_never_answers_gives_up() -> None:
-    with SilentServer() as server:
-        t0 = time.monotonic()
-        with pytest.raises(ConnectionFailed, match="Timeout"):
-            Resque(f"rediss://127.0.0.1:{server.port}/0?socket_timeout=1").info()
-        assert 0.9 < time.monotonic() - t0 < 3
+def test_a_tls_url_pointed_at_a_port_that_never_answers_gives_up(hung: RedisServer) -> None:
+    t0 = time.monotonic()
+    with pytest.raises(ConnectionFailed, match="Timeout"):
+        Resque(f"rediss://127.0.0.1:{hung.port}/0?socket_timeout=1").info()
+    assert 0.9 < time.monotonic() - t0 < 3
 
 
 def test_connecting_gives_up_after_the_connect_timeout() -> None:
@@ -173,10 +180,9 @@ def test_connecting_gives_up_after_the_connect_timeout() -> None:
     assert elapsed < 6, elapsed
 
 
-def test_a_worker_against_a_server_that_never_answers_exits_instead_of_hanging() -> None:
-    with SilentServer() as server:
-        url = f"redis://127.0.0.1:{server.port}/0"
-        result, elapsed = cli("work", "-q", "q", "--redis", url, "--redis-timeout", "1")
+def test_a_worker_against_a_server_that_never_answers_exits_instead_of_hanging(hung: RedisServer) -> None:
+    url = f"redis://127.0.0.1:{hung.port}/0"
+    result, elapsed = cli("work", "-q", "q", "--redis", url, "--redis-timeout", "1")
     assert result.returncode == 1
     assert "Timeout" in one_line(result)
     # A timeout or two (startup, then teardown's unregister), not forever.

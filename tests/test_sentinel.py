@@ -1,7 +1,7 @@
 """Redis Sentinel: pyresque finds the primary through Sentinel and follows a failover.
 
 Real processes throughout: a primary, a replica and three ``redis-sentinel``
-on loopback (tests/faults.py), real ``python -m pyresque`` commands and
+on loopback (tests/faultkit.py), real ``python -m pyresque`` commands and
 workers. Outside CI the tests skip when redis-sentinel is not installed;
 under ``CI=true`` they fail instead.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import redis as redis_py
 
-from faults import LOOPBACK, SentinelCluster, sentinel_binary
+from faultkit import LOOPBACK, SentinelCluster, sentinel_binary
 from pyjobs_procs import Procs, env_for, pyresque_cmd
 from pyresque import ConnectionFailed, Resque, Worker
 from pyresque.connection import clone, raw_connection
