@@ -250,7 +250,9 @@ def test_a_python_job_past_its_timeout_shows_on_the_failed_page(web, r, procs, r
     drain(procs, "record", PYRESQUE_JOB_TIMEOUT="0.5")
     [record] = records(r)
     assert (record["exception"], record["error"]) == ("pyresque.JobTimeout", "Job exceeded its 0.5s timeout")
-    assert "pyjobs_worker.py" in record["backtrace"][0]  # where the job was when it was stopped
+    # Where the job was when it was stopped (innermost first; the job may
+    # have been inside redis-py's socket read at that instant).
+    assert any("pyjobs_worker.py" in line for line in record["backtrace"][:8]), record["backtrace"]
     assert int(r.get("resque:stat:failed")) == 1
     for path in ("/overview", "/stats/resque", "/failed?class=Waiter"):
         web.get(path)
