@@ -14,7 +14,6 @@ import socket
 import time
 
 import pytest
-import redis as redis_py
 
 from faultkit import Proxy, RedisServer
 from pyjobs_procs import Procs, env_for, pyresque_cmd, wait_title
