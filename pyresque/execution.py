@@ -36,15 +36,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of a job: nothing to record, or a failure record.
+    """What became of a job: nothing to record, a failure record, or "put it back".
 
     ``counts_as_failed`` is Ruby's rule: only an exception raised by the job
     (or its hooks) increments ``stat:failed``; a child killed by a signal or
-    a worker that went away does not.
+    a worker that went away does not. ``requeue`` (``head`` or ``tail``)
+    puts the job back on its queue uncounted: a class this worker cannot
+    run, or a job stopped by ``--requeue-on-term``.
     """
 
     record: dict[str, Any] | None = None
     counts_as_failed: bool = False
+    requeue: str | None = None
 
     @property
     def failed(self) -> bool:

@@ -112,6 +112,15 @@ class Registry:
     def get(self, name: str) -> JobSpec | None:
         return self._jobs.get(name)
 
+    def handles(self, name: Any, args: Any) -> bool:
+        """Whether a job of class ``name`` with ``args`` has code here to run it
+        (for ActiveJob's wrapper: a handler for the Rails job class inside)."""
+        spec = self._jobs.get(name) if isinstance(name, str) else None
+        if spec is None:
+            return False
+        check = getattr(spec.target, "handles", None)
+        return bool(check(args)) if callable(check) else True
+
     def spec_for(self, job: Any) -> JobSpec | None:
         """The spec of a job given as a wire name, a JobSpec or a registered object."""
         if isinstance(job, JobSpec):

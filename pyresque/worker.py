@@ -32,11 +32,15 @@ import redis as redis_py
 from pyresque import execution
 from pyresque import failure as failure_mod
 from pyresque import hooks as hook_runner
+from pyresque import logs
 from pyresque import payload as codec
 from pyresque import prune
 from pyresque import times
 from pyresque import workers as worker_records
 from pyresque.client import Resque
+from pyresque.describe import job_name
+from pyresque.unknown_jobs import POLICIES as UNKNOWN_JOB_POLICIES
+from pyresque.unknown_jobs import Requeuer
 from pyresque.connection import as_text
 from pyresque.errors import MalformedPayload, TermException, WorkerError
 from pyresque.heartbeat import INTERVAL_S as HEARTBEAT_INTERVAL_S
@@ -110,6 +114,8 @@ class Worker:
         hostname: str | None = None,
         heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
         prune_after_s: float = PRUNE_AFTER_S,
+        unknown_jobs: str = "requeue",
+        requeue_on_term: bool = False,
         handle_signals: bool | None = None,
     ) -> None:
         self.resque = resque
@@ -124,6 +130,8 @@ class Worker:
                 raise WorkerError(f"queue name {name!r} contains ','")
         check_settings(interval_s, min_interval_s, max_interval_s, backoff_interval_s,
                         heartbeat_interval_s, prune_after_s)
+        if unknown_jobs not in UNKNOWN_JOB_POLICIES:
+            raise WorkerError(f"unknown-jobs must be one of {', '.join(UNKNOWN_JOB_POLICIES)}, not {unknown_jobs!r}")
         self.hostname = hostname or socket.gethostname()
         self.pid = os.getpid()
         self.id = worker_records.worker_id(self.queue_list.patterns, self.pid, self.hostname)
@@ -161,6 +169,8 @@ class Worker:
         # How the last job ended, recorded by the same script call that
         # reserves the next one (see flush()).
         self._pending: execution.Outcome | None = None
+        self._pending_queue: str = ""
+        self._pending_raw: bytes | str = b""
         # The reservation id of the job in hand (see next_job.lua), and
         # whether a call may have reserved a job whose reply never came.
         self._reservation: str | None = None
@@ -171,6 +181,10 @@ class Worker:
         self._tearing_down = False
         self._outage = Outage(f"worker {self.id}", log)
         self._next_prune_at = float("inf")
+        # The requeue policy for classes nothing here runs (None: fail them, as Ruby does).
+        self._requeuer = Requeuer(rest_s=max(self.max_interval_s, 1.0)) if unknown_jobs == "requeue" else None
+        self.unknown_jobs = unknown_jobs
+        self.requeue_on_term = requeue_on_term
         self._queues_cache: list[str] = []
         self._queue_args_cache: dict[tuple[str, ...], tuple[list[str | bytes], list[str | bytes]]] = {}
         self._run_at_second = -1
@@ -334,6 +348,8 @@ class Worker:
         """Record the last job, reserve and run the next: ``job``, ``empty`` or ``paused``."""
         with self._redis_call():
             queues = self.resolved_queues(fresh=self._pending is None)
+            if self._requeuer is not None:
+                queues = self._requeuer.awake(queues)
             reserved = self._call_next_job(queues)
         if reserved is None:
             return "empty"
@@ -354,24 +370,53 @@ class Worker:
         # The bytes as queued: decoding them here would turn invalid UTF-8
         # into U+FFFD and run a job Ruby could not even decode.
         self._pending = self.process(queue, raw)
+        self._pending_queue, self._pending_raw = queue, raw
         return "job"
 
     def process(self, queue: str, raw: bytes | str) -> execution.Outcome:
         """Run a reserved payload; how it ended is recorded by the next script call."""
+        started = time.monotonic()
         try:
             job = codec.Job(queue, codec.decode_job(raw), as_text(raw))
         except MalformedPayload as exc:
             log.error("malformed payload on %s: %s", queue, exc.problem)
-            return execution.Outcome(failure_mod.record_for_malformed(exc, self.id, queue), True)
+            outcome = execution.Outcome(failure_mod.record_for_malformed(exc, self.id, queue), True)
+            self._log_job(queue, None, None, outcome, started)
+            return outcome
+        shown, job_id = job_name(job.class_name, job.args)
+        if self._requeuer is not None and not self.registry.handles(job.class_name, job.args):
+            self._requeuer.put_back(queue, shown or job.class_name, raw)
+            outcome = execution.Outcome(requeue="tail")
+            self._log_job(queue, shown, job_id, outcome, started)
+            return outcome
+        if self._requeuer is not None:
+            self._requeuer.ran(queue)
         self.procline(f"Processing {queue} since {int(time.time())} [{job.class_name}]")
         try:
             outcome = self.strategy.run(job)
         except TermException as exc:
             # The signal landed between the job and the bookkeeping.
             outcome = execution.Outcome(failure_mod.record_for_exception(job.payload.to_dict(), exc, self.id, queue), True)
-        if outcome.failed:
-            log.warning("%s failed: %s", job.class_name, outcome.record and outcome.record.get("error"))
+        self._log_job(queue, shown, job_id, outcome, started)
         return outcome
+
+    def _log_job(self, queue: str, shown: str | None, job_id: str | None, outcome: execution.Outcome,
+                 started: float) -> None:
+        """One line per job, at info level (a failure at warning)."""
+        duration_ms = (time.monotonic() - started) * 1000
+        if outcome.requeue:
+            result = "requeued"
+        elif outcome.failed:
+            result = "failed"
+        else:
+            result = "done"
+        extra = logs.job_extra(queue, shown, job_id, duration_ms, result)
+        ident = f" {job_id}" if job_id else ""
+        if outcome.failed and outcome.record is not None:
+            log.warning("%s%s from %s failed in %.1f ms: %s: %s", shown, ident, queue, duration_ms,
+                        outcome.record.get("exception"), outcome.record.get("error"), extra=extra)
+        else:
+            log.info("%s%s from %s %s in %.1f ms", shown, ident, queue, result, duration_ms, extra=extra)
 
     def flush(self) -> None:
         """Record the last job's outcome now, without reserving another.
@@ -393,6 +438,7 @@ class Worker:
         and, when ``queues`` is not empty, reserve the next job."""
         outcome = self._pending
         keys = self.keys
+        requeue = outcome.requeue if outcome is not None else None
         if outcome is not None and outcome.record is not None:
             failure_json: str | bytes = failure_mod.encode_record(outcome.record)
             dest = self.resque.failure_backend.destination(str(outcome.record.get("queue") or ""))
@@ -402,12 +448,13 @@ class Worker:
             failure_json, member = b"", b""
             failure_keys = self._no_failure_keys
         queue_keys, queue_names = self._queue_args(tuple(queues))
+        requeue_key = self.keys.queue(self._pending_queue) if requeue else self._no_failure_keys[0]
         self._reservations += 1
         reservation = f"{self._reservation_prefix}{self._reservations:08x}"
         finishing = (self._reservation or "") if outcome is not None else ""
         self._unsure = True
         result = self._next_job(
-            keys=self._stat_keys + failure_keys + self._worker_keys + queue_keys,
+            keys=self._stat_keys + failure_keys + self._worker_keys + [requeue_key] + queue_keys,
             args=[
                 finishing,
                 failure_json,
@@ -415,6 +462,8 @@ class Worker:
                 member,
                 self._run_at(),
                 reservation,
+                requeue or b"",
+                self._pending_raw if requeue else b"",
             ] + queue_names,
         )
         self._unsure = False

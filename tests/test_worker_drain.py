@@ -135,7 +135,7 @@ def test_failure_record_fields_names_and_backtrace(r, resque, registry, fork):
     resque.enqueue_to("q", "Builtin", "k")
     resque.enqueue_to("q", "Custom", 1)
     resque.enqueue_to("q", "Missing", 2)
-    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork)
+    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork, unknown_jobs="fail")
     worker.work()
     raws = r.lrange("resque:failed", 0, -1)
     assert len(raws) == 3
@@ -201,7 +201,7 @@ def test_bad_payloads_become_failures_and_the_worker_goes_on(r, resque, registry
             b'{"class":"Unregistered","args":[1]}', b'{"class":"Ok","args":["\xff"]}',
             b'{"class":"Ok","args":[2]}')
     r.sadd("resque:queues", "q")
-    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork)
+    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork, unknown_jobs="fail")
     worker.work()
     # Ruby runs a job with missing or null args with no arguments.
     assert [json.loads(x) for x in r.lrange("t:ran", 0, -1)] == [[], [], [2]]
