@@ -134,16 +134,17 @@ def format_float(value: float) -> str:
     return f"{minus}{digits[0]}.{digits[1:] or '0'}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
 
 
-def encode(value: Any, path: str = "value", depth: int = 1) -> str:
+def encode(value: Any, path: str = "value", depth: int = 1, max_nesting: int | None = MAX_NESTING) -> str:
     """JSON text for ``value`` exactly as Ruby's json gem generates it.
 
     Raises :class:`InvalidArgument` naming ``path`` (e.g. ``args[2]['x']``)
     for anything Ruby could not read back as the same value: NaN, infinity,
     non-string object keys, other Python types, strings that are not valid
-    Unicode, and nesting deeper than Ruby accepts.
+    Unicode, and nesting deeper than Ruby accepts (``max_nesting``, counting
+    ``value`` as level ``depth``; None for no limit).
     """
     out: list[str] = []
-    _encode_into(value, path, out, depth)
+    _encode_into(value, path, out, depth, max_nesting)
     text = "".join(out)
     try:
         text.encode("utf-8")
@@ -153,7 +154,7 @@ def encode(value: Any, path: str = "value", depth: int = 1) -> str:
     return text
 
 
-def _encode_into(value: Any, path: str, out: list[str], depth: int) -> None:
+def _encode_into(value: Any, path: str, out: list[str], depth: int, limit: int | None) -> None:
     # Order matters: bool is a subclass of int.
     if value is None:
         out.append("null")
@@ -170,15 +171,15 @@ def _encode_into(value: Any, path: str, out: list[str], depth: int) -> None:
             raise InvalidArgument(path, f"{value!r} has no JSON form; Ruby cannot read it")
         out.append(format_float(value))
     elif isinstance(value, (list, tuple)):
-        _check_depth(path, depth)
+        _check_depth(path, depth, limit)
         out.append("[")
         for i, item in enumerate(value):
             if i:
                 out.append(",")
-            _encode_into(item, f"{path}[{i}]", out, depth + 1)
+            _encode_into(item, f"{path}[{i}]", out, depth + 1, limit)
         out.append("]")
     elif isinstance(value, Mapping):
-        _check_depth(path, depth)
+        _check_depth(path, depth, limit)
         out.append("{")
         first = True
         for key, item in value.items():
@@ -193,7 +194,7 @@ def _encode_into(value: Any, path: str, out: list[str], depth: int) -> None:
             first = False
             out.append(_encode_string(key))
             out.append(":")
-            _encode_into(item, f"{path}[{key!r}]", out, depth + 1)
+            _encode_into(item, f"{path}[{key!r}]", out, depth + 1, limit)
         out.append("}")
     else:
         raise InvalidArgument(
@@ -203,9 +204,9 @@ def _encode_into(value: Any, path: str, out: list[str], depth: int) -> None:
         )
 
 
-def _check_depth(path: str, depth: int) -> None:
-    if depth > MAX_NESTING:
-        raise InvalidArgument(path, f"nested deeper than {MAX_NESTING} levels, which Ruby's JSON parser refuses")
+def _check_depth(path: str, depth: int, limit: int | None) -> None:
+    if limit is not None and depth > limit:
+        raise InvalidArgument(path, f"nested deeper than {limit} levels, which Ruby's JSON parser refuses")
 
 
 def _find_bad_string(value: Any, path: str) -> None:
@@ -351,12 +352,12 @@ def decode_job(raw: str | bytes) -> Payload:
         raise MalformedPayload(f"payload is a JSON {_json_type(data)}, not an object", raw)
     class_name = data.get("class")
     if not isinstance(class_name, str) or not class_name:
-        raise MalformedPayload('payload has no "class" string', raw)
+        raise MalformedPayload('payload has no "class" string', raw, data)
     args = data.get("args")
     if args is None:
         args = []
     elif not isinstance(args, list):
-        raise MalformedPayload(f'payload "args" is a JSON {_json_type(args)}, not a list', raw)
+        raise MalformedPayload(f'payload "args" is a JSON {_json_type(args)}, not a list', raw, data)
     extra = {k: v for k, v in data.items() if k not in ("class", "args")}
     order = tuple(data)
     if not extra and order[:2] == ("class", "args"):
