@@ -279,9 +279,11 @@ def test_records_that_keep_the_queued_payload_show_and_retry(web, r, procs, resq
     nothing, and `pyresque failed retry` pushes the exact bytes back."""
     r.sadd("resque:queues", "record")
     r.rpush("resque:queue:record", *KEPT)
+    resque.enqueue_to("record", "ChainedExploder", "x")
     drain(procs, "record")
     recs = records(r)
-    assert [f["exception"] for f in recs] == ["pyjobs_worker.ArgumentError"] * 2 + ["pyresque.MalformedPayload"]
+    assert [f["exception"] for f in recs] == ["pyjobs_worker.ArgumentError"] * 2 + [
+        "pyresque.MalformedPayload", "pyjobs_worker.ArgumentError"]
     assert all(f["payload"] is None for f in recs[:3])
 
     # Ruby reads each record, and the exact bytes out of it.
@@ -294,10 +296,15 @@ def test_records_that_keep_the_queued_payload_show_and_retry(web, r, procs, resq
     """)
     assert [s[0] for s in seen[:3]] == [None, None, None]
     assert [bytes.fromhex(s[1]) for s in seen[:3]] == KEPT
+    # A chained exception: resque-web lists the backtrace lines, the cause's among them.
+    chain = seen[3][2]
+    assert chain[0].endswith(":in `chained_exploder'")
+    assert "Caused by KeyError: \"missing ('x',)\"" in chain
 
     page = text_of(web.get("/failed"))
-    assert "Showing 0 to 2 jobs" in page
+    assert "Showing 0 to 3 jobs" in page
     assert "Class nil Arguments nil" in page
+    assert "chained_exploder' Caused by KeyError: \"missing ('x',)\" /" in page
 
     # resque-web's Retry: Ruby stamps retried_at, then fails on the null
     # payload (NoMethodError, HTTP 500) before pushing anything.
@@ -306,7 +313,7 @@ def test_records_that_keep_the_queued_payload_show_and_retry(web, r, procs, resq
             web.get(f"/failed/requeue/{i}", xhr=True)
     assert r.llen("resque:queue:record") == 0
     assert all(RETRIED_WITH_ZONE.match(f["retried_at"]) for f in records(r)[:3])
-    assert "Showing 0 to 2 jobs" in text_of(web.get("/failed"))
+    assert "Showing 0 to 3 jobs" in text_of(web.get("/failed"))
 
     # pyresque's retry pushes the bytes as queued.
     for i in range(3):

@@ -41,6 +41,10 @@ log = logging.getLogger(__name__)
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
+# Python's own limit on chained exceptions is its recursion limit; a record
+# does not need more than this many.
+_MAX_CHAINED = 20
+
 
 def exception_name(exc: BaseException) -> str:
     """The class name shown in resque-web: Ruby's own for Resque's errors,
@@ -68,15 +72,34 @@ def job_backtrace(exc: BaseException) -> list[str]:
     """The job's frames, innermost first, in Ruby's ``file:line:in `name'`` form.
 
     Like Ruby, which cuts the backtrace at Resque's own ``job.rb``, the frames
-    of pyresque itself are left out.
+    of pyresque itself are left out. Chained exceptions follow, as Python
+    prints them but innermost first: a line ``Caused by KeyError: 'x'``
+    (``raise ... from``) or ``Raised while handling KeyError: 'x'`` (an
+    exception raised in an ``except`` block), then that exception's frames.
     """
-    frames = traceback.extract_tb(exc.__traceback__)
-    lines = [
+    lines = _frames(exc)
+    seen = {id(exc)}
+    for _ in range(_MAX_CHAINED):
+        if exc.__cause__ is not None:
+            how, exc = "Caused by", exc.__cause__
+        elif exc.__context__ is not None and not exc.__suppress_context__:
+            how, exc = "Raised while handling", exc.__context__
+        else:
+            break
+        if id(exc) in seen:
+            break
+        seen.add(id(exc))
+        lines.append(f"{how} {exception_name(exc)}: {exception_message(exc)}")
+        lines.extend(_frames(exc))
+    return lines
+
+
+def _frames(exc: BaseException) -> list[str]:
+    return [
         f"{f.filename}:{f.lineno}:in `{f.name}'"
-        for f in reversed(frames)
+        for f in reversed(traceback.extract_tb(exc.__traceback__))
         if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR + os.sep)
     ]
-    return lines
 
 
 def record(
@@ -134,14 +157,18 @@ def record_for_job(job: Job, exc: BaseException, worker: str) -> dict[str, Any]:
     ``raw_payload`` and a null ``payload``. Ruby could not read such a
     payload inside the record, and resque-web's Retry would write Ruby's
     ``Infinity`` back into the record and the queue, where no parser reads
-    it.
+    it. An exception that was raised is logged with its full Python
+    traceback (the record keeps Ruby's one-line frames).
     """
     payload: dict[str, Any] | None = job.payload.to_dict()
     queued = None
     if job.raw and not _encodes(payload, depth=2):
         payload, queued = None, job.raw
-    return record(payload, exception_name(exc), exception_message(exc), job_backtrace(exc), worker, job.queue,
+    data = record(payload, exception_name(exc), exception_message(exc), job_backtrace(exc), worker, job.queue,
                   raw_payload=queued)
+    if exc.__traceback__ is not None:
+        log.warning("%s from queue %s raised %s", job.class_name, job.queue, data["exception"], exc_info=exc)
+    return data
 
 
 def record_for_malformed(exc: MalformedPayload, worker: str, queue: str) -> dict[str, Any]:

@@ -5,6 +5,8 @@
   queued, in ``raw_payload``, and retried byte for byte.
 * Bytes that are not UTF-8 are kept exactly (``raw_payload_base64``) and
   retried exactly.
+* Chained exceptions appear in the backtrace; the worker logs the whole
+  Python traceback.
 * Hostile records already in Redis never crash the failure commands.
 
 All against a real redis-server, through a real worker where a worker
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 
 import pytest
 
@@ -134,6 +137,82 @@ def test_bytes_that_are_not_utf8_are_kept_exactly_and_retried_exactly(r, resque,
     assert resque.failures.requeue_all() == len(NOT_UTF8) + 1
     assert r.lrange("resque:queue:q", 0, -1) == [*NOT_UTF8, b'{"class":"Ok","args":{"valid":"utf-8"}}']
     assert all(base64.b64decode(rec["raw_payload_base64"]) == raw for raw, rec in zip(NOT_UTF8, records(r)))
+
+
+# Backtraces ---------------------------------------------------------------------------------
+def _lookup(table, key):
+    return table[key]
+
+
+def _raise_chained():
+    try:
+        _lookup({}, "x")
+    except KeyError as exc:
+        raise RuntimeError("no x") from exc
+
+
+def _raise_while_handling():
+    try:
+        _lookup({}, "y")
+    except KeyError:
+        int("not a number")
+
+
+def _raise_suppressed():
+    try:
+        _lookup({}, "z")
+    except KeyError:
+        raise RuntimeError("no z") from None
+
+
+def _backtrace_of(fn):
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001
+        return failure.job_backtrace(exc)
+    raise AssertionError("did not raise")
+
+
+def test_chained_exceptions_follow_the_outer_frames_in_rubys_form():
+    lines = _backtrace_of(_raise_chained)
+    cause = lines.index("Caused by KeyError: 'x'")
+    assert cause > 0
+    assert lines[0].endswith(":in `_raise_chained'") and __file__ in lines[0]
+    # The cause's own frames, innermost first, after the line that names it.
+    assert [line.rsplit(":in ", 1)[1] for line in lines[cause + 1:]] == ["`_lookup'", "`_raise_chained'"]
+    assert all(line.startswith(__file__ + ":") for line in lines if not line.startswith("Caused by"))
+
+    lines = _backtrace_of(_raise_while_handling)
+    assert "Raised while handling KeyError: 'y'" in lines
+    assert lines[0].endswith(":in `_raise_while_handling'")
+
+    lines = _backtrace_of(_raise_suppressed)
+    assert not any("KeyError" in line for line in lines)
+
+
+def test_a_chain_that_loops_ends():
+    a, b = ValueError("a"), KeyError("b")
+    a.__cause__, b.__cause__ = b, a
+    assert failure.job_backtrace(a) == ["Caused by KeyError: 'b'"]
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["in-process", "fork"])
+def test_a_failed_job_keeps_its_chain_and_the_worker_logs_the_python_traceback(r, resque, registry, fork, caplog):
+    registry.register(lambda: _raise_chained(), name="Chained")
+    resque.enqueue_to("q", "Chained")
+    with caplog.at_level(logging.WARNING):
+        Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork).work()
+    [rec] = records(r)
+    assert (rec["exception"], rec["error"]) == ("RuntimeError", "no x")
+    assert "Caused by KeyError: 'x'" in rec["backtrace"]
+    assert not any("/pyresque/" in line for line in rec["backtrace"])
+    if not fork:  # a forked child logs to the worker's stderr, which caplog does not see
+        [logged] = [x for x in caplog.records if x.exc_info and x.exc_info[1] is not None]
+        assert logged.levelno >= logging.WARNING
+        text = caplog.text
+        assert "Traceback (most recent call last)" in text
+        assert "KeyError: 'x'" in text and "direct cause of the following exception" in text
+        assert "RuntimeError: no x" in text
 
 
 # Records that resist being written --------------------------------------------------------
