@@ -218,7 +218,7 @@ def _readable(data: dict[str, Any]) -> dict[str, Any]:
         try:
             out["raw_payload"] = codec.encode(payload, "payload", max_nesting=None)
         except (InvalidArgument, RecursionError) as exc:
-            log.error("the payload of a failure could not be kept (%s): %.2000r", exc, payload)
+            log.error("the payload of a failure could not be kept: %s", exc)
     return out
 
 
