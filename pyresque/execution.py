@@ -77,7 +77,7 @@ def perform(
     except DontPerform:
         return SUCCESS  # Resque counts a skipped job as processed, not failed
     except BaseException as exc:  # noqa: BLE001 - every job error becomes a record
-        return Outcome(failure_mod.record_for_exception(job.payload.to_dict(), exc, worker_id, job.queue), True)
+        return Outcome(failure_mod.record_for_job(job, exc, worker_id), True)
 
 
 def dirty_exit(job: Job, worker_id: str, message: str, registry: Registry | None = None) -> Outcome:
@@ -99,8 +99,7 @@ def recorded_by_parent(
     """
     if registry is not None:
         run_failure_hooks(registry, job.class_name, job.args, exc)
-    return Outcome(failure_mod.record(job.payload.to_dict(), failure_mod.exception_name(exc), str(exc), [], worker_id,
-                                      job.queue), counts_as_failed)
+    return Outcome(failure_mod.record_for_job(job, exc, worker_id), counts_as_failed)
 
 
 def run_failure_hooks(registry: Registry, class_name: Any, args: Any, exc: BaseException) -> None:
@@ -407,7 +406,7 @@ def _child_main(job: Job | None, job_fd: int | None, write_fd: int, ctx: Context
             hook_runner.run_all(ctx.registry.worker_hooks["after_fork"], job)
             outcome = perform(job, ctx.registry, ctx.worker_id, ctx.timeout_for(job), _term_means_timeout)
         except BaseException as exc:  # noqa: BLE001 - an after_fork error fails the job
-            outcome = Outcome(failure_mod.record_for_exception(job.payload.to_dict(), exc, ctx.worker_id, job.queue), True)
+            outcome = Outcome(failure_mod.record_for_job(job, exc, ctx.worker_id), True)
         # The codec, not json: a payload may hold ints longer than Python's
         # default int<->str limit (4300 digits), which json refuses both ways.
         record = "null" if outcome.record is None else failure_mod.encode_record(outcome.record)

@@ -396,7 +396,7 @@ class Worker:
             outcome = self.strategy.run(job)
         except TermException as exc:
             # The signal landed between the job and the bookkeeping.
-            outcome = execution.Outcome(failure_mod.record_for_exception(job.payload.to_dict(), exc, self.id, queue), True)
+            outcome = execution.Outcome(failure_mod.record_for_job(job, exc, self.id), True)
         self._log_job(queue, shown, job_id, outcome, started)
         return outcome
 
