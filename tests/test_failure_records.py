@@ -64,7 +64,7 @@ def test_a_payload_that_cannot_be_written_again_is_kept_as_queued_and_retried_ex
 
     r.sadd("resque:queues", "q")
     r.rpush("resque:queue:q", *(raw for raw, _ in UNFAITHFUL))
-    Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork).work()
+    Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork, unknown_jobs="fail").work()
     recs = records(r)
     assert len(recs) == len(UNFAITHFUL)
     for (raw, shown), rec in zip(UNFAITHFUL, recs):
@@ -98,7 +98,7 @@ def test_the_worker_process_hands_the_queued_bytes_on_unchanged(r, resque, regis
 
     r.sadd("resque:queues", "q")
     r.rpush("resque:queue:q", raw)
-    Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=True).work()
+    Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=True, unknown_jobs="fail").work()
     [rec] = records(r)
     assert rec["raw_payload"].encode() == raw
     resque.failures.requeue(0)
@@ -120,7 +120,7 @@ def test_bytes_that_are_not_utf8_are_kept_exactly_and_retried_exactly(r, resque,
     registry.register(lambda *a: r.rpush("t:ran", json.dumps(a)), name="Ok")
     r.sadd("resque:queues", "q")
     r.rpush("resque:queue:q", *NOT_UTF8, b'{"class":"Ok","args":{"valid":"utf-8"}}')
-    Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork).work()
+    Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork, unknown_jobs="fail").work()
     assert r.llen("t:ran") == 0
     recs = records(r)
     for raw, rec in zip(NOT_UTF8, recs):
@@ -201,7 +201,7 @@ def test_a_failed_job_keeps_its_chain_and_the_worker_logs_the_python_traceback(r
     registry.register(lambda: _raise_chained(), name="Chained")
     resque.enqueue_to("q", "Chained")
     with caplog.at_level(logging.WARNING):
-        Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork).work()
+        Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork, unknown_jobs="fail").work()
     [rec] = records(r)
     assert (rec["exception"], rec["error"]) == ("RuntimeError", "no x")
     assert "Caused by KeyError: 'x'" in rec["backtrace"]

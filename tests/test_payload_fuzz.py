@@ -109,7 +109,8 @@ def drain(r, resque, registry, items: list[Fuzzed], fork: bool) -> dict[str, int
     for start in range(0, len(items), 500):
         pipe.rpush(f"resque:queue:{QUEUE}", *(item.raw for item in items[start:start + 500]))
     pipe.execute()
-    worker = Worker(resque, [QUEUE], interval_s=0, fork_per_job=fork, registry=registry)
+    # "fail": class names nobody registered are among the hostile payloads, each one failure record.
+    worker = Worker(resque, [QUEUE], interval_s=0, fork_per_job=fork, registry=registry, unknown_jobs="fail")
     own: dict[str, int] = {}
     registry.add_worker_hook("queue_empty", lambda: own.update(
         processed=int(r.get(f"resque:stat:processed:{worker.id}") or 0),

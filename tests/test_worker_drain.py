@@ -408,7 +408,7 @@ def test_a_nul_in_the_class_name_is_a_failure_and_the_worker_survives(r, resque,
             b'{"class":"Nul\x00Job","args":[1]}',       # a raw NUL is not JSON
             b'{"class":"Reg\\u0000istered","args":[]}',
             b'{"class":"Ok","args":["after"]}')
-    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork)
+    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork, unknown_jobs="fail")
     worker.work()
     assert r.lrange("t:ran", 0, -1) == [b"registered nul", b'["after"]']
     unknown, only_nul, raw_nul = failures(r)
@@ -458,7 +458,7 @@ def test_stats_count_every_record_of_a_reserved_payload_but_not_dirty_exits(r, r
     for name in ("Ok", "Raises", "Unknown", "Killed", "Skipped"):
         resque.enqueue_to("q", name)
     r.rpush("resque:queue:q", b"not json")
-    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=True)
+    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=True, unknown_jobs="fail")
     mine = {}
     registry.add_worker_hook("queue_empty", lambda: mine.update(
         processed=stat(r, f"processed:{worker.id}"), failed=stat(r, f"failed:{worker.id}")))
