@@ -161,6 +161,9 @@ class Context:
     term_timeout_s: float = 4.0
     # The timeout of jobs that have none of their own; None: no timeout.
     job_timeout_s: float | None = None
+    # TERM gives a forked job term_timeout_s to end, then kills it and puts
+    # it back at the head of its queue (instead of a DirtyExit).
+    requeue_on_term: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -235,6 +238,7 @@ class Forking:
         self.child: int | None = None
         self._spare: _Child | None = None
         self._kill_requested = False
+        self._put_back = False  # this job's child was killed by --requeue-on-term
         _load_prctl()  # here, once, so a child only makes the call
 
     def _may_prefork(self) -> bool:
@@ -266,6 +270,7 @@ class Forking:
         deadline = timeouts.Deadline(pid, self.ctx.timeout_for(job), self.ctx.term_timeout_s)
         if self._may_prefork():
             self._spare = self._fork(None)  # forks while this child works
+        self._put_back = False
         try:
             report, status = self._wait(pid, child.report_fd, deadline)
         finally:
@@ -310,6 +315,10 @@ class Forking:
                  deadline: timeouts.Deadline) -> Outcome:
         if report is not None:
             return Outcome(report.get("record"), bool(report.get("counts_as_failed")))
+        if self._put_back:
+            log.warning("%s did not end within %gs of TERM: put back at the head of %s",
+                        job.class_name, self.ctx.term_timeout_s, job.queue)
+            return Outcome(requeue="head")
         if deadline.expired:
             # The job ran past its timeout and its child had to be stopped:
             # a JobTimeout, counted as failed as if the job had raised it.
@@ -339,16 +348,25 @@ class Forking:
         pidfd = _pidfd(pid)
         fds = [read_fd] + ([pidfd] if pidfd is not None else []) + ([self.ctx.signal_fd] if self.ctx.signal_fd is not None else [])
         open_pipe = True
+        stop_at: float | None = None  # --requeue-on-term: when the grace ends
         try:
             while True:
                 if self._kill_requested:
                     self._kill_requested = False
-                    self._stop_child(pid)
+                    if self.ctx.requeue_on_term:
+                        stop_at = stop_at or time.monotonic() + self.ctx.term_timeout_s
+                    else:
+                        self._stop_child(pid)
+                if stop_at is not None and time.monotonic() >= stop_at and not self._put_back:
+                    self._put_back = True
+                    _signal(pid, signal.SIGKILL)
                 deadline.poll()
                 waited, status = os.waitpid(pid, os.WNOHANG)
                 if waited == pid:
                     break
                 wait_s = 0.05 if pidfd is None else 1.0
+                if stop_at is not None:
+                    wait_s = min(wait_s, max(stop_at - time.monotonic(), 0.0))
                 due_s = deadline.due_in()
                 ready, _, _ = select.select([f for f in fds if f != read_fd or open_pipe], [], [],
                                             wait_s if due_s is None else min(wait_s, due_s))

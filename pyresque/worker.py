@@ -158,6 +158,7 @@ class Worker:
             pre_shutdown_timeout_s=pre_shutdown_timeout_s,
             term_timeout_s=term_timeout_s,
             job_timeout_s=job_timeout_s,
+            requeue_on_term=requeue_on_term,
         )
         self.strategy: execution.Strategy = execution.Forking(self.ctx, prefork) if fork_per_job else execution.InProcess(self.ctx)
         self.shutdown_requested = False
@@ -184,6 +185,8 @@ class Worker:
         # The requeue policy for classes nothing here runs (None: fail them, as Ruby does).
         self._requeuer = Requeuer(rest_s=max(self.max_interval_s, 1.0)) if unknown_jobs == "requeue" else None
         self.unknown_jobs = unknown_jobs
+        self._paused_by_key = False
+        self._stop_reason = "stop requested"
         self.requeue_on_term = requeue_on_term
         self._queues_cache: list[str] = []
         self._queue_args_cache: dict[tuple[str, ...], tuple[list[str | bytes], list[str | bytes]]] = {}
@@ -241,7 +244,8 @@ class Worker:
         self._watcher = QueueWatcher(self.redis, self.keys, self._signals)
         if self.interval_s > 0:
             self._watcher.start()
-        log.info("Starting worker %s", self.id)
+        log.info("worker %s started: pid %d, queues %s, %s, jobs: %s", self.id, self.pid,
+                 ",".join(self.queue_list.patterns), self._mode(), ", ".join(self.registry.names()) or "none")
 
     def loop(self) -> None:
         while not self.shutdown_requested:
@@ -257,6 +261,9 @@ class Worker:
                 continue
             if self._outage.succeeded() and self._heartbeat is not None:
                 self._heartbeat.beat_soon()  # re-register what Redis may have lost
+            if status != "paused" and self._paused_by_key:
+                self._paused_by_key = False
+                log.info("worker %s resumed: pause-all-workers is cleared", self.id)
             if status == "job":
                 self.interval_s = self.min_interval_s
                 continue
@@ -271,6 +278,9 @@ class Worker:
                 break
             self.interval_s = min(self.interval_s + self.backoff_interval_s, self.max_interval_s)
             if status == "paused":  # pause-all-workers
+                if not self._paused_by_key:
+                    self._paused_by_key = True
+                    log.info("worker %s paused: pause-all-workers is set", self.id)
                 self.procline("Paused")
             else:
                 queues = self._queues_cache if self.queue_list.dynamic else self.queue_list.patterns
@@ -301,6 +311,7 @@ class Worker:
             self._signals.close()
             self._signals = None
         hook_runner.run_all(self.registry.worker_hooks["worker_exit"])
+        log.info("worker %s stopped after %d jobs", self.id, self.jobs_done)
 
     def _leave_redis(self) -> None:
         """Record the last job, stop the heartbeat, unregister: what can be
@@ -506,6 +517,11 @@ class Worker:
             self._run_at_second, self._run_at_json = now, codec.encode(times.run_at(now)).encode()
         return self._run_at_json
 
+    def _mode(self) -> str:
+        if not self.strategy.forks:
+            return "jobs in-process"
+        return "a child per job" + (", forked ahead" if getattr(self.strategy, "prefork", False) else "")
+
     # Pruning, Redis calls, waiting, titles ------------------------------------
     def _prune(self) -> None:
         """Prune dead workers by Ruby's rules, under Ruby's lock; again one
@@ -588,13 +604,18 @@ class Worker:
         if self.graceful_term:
             self._on_quit(signum, frame)
         else:
+            self._stop_reason = ("TERM: the running job gets RESQUE_TERM_TIMEOUT to end, else goes back on its queue"
+                                 if self.requeue_on_term and self.strategy.forks else "TERM: stopping the running job")
             self._shutdown_now()
 
     def _on_int(self, signum: int, frame: Any) -> None:
+        self._stop_reason = "INT: stopping the running job"
         self._shutdown_now()
 
     def _on_quit(self, signum: int, frame: Any) -> None:
         """Finish the current job, then exit."""
+        if not self.shutdown_requested:
+            self._stop_reason = f"{signal.Signals(signum).name[3:]}: finishing the running job first"
         self.shutdown_requested = True
         self._hooks_now_if_in_job()
         self._cut_redis_call()
@@ -643,9 +664,11 @@ class Worker:
         """Run the hooks signals asked for, outside the signal handlers."""
         if self.shutdown_requested and not self._shutdown_hooks_ran:
             self._shutdown_hooks_ran = True
+            log.info("worker %s stopping: %s", self.id, self._stop_reason)
             hook_runner.run_all(self.registry.worker_hooks["shutdown"])
         if self._pause_changed:
             self._pause_changed = False
+            log.info("worker %s %s", self.id, "paused (USR2)" if self.paused else "resumed (CONT)")
             kind = "before_pause" if self.paused else "after_pause"
             hook_runner.run_all(self.registry.worker_hooks[kind], self)
 
