@@ -263,7 +263,7 @@ class Worker:
                 self._heartbeat.beat_soon()  # re-register what Redis may have lost
             if status != "paused" and self._paused_by_key:
                 self._paused_by_key = False
-                log.info("worker %s resumed: pause-all-workers is cleared", self.id)
+                log.info("worker %s resumed: %s is cleared", self.id, self.keys.pause_all)
             if status == "job":
                 self.interval_s = self.min_interval_s
                 continue
@@ -280,7 +280,7 @@ class Worker:
             if status == "paused":  # pause-all-workers
                 if not self._paused_by_key:
                     self._paused_by_key = True
-                    log.info("worker %s paused: pause-all-workers is set", self.id)
+                    log.info("worker %s paused: %s is set", self.id, self.keys.pause_all)
                 self.procline("Paused")
             else:
                 queues = self._queues_cache if self.queue_list.dynamic else self.queue_list.patterns
