@@ -18,7 +18,6 @@ job ended (failure record, stats), so a job costs one round trip.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import signal
@@ -35,7 +34,6 @@ from pyresque import hooks as hook_runner
 from pyresque import logs
 from pyresque import payload as codec
 from pyresque import prune
-from pyresque import times
 from pyresque import workers as worker_records
 from pyresque.client import Resque
 from pyresque.describe import job_name
@@ -47,8 +45,8 @@ from pyresque.heartbeat import INTERVAL_S as HEARTBEAT_INTERVAL_S
 from pyresque.heartbeat import PRUNE_AFTER_S, Heartbeat
 from pyresque.outage import Outage
 from pyresque.queues import QueueList
+from pyresque.reserve import Reserver
 from pyresque.registry import Registry
-from pyresque.scripts import source
 from pyresque.wakeup import QueueWatcher, SignalPipe
 
 try:
@@ -166,18 +164,8 @@ class Worker:
         self._shutdown_hooks_ran = False
         self._pause_changed = False
         self._idle = False
-        self._next_job = self.redis.register_script(source("next_job"))
-        # How the last job ended, recorded by the same script call that
-        # reserves the next one (see flush()).
-        self._pending: execution.Outcome | None = None
-        self._pending_queue: str = ""
-        self._pending_raw: bytes | str = b""
-        # The reservation id of the job in hand (see next_job.lua), and
-        # whether a call may have reserved a job whose reply never came.
-        self._reservation: str | None = None
-        self._unsure = False
-        self._reservation_prefix = os.urandom(4).hex()
-        self._reservations = 0
+        # The job in hand and the one round trip that records it and reserves the next.
+        self._reserver = Reserver(self.redis, self.keys, self.id, resque.failure_backend)
         self._in_redis = False
         self._tearing_down = False
         self._outage = Outage(f"worker {self.id}", log)
@@ -189,13 +177,9 @@ class Worker:
         self._stop_reason = "stop requested"
         self.requeue_on_term = requeue_on_term
         self._queues_cache: list[str] = []
-        self._queue_args_cache: dict[tuple[str, ...], tuple[list[str | bytes], list[str | bytes]]] = {}
-        self._run_at_second = -1
-        self._run_at_json = b""
         self._queues_read_at = float("-inf")
         self._heartbeat: Heartbeat | None = None
         self._watcher: QueueWatcher | None = None
-        self.jobs_done = 0
         self._registered = False
 
     def __repr__(self) -> str:
@@ -355,33 +339,25 @@ class Worker:
             self._queues_read_at = now
         return self._queues_cache
 
+    @property
+    def jobs_done(self) -> int:
+        """Jobs whose outcome this worker has recorded."""
+        return self._reserver.finished
+
     def work_one_job(self) -> str:
         """Record the last job, reserve and run the next: ``job``, ``empty`` or ``paused``."""
         with self._redis_call():
-            queues = self.resolved_queues(fresh=self._pending is None)
+            queues = self.resolved_queues(fresh=self._reserver.pending is None)
             if self._requeuer is not None:
                 queues = self._requeuer.awake(queues)
-            reserved = self._call_next_job(queues)
-        if reserved is None:
-            return "empty"
-        if reserved == b"paused" or reserved == "paused":
-            return "paused"
-        position, raw = reserved[0], reserved[1]
-        if int(position) == 0:  # a job reserved by a call whose reply was lost
-            held = worker_records.parse_reservation(raw, as_text(reserved[2]))
-            if held is None:
-                raise WorkerError(f"the record of worker {self.id} is one this worker cannot read: {raw[:200]!r}")
-            log.warning("%s: resuming job %s from %s, reserved by a call whose reply was lost",
-                        self.id, held.id, held.queue)
-            self._reservation = held.id
-            queue, raw = held.queue, held.raw
-        else:
-            queue = queues[int(position) - 1]
+            reserved = self._reserver.next(queues)
+        if reserved is None or isinstance(reserved, str):
+            return "empty" if reserved is None else "paused"
+        queue, raw = reserved
         self._idle = False
         # The bytes as queued: decoding them here would turn invalid UTF-8
         # into U+FFFD and run a job Ruby could not even decode.
-        self._pending = self.process(queue, raw)
-        self._pending_queue, self._pending_raw = queue, raw
+        self._reserver.hold(self.process(queue, raw), queue, raw)
         return "job"
 
     def process(self, queue: str, raw: bytes | str) -> execution.Outcome:
@@ -435,87 +411,7 @@ class Worker:
         A job reserved by a call whose reply was lost goes back to the head
         of its queue.
         """
-        if self._pending is None and not self._unsure:
-            return
-        reply = self._call_next_job([])
-        if isinstance(reply, list) and int(reply[0]) == 0:
-            held = worker_records.parse_reservation(reply[1], as_text(reply[2]))
-            if held is not None and worker_records.release(self.redis, self.keys, self.id, held):
-                log.warning("%s: put job %s back on %s (reserved by a call whose reply was lost)",
-                            self.id, held.id, held.queue)
-
-    def _call_next_job(self, queues: list[str]) -> Any:
-        """One round trip: record the pending outcome (failure, stats, worker:<id>)
-        and, when ``queues`` is not empty, reserve the next job."""
-        outcome = self._pending
-        keys = self.keys
-        requeue = outcome.requeue if outcome is not None else None
-        if outcome is not None and outcome.record is not None:
-            failure_json: str | bytes = failure_mod.encode_record(outcome.record)
-            dest = self.resque.failure_backend.destination(str(outcome.record.get("queue") or ""))
-            failure_keys: list[str | bytes] = [dest.list_key, dest.set_key or keys.failed_queues]
-            member: str | bytes = dest.member or b""
-        else:
-            failure_json, member = b"", b""
-            failure_keys = self._no_failure_keys
-        queue_keys, queue_names = self._queue_args(tuple(queues))
-        requeue_key = self.keys.queue(self._pending_queue) if requeue else self._no_failure_keys[0]
-        self._reservations += 1
-        reservation = f"{self._reservation_prefix}{self._reservations:08x}"
-        finishing = (self._reservation or "") if outcome is not None else ""
-        self._unsure = True
-        result = self._next_job(
-            keys=self._stat_keys + failure_keys + self._worker_keys + [requeue_key] + queue_keys,
-            args=[
-                finishing,
-                failure_json,
-                b"1" if outcome is not None and outcome.counts_as_failed else b"",
-                member,
-                self._run_at(),
-                reservation,
-                requeue or b"",
-                self._pending_raw if requeue else b"",
-            ] + queue_names,
-        )
-        self._unsure = False
-        if outcome is not None:
-            self._pending = None
-            self._reservation = None
-            self.jobs_done += 1
-        if isinstance(result, list) and int(result[0]) != 0:
-            self._reservation = reservation
-        return result
-
-    # The script is called once per job: its constant arguments are encoded once.
-    @functools.cached_property
-    def _stat_keys(self) -> list[str | bytes]:
-        k = self.keys
-        return [x.encode() for x in (k.processed_stat(), k.processed_stat(self.id), k.failed_stat(), k.failed_stat(self.id))]
-
-    @functools.cached_property
-    def _worker_keys(self) -> list[str | bytes]:
-        k = self.keys
-        return [k.pause_all.encode(), k.worker(self.id).encode(), k.reservation(self.id).encode()]
-
-    @functools.cached_property
-    def _no_failure_keys(self) -> list[str | bytes]:
-        # Unused when there is no failure; any key of ours fills the slots.
-        return [self.keys.failed.encode(), self.keys.failed_queues.encode()]
-
-    def _queue_args(self, queues: tuple[str, ...]) -> tuple[list[str | bytes], list[str | bytes]]:
-        cached = self._queue_args_cache.get(queues)
-        if cached is None:
-            if len(self._queue_args_cache) > 64:  # a dynamic worker's list changes; keep it bounded
-                self._queue_args_cache.clear()
-            cached = ([self.keys.queue(q).encode() for q in queues], [codec.encode(q).encode() for q in queues])
-            self._queue_args_cache[queues] = cached
-        return cached
-
-    def _run_at(self) -> bytes:
-        now = int(time.time())
-        if now != self._run_at_second:
-            self._run_at_second, self._run_at_json = now, codec.encode(times.run_at(now)).encode()
-        return self._run_at_json
+        self._reserver.flush()
 
     def _mode(self) -> str:
         if not self.strategy.forks:
