@@ -68,6 +68,7 @@ class WorkerSettings:
     unknown_jobs: str = ""
     requeue_on_term: bool = False
     log_format: str = "text"
+    log_level_name: str = ""
     logfile: str | None = None
 
     @classmethod
@@ -105,6 +106,7 @@ class WorkerSettings:
             unknown_jobs=_choice(env, "PYRESQUE_UNKNOWN_JOBS", ("requeue", "fail")),
             requeue_on_term=(env.get("PYRESQUE_REQUEUE_ON_TERM") or "") not in ("", "0", "false", "no"),
             log_format=_choice(env, "PYRESQUE_LOG_FORMAT", ("text", "json")) or "text",
+            log_level_name=_choice(env, "PYRESQUE_LOG_LEVEL", ("debug", "info", "warning", "error")),
             logfile=env.get("PYRESQUE_LOGFILE") or None,
         )
 
