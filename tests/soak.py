@@ -263,3 +263,143 @@ def redis_hang_soak(server, workdir: Path, jobs: int, hangs: int, seed: int) -> 
     figures = run(server.client(), server.url, workdir, "Redis hang", jobs, hangs, hang, seed, pace_s=(0.3, 1.0))
     figures.max_stop_s = max(stops, default=0.0)
     return figures
+
+
+@dataclass
+class Memory:
+    """An in-process worker's resident memory as it runs many jobs."""
+
+    jobs: int
+    rss_start_kb: int
+    rss_end_kb: int
+    growth_kb_per_10k: float
+    seconds: float
+
+    def table(self) -> str:
+        return ("| jobs | RSS after the first 10,000 | RSS at the end | growth per 10,000 jobs | seconds |\n"
+                "|---:|---:|---:|---:|---:|\n"
+                f"| {self.jobs:,} | {self.rss_start_kb / 1024:.1f} MB | {self.rss_end_kb / 1024:.1f} MB "
+                f"| {self.growth_kb_per_10k:+.1f} kB | {self.seconds:.0f} |")
+
+
+def memory_run(r: redis_py.Redis, url: str, jobs: int, step: int = 10_000) -> Memory:
+    """Run ``jobs`` no-op jobs through one in-process worker, reading its RSS
+    every ``step`` jobs; the growth is the least-squares slope after the first step."""
+    procs = Procs()
+    t0 = time.monotonic()
+    payload = json.dumps({"class": "SoakNoop", "args": [1]})
+    try:
+        proc = procs.run(pyresque_cmd("work", "--import", "pyjobs_soak", "-q", QUEUE, "--no-fork", "-i", "1"),
+                         env_for(url, PYJOBS_NO_HOOKS="1"), stderr=subprocess.DEVNULL)
+        samples: list[tuple[int, int]] = []
+        for done in range(step, jobs + 1, step):
+            r.rpush(f"resque:queue:{QUEUE}", *([payload] * step))
+            wait_until(lambda: int(r.get("resque:stat:processed") or 0) >= done, 120, f"{done} jobs")
+            samples.append((done, _rss_kb(proc.pid)))
+        proc.send_signal(signal.SIGQUIT)
+        proc.wait(30)
+    finally:
+        procs.kill_all()
+    steady = samples[1:] or samples
+    n = len(steady)
+    mean_x = sum(x for x, _ in steady) / n
+    mean_y = sum(y for _, y in steady) / n
+    var = sum((x - mean_x) ** 2 for x, _ in steady)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in steady) / var if var else 0.0
+    return Memory(jobs, samples[0][1], samples[-1][1], slope * step, time.monotonic() - t0)
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+# The full-size run: dev/faults -----------------------------------------------------
+FULL = {"kill": (10_000, 200), "restart": (4_000, 20), "hang": (3_000, 20), "memory": 200_000}
+SMALL = {"kill": (1_500, 40), "restart": (600, 4), "hang": (600, 4), "memory": 60_000}
+README_START, README_END = "<!-- fault-table -->", "<!-- /fault-table -->"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import platform
+    import tempfile
+
+    from faultkit import RedisServer
+
+    parser = argparse.ArgumentParser(prog="dev/faults", description="The fault suite at full size, as a table.")
+    parser.add_argument("--small", action="store_true", help="CI's sizes instead of the full ones")
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--update-readme", action="store_true", help="write the tables into README.md")
+    args = parser.parse_args(argv)
+    sizes = SMALL if args.small else FULL
+    rows: list[Figures] = []
+    with tempfile.TemporaryDirectory(prefix="pyresque-faults-") as tmp:
+        work = Path(tmp)
+        for name, appendonly in (("kill", False), ("restart", True), ("hang", True)):
+            (work / name).mkdir()
+            server = RedisServer(work / name, appendonly=appendonly)
+            try:
+                server.start()
+                jobs, faults = sizes[name]
+                if name == "kill":
+                    rows.append(kill_soak(server.client(), server.url, work / name, jobs, faults, args.seed))
+                elif name == "restart":
+                    rows.append(redis_restart_soak(server, work / name, jobs, faults, args.seed))
+                else:
+                    rows.append(redis_hang_soak(server, work / name, jobs, faults, args.seed))
+            finally:
+                server.close()
+            print(table(rows[-1:]), flush=True)
+        (work / "memory").mkdir()
+        server = RedisServer(work / "memory")
+        try:
+            server.start()
+            memory = memory_run(server.client(), server.url, sizes["memory"])
+        finally:
+            server.close()
+    fuzz = fuzz_run(10_000 if not args.small else 2_000, args.seed)
+    stops = [f"{f.scenario}: {f.max_stop_s:.1f} s" for f in rows if f.max_stop_s is not None]
+    text = (f"From `dev/faults{' --small' if args.small else ''} --seed {args.seed}` on "
+            f"{time.strftime('%Y-%m-%d', time.gmtime())}, {os.cpu_count()} CPUs, {platform.machine()} "
+            f"(commit `{_commit()}`).\n\n{table(rows)}\n\n"
+            f"Slowest stop (QUIT) while Redis was frozen: {', '.join(stops) or 'none'}.\n\n{fuzz}\n\n"
+            f"{memory.table()}\n")
+    print("\n" + text)
+    if args.update_readme:
+        readme = Path(__file__).resolve().parent.parent / "README.md"
+        head, found, rest = readme.read_text().partition(README_START)
+        _, found_end, tail = rest.partition(README_END)
+        if found and found_end:
+            readme.write_text(head + README_START + "\n" + text + README_END + tail)
+    return 0 if all(f.lost == 0 and f.unretryable == 0 for f in rows) and "passed" in fuzz else 1
+
+
+def fuzz_run(n: int, seed: int) -> str:
+    """tests/test_payload_fuzz.py at size ``n``: its verdict in one sentence."""
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYRESQUE_FUZZ_N=str(n), PYRESQUE_FUZZ_SEED=str(seed))
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_payload_fuzz.py"],
+                         cwd=root, env=env, capture_output=True, text=True)
+    verdict = "passed" if out.returncode == 0 else f"FAILED (exit {out.returncode})"
+    return (f"Payload fuzz: {n:,} hostile payloads interleaved with valid jobs through an in-process worker, "
+            f"and 300 through a forking one (seed {seed}): the worker never died, each malformed payload is "
+            f"one failure record keeping its bytes, each valid job ran once, stats follow Ruby's rules: "
+            f"{verdict} in {time.monotonic() - t0:.0f} s.")
+
+
+def _commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

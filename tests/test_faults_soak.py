@@ -23,7 +23,7 @@ def check(figures: soak.Figures) -> None:
 
 
 def test_kill_soak(r, redis_server, tmp_path):
-    figures = soak.kill_soak(r, redis_server, tmp_path, jobs=1500, kills=40, seed=SEED)
+    figures = soak.kill_soak(r, redis_server, tmp_path, jobs=soak.SMALL["kill"][0], kills=soak.SMALL["kill"][1], seed=SEED)
     check(figures)
     assert figures.ran_twice == 0, "nothing re-runs a job a killed worker held: it becomes a failure record"
 
@@ -40,11 +40,19 @@ def aof_server(tmp_path):
 
 
 def test_redis_restart_soak(aof_server, tmp_path):
-    figures = soak.redis_restart_soak(aof_server, tmp_path, jobs=600, restarts=4, seed=SEED)
+    figures = soak.redis_restart_soak(aof_server, tmp_path, jobs=soak.SMALL["restart"][0], restarts=soak.SMALL["restart"][1], seed=SEED)
     check(figures)
 
 
 def test_redis_hang_soak(aof_server, tmp_path):
-    figures = soak.redis_hang_soak(aof_server, tmp_path, jobs=600, hangs=4, seed=SEED)
+    figures = soak.redis_hang_soak(aof_server, tmp_path, jobs=soak.SMALL["hang"][0], hangs=soak.SMALL["hang"][1], seed=SEED)
     check(figures)
     assert figures.max_stop_s is not None and figures.max_stop_s < 5, "QUIT is honoured while Redis hangs"
+
+
+def test_an_in_process_worker_keeps_a_flat_rss(r, redis_server):
+    memory = soak.memory_run(r, redis_server, jobs=soak.SMALL["memory"])
+    print("\n" + memory.table())
+    assert int(r.get("resque:stat:processed")) == soak.SMALL["memory"]
+    # Allocator noise is a few hundred kB; a leak of even 20 bytes a job would be 200 kB per 10,000.
+    assert memory.growth_kb_per_10k < 150, memory.table()

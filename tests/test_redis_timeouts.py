@@ -182,9 +182,11 @@ def test_connecting_gives_up_after_the_connect_timeout() -> None:
 
 def test_a_worker_against_a_server_that_never_answers_exits_instead_of_hanging(hung: RedisServer) -> None:
     url = f"redis://127.0.0.1:{hung.port}/0"
-    result, elapsed = cli("work", "-q", "q", "--redis", url, "--redis-timeout", "1")
-    assert result.returncode == 1
-    assert "Timeout" in one_line(result)
+    result, elapsed = cli("work", "-q", "q", "--import", "pyjobs_files", "--redis", url, "--redis-timeout", "1")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    # The worker logs its start and stop too; the error is one line, the last.
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("pyresque: error: cannot reach Redis") and "Timeout" in error, result.stderr
     # A timeout or two (startup, then teardown's unregister), not forever.
     assert elapsed < 8, elapsed
 

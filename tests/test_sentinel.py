@@ -82,7 +82,7 @@ def test_every_command_finds_the_primary_through_sentinel(cluster, tmp_path):
     assert run("queues").split() == ["q", "2"]
     assert json.loads(run("info", "--json"))["servers"] == [f"{cluster.url}/resque"]
     assert json.loads(run("peek", "q", "--json"))[0]["class"] == "Record"
-    run("work", "-q", "q", "-i", "0", "--import", "pyjobs_files")
+    run("work", "-q", "q", "-i", "0", "--import", "pyjobs_files", "--unknown-jobs", "fail")
     assert performed.read_text() == "one\n"
     assert "NoSuchJob" in run("failed", "list")
     assert run("workers") == "(no workers)\n"
