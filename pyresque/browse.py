@@ -231,6 +231,11 @@ def is_pause_value(value: bytes | str | None) -> bool:
     return value is not None and as_text(value).strip().lower() == "true"
 
 
+def redis_info(client: redis_py.Redis) -> list[tuple[str, Any]]:
+    """Redis ``INFO`` as sorted (field, value) pairs (Ruby's ``Resque.redis.info``)."""
+    return sorted((str(k), v) for k, v in client.info().items())
+
+
 # Keys --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class KeyView:

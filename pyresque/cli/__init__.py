@@ -5,6 +5,7 @@
     pyresque work -q QUEUES [--import MODULE] [-i INTERVAL] [--count N] ...
     pyresque failed list|show|retry|remove|clear|retry-all|clear-retried
     pyresque check
+    pyresque web [--host H] [--port 5678] [--prefix /p] [--read-only] [--auth-file F]
 
 Common options: ``--redis`` (default ``$REDIS_URL``, else localhost:6379),
 ``--namespace`` (default ``$RESQUE_NAMESPACE``, else resque), ``--json``.
@@ -25,11 +26,11 @@ from typing import Any, Callable, Sequence
 import redis as redis_py
 
 from pyresque import __version__
-from pyresque.cli import failed, keyspace, work
+from pyresque.cli import failed, keyspace, web, work
 from pyresque.cli.common import EXIT_ERROR, EXIT_USAGE, UsageError
 from pyresque.errors import ResqueError
 
-GROUPS = (keyspace, failed, work)
+GROUPS = (keyspace, failed, work, web)
 
 Command = Callable[[str, Callable[[argparse.Namespace], "int | None"], str], argparse.ArgumentParser]
 
