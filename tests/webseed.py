@@ -80,6 +80,28 @@ def seed_demo(resque: Resque) -> None:
     add_worker(resque, "old-box:999:*", heartbeat_age_s=900, processed=12)
     resque.redis.set(resque.layout.processed_stat(), 1620)
     resque.redis.set(resque.layout.failed_stat(), 3)
+    seed_history(resque)
+
+
+def seed_history(resque: Resque) -> None:
+    """Rate samples as a dashboard open for a day would have kept them (a gentle daily wave)."""
+    import math
+
+    from pyresque import history
+
+    r, keys = resque.redis, resque.layout
+    now_s, _ = r.time()
+    for name, (period_s, length) in history.RESOLUTIONS.items():
+        processed, failed, entries = 0, 0, []
+        for i in range(length):
+            at = now_s - (length - 1 - i) * period_s
+            rate = 4 + 3 * math.sin(at / 2400) + 0.6 * math.sin(at / 170)
+            processed += int(rate * period_s)
+            failed += int(period_s * (0.2 + 0.15 * math.sin(at / 900)))
+            entries.append(f"{at} {processed} {failed}")
+        r.delete(keys.history(name))
+        r.lpush(keys.history(name), *entries)
+        r.set(keys.history_lock(name), "1", ex=period_s)
 
 
 def seed_hostile(resque: Resque) -> None:
