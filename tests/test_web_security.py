@@ -280,3 +280,26 @@ def test_web_serves_with_waitress_under_a_prefix_and_auth_from_the_environment(r
         proc.wait(10)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_web_rejects_a_malformed_auth_file_and_half_set_credentials(redis_server: str, tmp_path: Path) -> None:
+    bad = tmp_path / "auth"
+    bad.write_text("just-a-user\n")
+    cases = [(["--auth-file", str(bad)], {}, "user:password"),
+             (["--auth-file", str(tmp_path / "missing")], {}, "--auth-file"),
+             ([], {"PYRESQUE_WEB_USER": "ops"}, "PYRESQUE_WEB_PASSWORD")]
+    for args, extra, needle in cases:
+        port = free_port()
+        proc = subprocess.run([sys.executable, "-m", "pyresque", "web", "--host", "0.0.0.0", "--port", str(port), *args],
+                              env=_env(redis_server, **extra), capture_output=True, text=True, timeout=60)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0], (args, proc.stderr)
+        assert not _bound(port)
+
+
+def test_auth_file_gives_the_credentials(tmp_path: Path) -> None:
+    path = tmp_path / "auth"
+    path.write_text("\nops:pa:ss word\n")
+    auth = Auth.from_file(str(path))
+    assert auth.check("ops", "pa:ss word") and not auth.check("ops", "pa")
+    assert "pa:ss" not in repr(auth)
