@@ -60,10 +60,11 @@ class JobView:
                 "digest": self.digest, "raw": self.raw}
 
 
-def describe_payload(data: Any, raw: bytes | str) -> JobView:
-    """A :class:`JobView` of an already decoded payload (``data``) and its bytes."""
-    text = as_text(raw)
-    sha = digest(raw)
+def describe_payload(data: Any, raw: bytes | str | None = None) -> JobView:
+    """A :class:`JobView` of an already decoded payload (``data``) and, when the
+    view must name it for an action, its bytes (else ``raw`` and ``digest`` are empty)."""
+    text = as_text(raw) if raw is not None else ""
+    sha = digest(raw) if raw is not None else ""
     if not isinstance(data, dict):
         return JobView(text, sha, None, None, None, problem="not a JSON object")
     cls = data.get("class")
@@ -167,8 +168,7 @@ class WorkerView:
         job = self.info.job
         if job is None:
             return None
-        payload = job.get("payload")
-        return describe_payload(payload, codec.encode(payload) if payload is not None else "null")
+        return describe_payload(job.get("payload"))
 
     def to_json(self) -> dict[str, Any]:
         i = self.info

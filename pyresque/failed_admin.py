@@ -16,6 +16,7 @@ its digest; one that changed or went away raises :class:`ItemChanged`.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -49,8 +50,7 @@ class FailureView:
 
     @property
     def job(self) -> JobView:
-        payload = self.field("payload")
-        return describe_payload(payload, codec.encode(payload) if payload is not None else "null")
+        return describe_payload(self.field("payload"))
 
     @property
     def retried(self) -> bool:
@@ -82,6 +82,15 @@ def _view(bare: str, index: int, raw: bytes | str) -> FailureView:
     return FailureView(bare, index, text, digest(raw), data if isinstance(data, dict) else None, blob)
 
 
+def _loads(raw: bytes) -> dict[str, Any] | None:
+    """A record decoded for matching only: the C parser, no checks a display needs."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 @dataclass(frozen=True)
 class FailureFilter:
     """Which records to show or act on. Empty fields match everything.
@@ -103,17 +112,23 @@ class FailureFilter:
         return not (self.queue or self.job_class or self.exception or self.text) and self.retried is None
 
     def matches(self, view: FailureView) -> bool:
-        if self.queue and view.field("queue") != self.queue:
+        return self.matches_data(view.data)
+
+    def matches_data(self, data: dict[str, Any] | None) -> bool:
+        """Whether a decoded record matches (a record that is not a JSON object matches only an empty filter)."""
+        if data is None:
+            return self.empty
+        if self.queue and data.get("queue") != self.queue:
             return False
-        if self.exception and view.field("exception") != self.exception:
+        if self.exception and data.get("exception") != self.exception:
             return False
         if self.job_class:
-            job = view.job
+            job = describe_payload(data.get("payload"))
             if self.job_class not in (job.class_name, job.job_class):
                 return False
-        if self.text and self.text.lower() not in str(view.field("error") or "").lower():
+        if self.text and self.text.lower() not in str(data.get("error") or "").lower():
             return False
-        if self.retried is not None and view.retried != self.retried:
+        if self.retried is not None and bool(data.get("retried_at")) != self.retried:
             return False
         return True
 
@@ -179,8 +194,7 @@ class FailedAdmin:
         """Records ``start``..``start+count-1`` in display order, optionally filtered."""
         start = max(0, start)
         if flt is not None and not flt.empty:
-            matches = list(self._scan(only, flt, newest_first))
-            return FailurePage(len(matches), start, matches[start:start + count], self.count(only))
+            return self._filtered_page(start, count, only, flt, newest_first)
         lists = self._names(only)
         total = sum(c for _, c in lists)
         # Display position -> (list, index): lists in order, each oldest first, reversed if newest first.
@@ -199,16 +213,28 @@ class FailedAdmin:
         return FailurePage(total, start, items, len(items))
 
     def _scan(self, only: str | None, flt: FailureFilter, newest_first: bool = True) -> Iterator[FailureView]:
+        """Every record the filter matches, as views. Matching decodes with the C
+        JSON parser and builds nothing; only matches become views."""
+        found = [_view(name, index, raw) for name, index, raw in self._matches(only, flt)]
+        return reversed(found) if newest_first else iter(found)
+
+    def _matches(self, only: str | None, flt: FailureFilter) -> list[tuple[str, int, bytes]]:
         found = []
         for name, size in self._names(only):
             key = self.keys.failed_list(name)
             for chunk_start in range(0, size, _CHUNK):
                 for i, raw in enumerate(self.client.lrange(key, chunk_start, chunk_start + _CHUNK - 1)):
-                    if flt.could_match(raw):
-                        view = _view(name, chunk_start + i, raw)
-                        if flt.matches(view):
-                            found.append(view)
-        return reversed(found) if newest_first else iter(found)
+                    if flt.could_match(raw) and flt.matches_data(_loads(raw)):
+                        found.append((name, chunk_start + i, raw))
+        return found
+
+    def _filtered_page(self, start: int, count: int, only: str | None, flt: FailureFilter,
+                       newest_first: bool) -> FailurePage:
+        matches = self._matches(only, flt)
+        if newest_first:
+            matches.reverse()
+        items = [_view(name, index, raw) for name, index, raw in matches[start:start + count]]
+        return FailurePage(len(matches), start, items, self.count(only))
 
     def get(self, name: str, index: int) -> FailureView:
         self._check_list(name)
