@@ -303,3 +303,15 @@ def test_auth_file_gives_the_credentials(tmp_path: Path) -> None:
     auth = Auth.from_file(str(path))
     assert auth.check("ops", "pa:ss word") and not auth.check("ops", "pa")
     assert "pa:ss" not in repr(auth)
+
+
+def test_redis_down_or_a_key_of_the_wrong_type_is_a_clear_message_not_a_500(resque: Resque) -> None:
+    down = Browser(Resque(f"redis://127.0.0.1:{free_port()}/0"))
+    for path in ["/", "/failed", "/api/overview"]:
+        resp = down.client.get(path)
+        assert resp.status_code == 503 and "Cannot reach Redis" in resp.get_data(as_text=True), path
+    resque.redis.sadd(resque.layout.queues, "odd")
+    resque.redis.set(resque.layout.queue("odd"), "not a list")
+    web = Browser(resque)
+    resp = web.get("/queue?q=odd")
+    assert resp.status_code == 409 and "pyresque check" in resp.get_data(as_text=True)

@@ -27,6 +27,7 @@ from functools import cached_property
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, make_response, redirect, render_template, request, url_for
+import redis as redis_py
 from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.exceptions import HTTPException
 
@@ -160,6 +161,18 @@ def install(bp: Blueprint, web: WebState) -> None:
     @bp.errorhandler(ConnectionFailed)
     def _down(exc: ConnectionFailed) -> Any:
         return _problem(503, str(exc))
+
+    @bp.errorhandler(redis_py.ConnectionError)
+    @bp.errorhandler(redis_py.TimeoutError)
+    def _unreachable(exc: Exception) -> Any:
+        reason = str(exc).rstrip(".")
+        return _problem(503, f"Cannot reach Redis: {reason}. Nothing was changed; try again when it is back.")
+
+    @bp.errorhandler(redis_py.ResponseError)
+    def _refused(exc: Exception) -> Any:
+        # e.g. WRONGTYPE: a key of the keyspace is not what Resque's layout says (see `pyresque check`).
+        return _problem(409, f"Redis refused the request: {exc}. Run `pyresque check` to find the key that "
+                             "does not fit Resque's layout.")
 
     @bp.errorhandler(ResqueError)
     def _bad(exc: ResqueError) -> Any:
