@@ -287,3 +287,12 @@ def test_metrics_in_prometheus_text_format(resque: Resque, web: Browser) -> None
     assert "resque_paused 0" in lines and "resque_delayed_jobs 0" in lines
     assert any(l.startswith('resque_queue_oldest_job_age_seconds{queue="mail"} ') for l in lines)
     assert "# TYPE resque_jobs_processed_total counter" in lines
+
+
+def test_the_message_after_an_action_on_a_very_long_name_still_arrives(resque: Resque, web: Browser) -> None:
+    name = "q" * 5000
+    resque.enqueue_to(name, "Job", 1)
+    assert web.post("/queue/clear", {"q": name}).status_code == 303
+    message = web.flash()
+    assert message.startswith("Cleared queue qqq") and message.endswith("…") and len(message) < 600
+    assert resque.size(name) == 0

@@ -16,7 +16,8 @@ def overview_data() -> dict[str, Any]:
     """Everything the overview shows; sampling the counters for the rate chart on the way."""
     r = state().resque
     history.sample(r.redis, r.layout)
-    queues = browse.queue_summaries(r.redis, r.layout)
+    # Sizes only: the overview shows no job, so it decodes none (Queues shows the oldest).
+    queues = [browse.QueueSummary(name, size, None) for name, size in r.queue_sizes().items()]
     workers = browse.worker_views(r.redis, r.layout)
     count = browse.counters(r.redis, r.layout)
     return {

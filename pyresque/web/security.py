@@ -42,6 +42,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 _NONCE = re.compile(r"\A[0-9a-f]{32}\Z")
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+_FLASH_MAX = 500
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def install(bp: Blueprint, web: WebState) -> None:
         if getattr(g, "new_nonce", None):
             resp.set_cookie(CSRF_COOKIE, g.new_nonce, httponly=True, samesite="Strict", path=path,
                             secure=request.is_secure)
-        if getattr(g, "flash", None) and request.method in _SAFE_METHODS and not getattr(g, "keep_flash", False):
+        if getattr(g, "flash", None) and request.method in _SAFE_METHODS:
             resp.delete_cookie(FLASH_COOKIE, path=path)
         return resp
 
@@ -147,9 +148,8 @@ def install(bp: Blueprint, web: WebState) -> None:
         def u(endpoint: str, **values: Any) -> str:
             return url_for(f"{web.name}.{endpoint}", **values)
 
-        current = getattr(g, "pyresque_web", None)
         return {"u": u, "csrf_token": lambda: getattr(g, "csrf_token", ""), "read_only": web.read_only,
-                "flash": getattr(g, "flash", None), "csrf_field": CSRF_FIELD, "_mounted": current is web}
+                "flash": getattr(g, "flash", None), "csrf_field": CSRF_FIELD}
 
     bp.add_app_template_filter(_as_json, "pyresque_json")
     bp.add_app_template_filter(_duration, "pyresque_age")
@@ -242,7 +242,8 @@ def done(message: str, endpoint: str, **values: Any) -> Response:
     """After an action: a 303 to ``endpoint`` carrying ``message`` in a signed cookie."""
     web = state()
     resp = redirect(url_for(f"{web.name}.{endpoint}", **values), code=303)
+    if len(message) > _FLASH_MAX:  # names can be long; a cookie over 4 KB would be dropped
+        message = message[:_FLASH_MAX] + "…"
     resp.set_cookie(FLASH_COOKIE, web.flash_signer.dumps(message), httponly=True, samesite="Strict",
                     path=_cookie_path(web), secure=request.is_secure)
-    g.keep_flash = True
     return resp
