@@ -315,3 +315,15 @@ def test_redis_down_or_a_key_of_the_wrong_type_is_a_clear_message_not_a_500(resq
     web = Browser(resque)
     resp = web.get("/queue?q=odd")
     assert resp.status_code == 409 and "pyresque check" in resp.get_data(as_text=True)
+
+
+def test_messages_after_actions_on_hostile_names_are_escaped(resque: Resque) -> None:
+    webseed.seed_hostile(resque)
+    web = Browser(resque)
+    for name in webseed.HOSTILE[:3]:
+        assert web.post("/queue/clear", {"q": name}).status_code == 303
+        page = web.text("/")
+        assert "Cleared queue" in page and "<script>alert" not in page and "<img src=x" not in page
+    # A flash cookie forged without the secret is ignored, not shown.
+    web.client.set_cookie("localhost", "pyresque_flash", "eyJ4IjoiPHNjcmlwdD4ifQ.forged", path="/")
+    assert '<p class="flash"' not in web.text("/")

@@ -77,7 +77,7 @@ def test_overview_shows_queues_workers_failures_and_totals_and_json_agrees(resqu
     assert data["workers"] == info["workers"] == 3
     assert [w["id"] for w in data["working"]] == [f"{socket.gethostname()}:4242:default,mail"]
     assert {q["name"]: q["size"] for q in data["queues"]} == resque.queue_sizes()
-    assert f'<span class="num" data-field="pending">11</span>' in page
+    assert '<span class="num" data-field="pending">11</span>' in page
 
 
 def test_rates_come_from_bounded_samples(resque: Resque) -> None:
