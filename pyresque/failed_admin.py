@@ -32,6 +32,7 @@ from pyresque.listitems import locate
 from pyresque.scripts import source
 
 _CHUNK = 2000
+_BATCH = 500  # actions per pipelined round trip
 
 
 @dataclass(frozen=True)
@@ -257,12 +258,14 @@ class FailedAdmin:
             if found is None:
                 raise ItemChanged(f"failure {index} of {name!r} is no longer there or has changed "
                                   "(someone else retried or removed it); nothing was done")
-            if self._retry_at(name, found.index, found.raw):
+            if int(self._retry_at(name, found.index, found.raw)):
                 return _view(name, found.index, found.raw)
             index = found.index
         raise ItemChanged(f"failure {index} of {name!r} keeps moving; nothing was done, try again")
 
-    def _retry_at(self, name: str, index: int, raw: bytes) -> bool:
+    def _retry_at(self, name: str, index: int, raw: bytes, client: Any = None) -> Any:
+        """Run (or, with a pipeline as ``client``, queue) the script that retries the record
+        at ``index`` if it still has the bytes ``raw``; its reply is 1 when done."""
         view = _view(name, index, raw)
         if view.data is None:
             raise ItemChanged(f"failure {index} of {name!r} is not valid JSON and cannot be retried")
@@ -273,9 +276,8 @@ class FailedAdmin:
             raise ItemChanged(f"failure {index} of {name!r} names no queue to retry on")
         data["retried_at"] = self.backend.retried_at()
         script = self.client.register_script(source("retry_failure"))
-        done = script(keys=[self.keys.failed_list(name), self.keys.queues, self.keys.queue(queue)],
-                      args=[index, raw, encode_record(data), queue, job])
-        return bool(int(done))
+        return script(keys=[self.keys.failed_list(name), self.keys.queues, self.keys.queue(queue)],
+                      args=[index, raw, encode_record(data), queue, job], client=client)
 
     def remove(self, name: str, index: int, sha: str) -> None:
         self._check_list(name)
@@ -285,11 +287,32 @@ class FailedAdmin:
             raise ItemChanged(f"failure {index} of {name!r} is no longer there or has changed; nothing was done")
 
     def retry_matching(self, flt: FailureFilter, only: str | None = None) -> int:
-        """Retry every record the filter matches (all of them for an empty filter)."""
+        """Retry every record the filter matches (all of them for an empty filter), oldest first.
+
+        The checked retries go in pipelined batches; a record that moved in
+        the meantime is found again by its digest, one that changed or went
+        away is left alone.
+        """
         n = 0
-        for view in list(self._scan(only, flt, newest_first=False)):
+        moved = []
+        matches = self._matches(only, flt)
+        for start in range(0, len(matches), _BATCH):
+            pipe = self.client.pipeline(transaction=False)
+            sent = []
+            for name, index, raw in matches[start:start + _BATCH]:
+                try:
+                    self._retry_at(name, index, raw, client=pipe)
+                except ItemChanged:
+                    continue  # not retryable (no class, no queue, not JSON): as a single retry says
+                sent.append((name, index, raw))
+            for (name, index, raw), done in zip(sent, pipe.execute()):
+                if int(done):
+                    n += 1
+                else:
+                    moved.append((name, index, raw))
+        for name, index, raw in moved:
             try:
-                self.retry(view.list, view.index, view.digest)
+                self.retry(name, index, digest(raw))
                 n += 1
             except ItemChanged:
                 pass  # gone or changed under us: not ours to retry any more
@@ -299,9 +322,9 @@ class FailedAdmin:
         """Remove every record the filter matches, by value, in pipelined batches."""
         views = list(self._scan(only, flt, newest_first=False))
         n = 0
-        for start in range(0, len(views), 500):
+        for start in range(0, len(views), _BATCH):
             pipe = self.client.pipeline(transaction=False)
-            for view in views[start:start + 500]:
+            for view in views[start:start + _BATCH]:
                 pipe.lrem(self.keys.failed_list(view.list), 1, view.raw_bytes)
             n += sum(int(x) for x in pipe.execute())
         return n

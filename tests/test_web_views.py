@@ -296,3 +296,17 @@ def test_the_message_after_an_action_on_a_very_long_name_still_arrives(resque: R
     message = web.flash()
     assert message.startswith("Cleared queue qqq") and message.endswith("…") and len(message) < 600
     assert resque.size(name) == 0
+
+
+def test_retry_all_matching_thousands_in_batches_keeps_order_and_skips_what_moved(resque: Resque, web: Browser) -> None:
+    for i in range(1200):
+        webseed.add_failure(resque, "bulk", "Bulk" if i % 2 else "Other", [i])
+    resque.redis.rpush(resque.layout.failed, '{"payload":null,"queue":"bulk","exception":"X","error":"no job"}')
+    assert web.post("/failed/matching", {"action": "retry", "class": "Bulk"}).status_code == 303
+    assert "Retried 600 failures" in web.flash()
+    assert [j["args"][0] for j in resque.peek("bulk", 0, 1000)] == list(range(1, 1200, 2))
+    retried = [f.data for f in resque.failures.each() if f.data and f.data.get("retried_at")]
+    assert len(retried) == 600 and all(d["payload"]["class"] == "Bulk" for d in retried)
+    # Retry all (no filter): the one record with no job is left alone, the rest go back.
+    assert web.post("/failed/matching", {"action": "retry"}).status_code == 303
+    assert resque.size("bulk") == 600 + 1200
