@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from pyresque.cli.common import UsageError, client_from, emit, wants_json
+from pyresque.failed_admin import FailedAdmin, FailureFilter
 
 
 def add_commands(command: Any) -> None:
@@ -16,6 +17,9 @@ def add_commands(command: Any) -> None:
     p.add_argument("--queue", dest="failed_queue", help="a redis_multi_queue failure list, e.g. high_failed")
     p.add_argument("--start", type=int, default=0)
     p.add_argument("--count", type=int, default=20)
+    p.add_argument("--class", dest="job_class", default="", help="list: only this job class (ActiveJob's too)")
+    p.add_argument("--exception", default="", help="list: only this exception class")
+    p.add_argument("--grep", default="", help="list: only errors containing this text (any case)")
 
 
 def cmd_failed(args: argparse.Namespace) -> int:
@@ -23,7 +27,14 @@ def cmd_failed(args: argparse.Namespace) -> int:
     action, index, fq = args.action, args.index, args.failed_queue
     if action in ("show", "retry", "remove") and index is None:
         raise UsageError(f"failed {action} needs the failure's INDEX (see `pyresque failed list`)")
-    if action == "list":
+    if action == "list" and (args.job_class or args.exception or args.grep):
+        resque = client_from(args)
+        flt = FailureFilter(job_class=args.job_class, exception=args.exception, text=args.grep)
+        admin = FailedAdmin(resque.redis, resque.layout, resque.failure_backend)
+        items = admin.page(args.start, args.count, only=fq, flt=flt, newest_first=False).items
+        emit(args, [{"index": f.index, **(f.data or {"raw": f.raw})} for f in items],
+             "\n".join(_failure_line(f) for f in items) or "(no matching failures)")
+    elif action == "list":
         items = failures.all(fq, args.start, args.count)
         emit(args, [{"index": f.index, **(f.data or {"raw": f.raw})} for f in items],
              "\n".join(_failure_line(f) for f in items) or "(no failures)")
