@@ -20,13 +20,14 @@ from typing import Any
 import redis as redis_py
 
 from pyresque import payload as codec
+from pyresque.activejob.jobs import WRAPPER_CLASS
 from pyresque import times
 from pyresque import workers as worker_records
 from pyresque.connection import as_int, as_text
 from pyresque.heartbeat import PRUNE_AFTER_S
 from pyresque.keys import Keys
 
-ACTIVEJOB_WRAPPER = "ActiveJob::QueueAdapters::ResqueAdapter::JobWrapper"
+ACTIVEJOB_WRAPPER = WRAPPER_CLASS
 
 
 def digest(raw: bytes | str) -> str:

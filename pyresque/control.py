@@ -1,8 +1,7 @@
-"""What an operator can switch from outside the workers: pausing them all, pruning dead ones.
+"""Pruning dead workers from outside them (the dashboard's Prune button).
 
-Resque has no command channel to a worker. The one global switch is
-``pause-all-workers``: ``true`` makes every Ruby (2.3+) and pyresque worker
-stop reserving jobs until it is removed. Pruning here uses Ruby's first
+Resque has no command channel to a worker (pausing them all is
+``Resque.pause_all``). Pruning here uses Ruby's first
 rule only (a heartbeat older than the prune interval), because it is the
 only rule that holds from another host; the job a pruned worker was
 running becomes a ``Resque::PruneDeadWorkerDirtyExit`` failure, as Ruby
@@ -15,23 +14,9 @@ import redis as redis_py
 
 from pyresque import failure as failure_mod
 from pyresque import prune
-from pyresque.browse import is_pause_value, worker_views
+from pyresque.browse import worker_views
 from pyresque.heartbeat import PRUNE_AFTER_S
 from pyresque.keys import Keys
-
-
-def pause_all(client: redis_py.Redis, keys: Keys) -> None:
-    """Pause every worker (``SET pause-all-workers true``)."""
-    client.set(keys.pause_all, "true")
-
-
-def resume_all(client: redis_py.Redis, keys: Keys) -> None:
-    """Let every worker reserve jobs again (``DEL pause-all-workers``)."""
-    client.delete(keys.pause_all)
-
-
-def paused(client: redis_py.Redis, keys: Keys) -> bool:
-    return is_pause_value(client.get(keys.pause_all))
 
 
 def prune_stale(client: redis_py.Redis, keys: Keys, backend: failure_mod.FailureBackend,

@@ -13,7 +13,7 @@ name                                     type    meaning
                                                  (ActiveJob's ``enqueued_at``)
 ``resque_jobs_processed_total``          counter ``stat:processed``
 ``resque_jobs_failed_total``             counter ``stat:failed``
-``resque_workers{state}``                gauge   registered workers, ``working`` / ``idle``
+``resque_workers{state}``                gauge   registered workers, ``working`` / ``idle`` / ``paused``
 ``resque_workers_stale``                 gauge   workers whose heartbeat is past the prune interval
 ``resque_failed_jobs{list}``             gauge   records in each failure list
 ``resque_delayed_jobs``                  gauge   resque-scheduler delayed jobs
@@ -108,9 +108,11 @@ def render(snap: Snapshot) -> str:
            "Age of the job at the head of the queue, where the payload says when it was enqueued.", ages)
     family("resque_jobs_processed_total", "counter", "Jobs processed (stat:processed).", [({}, snap.processed)])  # not-a-key: help text
     family("resque_jobs_failed_total", "counter", "Jobs failed (stat:failed).", [({}, snap.failed)])  # not-a-key: help text
-    working = sum(1 for w in snap.workers if w.info.job is not None)
-    family("resque_workers", "gauge", "Registered workers by state.",
-           [({"state": "working"}, working), ({"state": "idle"}, len(snap.workers) - working)])
+    states = {"working": 0, "idle": 0, "paused": 0}
+    for w in snap.workers:
+        states[w.info.state] = states.get(w.info.state, 0) + 1
+    family("resque_workers", "gauge", "Registered workers by state (working, idle, paused).",
+           [({"state": state}, n) for state, n in states.items()])
     family("resque_workers_stale", "gauge", "Workers whose heartbeat is older than the prune interval.",
            [({}, sum(1 for w in snap.workers if w.stale))])
     family("resque_failed_jobs", "gauge", "Failure records in each failure list.",

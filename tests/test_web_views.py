@@ -281,7 +281,8 @@ def test_metrics_in_prometheus_text_format(resque: Resque, web: Browser) -> None
     assert 'resque_queue_jobs{queue="we\\"ird\\\\q\\n"} 1' in lines
     assert "resque_jobs_processed_total 1620" in lines
     assert "resque_jobs_failed_total 3" in lines
-    assert 'resque_workers{state="working"} 1' in lines and 'resque_workers{state="idle"} 2' in lines
+    assert {l for l in lines if l.startswith("resque_workers{")} == {
+        'resque_workers{state="working"} 1', 'resque_workers{state="idle"} 2', 'resque_workers{state="paused"} 0'}
     assert "resque_workers_stale 1" in lines
     assert 'resque_failed_jobs{list="failed"} 3' in lines
     assert "resque_paused 0" in lines and "resque_delayed_jobs 0" in lines

@@ -18,7 +18,7 @@ bp = Blueprint("workers", __name__)
 def workers_data() -> dict[str, Any]:
     r = state().resque
     views = browse.worker_views(r.redis, r.layout)
-    return {"workers": views, "stale": [w for w in views if w.stale], "paused": control.paused(r.redis, r.layout),
+    return {"workers": views, "stale": [w for w in views if w.stale], "paused": r.all_paused(),
             "prune_after_s": PRUNE_AFTER_S}
 
 
@@ -52,12 +52,12 @@ def prune() -> Any:
 @bp.post("/workers/pause")
 def pause() -> Any:
     r = state().resque
-    control.pause_all(r.redis, r.layout)
+    r.pause_all()
     return done("Paused all workers: they finish their current job and take no new ones.", "workers.index")
 
 
 @bp.post("/workers/resume")
 def resume() -> Any:
     r = state().resque
-    control.resume_all(r.redis, r.layout)
+    r.resume_all()
     return done("Resumed all workers.", "workers.index")
