@@ -25,8 +25,10 @@ import redis as redis_py
 from pyresque import payload as codec
 from pyresque.browse import JobView, describe_payload, digest
 from pyresque.connection import as_text
-from pyresque.errors import ItemChanged
+from pyresque.errors import FailureNotFound, ItemChanged
+# One definition of what Retry pushes, shared with Failures.requeue and the CLI.
 from pyresque.failure import FailureBackend, encode_record
+from pyresque.failure import _requeued_job  # noqa: PLC2701
 from pyresque.keys import Keys
 from pyresque.listitems import locate
 from pyresque.scripts import source
@@ -270,7 +272,7 @@ class FailedAdmin:
         if view.data is None:
             raise ItemChanged(f"failure {index} of {name!r} is not valid JSON and cannot be retried")
         data = dict(view.data)
-        job = requeued_job(data)
+        job = requeued_job(index, data)
         queue = str(data.get("queue") or "")
         if not queue:
             raise ItemChanged(f"failure {index} of {name!r} names no queue to retry on")
@@ -342,13 +344,10 @@ class FailedAdmin:
         return self.remove_matching(FailureFilter(retried=True), only)
 
 
-def requeued_job(data: dict[str, Any]) -> str:
-    """The payload Ruby's Retry pushes: ``class`` and ``args`` only (or pyresque's ``raw_payload``)."""
-    raw = data.get("raw_payload")
-    if isinstance(raw, str):
-        return raw
-    body = data.get("payload")
-    if not isinstance(body, dict) or not isinstance(body.get("class"), str) or not body["class"]:
-        raise ItemChanged("the failure has no job class to retry")
-    args = body.get("args")
-    return codec.encode_job(body["class"], args if isinstance(args, list) else [])
+def requeued_job(index: int, data: dict[str, Any]) -> str | bytes:
+    """What Retry pushes for a record: exactly what ``Failures.requeue`` pushes (the
+    queued bytes when the record keeps them, else ``class`` and ``args``, as Ruby)."""
+    try:
+        return _requeued_job(index, data)
+    except FailureNotFound as exc:
+        raise ItemChanged(f"{exc}; nothing was done") from None

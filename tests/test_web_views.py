@@ -311,3 +311,17 @@ def test_retry_all_matching_thousands_in_batches_keeps_order_and_skips_what_move
     # Retry all (no filter): the one record with no job is left alone, the rest go back.
     assert web.post("/failed/matching", {"action": "retry"}).status_code == 303
     assert resque.size("bulk") == 600 + 1200
+
+
+def test_retry_pushes_back_the_exact_bytes_a_record_kept(resque: Resque, web: Browser) -> None:
+    from pyresque import failure as failure_mod
+
+    queued = b'{"class":"Odd","args":["\xff\xfe"]}'  # not UTF-8: kept as raw_payload_base64
+    data = failure_mod.record(None, "pyresque.MalformedPayload", "not UTF-8", [], "h:1:q", "q", raw_payload=queued)
+    pipe = resque.redis.pipeline()
+    resque.failure_backend.save(pipe, data)
+    pipe.execute()
+    (name, index, digest), = failure_rows(web)
+    assert web.post("/failed/retry", {"list": name, "index": index, "digest": digest}).status_code == 303
+    assert resque.redis.lrange(resque.layout.queue("q"), 0, -1) == [queued]
+    assert "not valid JSON" not in web.text("/failed/show?list=failed&index=0")
