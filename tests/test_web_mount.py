@@ -48,3 +48,11 @@ def test_create_app_prefix_and_a_reverse_proxy_script_name(resque: Resque) -> No
     proxied = app.test_client()
     page = proxied.get("/resque/queues", base_url="http://localhost/ops/").get_data(as_text=True)
     assert 'href="/ops/resque/failed"' in page and 'href="/ops/resque/static/pyresque.css"' in page
+
+
+def test_cookies_are_strict_httponly_and_secure_over_https(resque: Resque) -> None:
+    client = create_app(resque).test_client()
+    plain = client.get("/").headers.get_all("Set-Cookie")
+    assert len(plain) == 1 and "HttpOnly" in plain[0] and "SameSite=Strict" in plain[0] and "Secure" not in plain[0]
+    tls = create_app(resque).test_client().get("/", base_url="https://localhost/").headers.get_all("Set-Cookie")
+    assert "Secure" in tls[0]
