@@ -229,3 +229,23 @@ def test_filter_the_failed_list_and_remove_the_selected(chrome: Any, dashboard: 
     assert "Removed 1 selected failures" in flash(chrome)
     assert sorted(f.data["error"] for f in resque.failures.each()) == ["missing file", "smtp down 0", "smtp down 2"]
     assert console_errors(chrome) == []
+
+
+def test_hostile_names_run_no_script_in_a_real_browser(chrome: Any, dashboard: str, resque: Resque) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    webseed.seed_hostile(resque)
+    chrome.get_log("browser")
+    name = webseed.HOSTILE[0]
+    paths = ["/", "/queues", "/failed", "/workers", "/stats", "/queue?" + urlencode({"q": name}),
+             "/worker?" + urlencode({"id": f"{name}:7:{name}"}), "/failed?" + urlencode({"class": name}),
+             "/failed/show?list=failed&index=0"]
+    for path in paths:
+        visit(chrome, dashboard + path)
+        with pytest.raises(NoAlertPresentException):
+            chrome.switch_to.alert.text  # noqa: B018 - an alert() would mean injected script ran
+        assert not chrome.find_elements("css selector", "main img, main iframe"), path
+        assert console_errors(chrome) == [], path
+    # The hostile name is shown as text, exactly.
+    visit(chrome, dashboard + "/queue?" + urlencode({"q": name}))
+    assert chrome.find_element("css selector", "h1 .name").text == name
