@@ -6,6 +6,7 @@
     pyresque failed list|show|retry|remove|clear|retry-all|clear-retried
     pyresque check
     pyresque pause | resume | health [--worker ID] [--json]
+    pyresque web [--host H] [--port 5678] [--prefix /p] [--read-only] [--auth-file F]
 
 Common options: ``--redis`` (default ``$REDIS_URL``, else localhost:6379),
 ``--namespace`` (default ``$RESQUE_NAMESPACE``, else resque), ``--json``.
@@ -26,11 +27,11 @@ from typing import Any, Callable, Sequence
 import redis as redis_py
 
 from pyresque import __version__
-from pyresque.cli import failed, keyspace, ops, work
+from pyresque.cli import failed, keyspace, ops, web, work
 from pyresque.cli.common import EXIT_ERROR, EXIT_USAGE, UsageError, seconds
 from pyresque.errors import ResqueError
 
-GROUPS = (keyspace, failed, ops, work)
+GROUPS = (keyspace, failed, ops, work, web)
 
 EXIT_CODES = """exit codes (every command):
   0    done; `health`: healthy
