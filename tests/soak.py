@@ -411,11 +411,6 @@ def _commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-if __name__ == "__main__":
-    import sys
-
-    sys.exit(main())
-
 
 def failover_soak(cluster, workdir: Path, jobs: int, failovers: int, seed: int) -> Figures:
     """Sentinel fails over (the primary killed) while workers work: every
@@ -444,3 +439,9 @@ def failover_soak(cluster, workdir: Path, jobs: int, failovers: int, seed: int) 
 
     return run(client, cluster.url, workdir, "Sentinel failover", jobs, failovers, fail_over, seed,
                pace_s=(1.0, 2.0), enqueue=replicated_enqueue)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
