@@ -28,6 +28,12 @@ JOB_HOOKS = (
     "around_perform",
     "after_perform",
     "on_failure",
+    # resque-scheduler's: before_schedule returning False drops a delayed
+    # job; before_delayed_enqueue runs as the scheduler moves it (its result
+    # is ignored, as in Ruby); after_schedule runs once it is scheduled.
+    "before_schedule",
+    "after_schedule",
+    "before_delayed_enqueue",
 )
 
 WORKER_HOOKS = (
