@@ -5,6 +5,10 @@
     pyresque work -q QUEUES [--import MODULE] [-i INTERVAL] [--count N] ...
     pyresque failed list|show|retry|remove|clear|retry-all|clear-retried
     pyresque check
+    pyresque enqueue --in 10m | --at 2027-01-01T09:00:00+01:00 QUEUE CLASS [ARG...]
+    pyresque scheduler [--schedule FILE] [-D]      (rake resque:scheduler)
+    pyresque delayed list|show|remove|enqueue-now|clear
+    pyresque schedule list|show [NAME]
 
 Common options: ``--redis`` (default ``$REDIS_URL``, else localhost:6379),
 ``--namespace`` (default ``$RESQUE_NAMESPACE``, else resque), ``--json``.
@@ -25,11 +29,11 @@ from typing import Any, Callable, Sequence
 import redis as redis_py
 
 from pyresque import __version__
-from pyresque.cli import failed, keyspace, work
+from pyresque.cli import failed, keyspace, scheduler, work
 from pyresque.cli.common import EXIT_ERROR, EXIT_USAGE, UsageError
 from pyresque.errors import ResqueError
 
-GROUPS = (keyspace, failed, work)
+GROUPS = (keyspace, failed, work, scheduler)
 
 Command = Callable[[str, Callable[[argparse.Namespace], "int | None"], str], argparse.ArgumentParser]
 
