@@ -66,7 +66,8 @@ class Scheduler:
         self.entries: dict[str, sched.Entry] = {}
         self._next: dict[str, float] = {}
         self._fire = self.redis.register_script(source("fire_tick"))
-        self.master = False
+        # None until the first pass, so that pass always sets the title.
+        self.master: bool | None = None
         self.started_s = time.time()
         self._stopping = False
         self._reload_requested = False

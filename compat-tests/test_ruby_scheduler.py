@@ -1,0 +1,164 @@
+"""pyresque's delayed jobs and scheduler against the real resque-scheduler 5.0.
+
+Both directions: what Python delays, Ruby finds, removes and moves; what Ruby
+delays, pyresque finds, removes and moves; Ruby and Python schedulers elect
+one master on Ruby's lock and fail over after ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from pyresque import Resque
+from pyresque.registry import Registry
+from pyresque.scheduler.lock import lock_value
+from schedside import log_of, py_scheduler, ruby_scheduler
+from testsupport import wait_until
+from webside import kill_hard
+
+ARGS = [1, "é\n\"x\"", {"a": [1.5, None, True], "b": {}}, 1.0e20]
+
+
+def _keys(r) -> dict[str, object]:
+    """Every scheduler key with its value, for byte comparisons."""
+    out: dict[str, object] = {}
+    for key in sorted(k.decode() for k in r.keys("resque:*")):
+        kind = r.type(key).decode()
+        if kind == "list":
+            out[key] = [v.decode() for v in r.lrange(key, 0, -1)]
+        elif kind == "set":
+            out[key] = sorted(v.decode() for v in r.smembers(key))
+        elif kind == "zset":
+            out[key] = [(m.decode(), s) for m, s in r.zrange(key, 0, -1, withscores=True)]
+    return out
+
+
+def _title(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def test_python_writes_the_bytes_ruby_writes(ruby, r, redis_server):
+    ts = int(time.time()) + 3600
+    ruby.eval(f'require "resque-scheduler"; Resque.enqueue_at(Time.at({ts}), Recorder, *JSON.parse({json.dumps(json.dumps(ARGS))})); '
+              f'Resque.enqueue_at_with_queue("other", {ts} + 1, "Mailers::Welcome", 2); nil')
+    ruby_keys = _keys(r)
+    r.flushall()
+    resque = Resque(redis_server, registry=Registry())
+    resque.enqueue_at_with_queue("record", ts, "Recorder", *ARGS)
+    resque.enqueue_at_with_queue("other", ts + 1, "Mailers::Welcome", 2)
+    assert _keys(r) == ruby_keys
+    assert f"resque:delayed:{ts}" in ruby_keys
+
+
+def test_ruby_finds_and_removes_what_python_delayed(ruby, r, redis_server):
+    registry = Registry()
+    registry.register(lambda *a: None, name="Recorder", queue="record")
+    resque = Resque(redis_server, registry=registry)
+    resque.enqueue_in(600, "Recorder", *ARGS)
+    resque.enqueue_in(1200, "Recorder", *ARGS)
+    stamps = resque.scheduled_at("Recorder", *ARGS)
+    code = f'require "resque-scheduler"; args = JSON.parse({json.dumps(json.dumps(ARGS))}); '
+    seen = ruby.eval(code + "[Resque.delayed?(Recorder, *args), Resque.scheduled_at(Recorder, *args).sort, "
+                            "Resque.count_all_scheduled_jobs, Resque.remove_delayed(Recorder, *args)]")
+    assert seen == [True, stamps, 2, 2]
+    assert not resque.is_delayed("Recorder", *ARGS)
+    assert r.keys("resque:timestamps:*") == []
+
+
+def test_python_finds_and_removes_what_ruby_delayed(ruby, r, redis_server):
+    registry = Registry()
+    registry.register(lambda *a: None, name="Recorder", queue="record")
+    resque = Resque(redis_server, registry=registry)
+    ruby.eval(f'require "resque-scheduler"; args = JSON.parse({json.dumps(json.dumps(ARGS))}); '
+              "Resque.enqueue_in(600, Recorder, *args); Resque.enqueue_in(900, Recorder, 9); nil")
+    assert resque.is_delayed("Recorder", *ARGS)
+    assert resque.count_all_scheduled_jobs() == 2
+    assert resque.find_delayed_selection(lambda args: args == [9]) == ['{"class":"Recorder","args":[9],"queue":"record"}']
+    assert resque.remove_delayed("Recorder", *ARGS) == 1
+    assert ruby.eval('require "resque-scheduler"; [Resque.delayed?(Recorder, 9), Resque.count_all_scheduled_jobs]') == [True, 1]
+
+
+def test_python_delayed_job_moved_by_ruby_scheduler_run_by_ruby_worker(ruby, r, redis_server, procs, ruby_results):
+    resque = Resque(redis_server, registry=Registry())
+    resque.enqueue_in_with_queue("record", 1, "Recorder", *ARGS)
+    ruby_scheduler(procs, RESQUE_SCHEDULER_INTERVAL="0.2")
+    # Ruby (redis-rb 5) pushes the job before its MULTI trims the bucket: wait for both.
+    wait_until(lambda: r.llen("resque:queue:record") == 1 and not r.keys("resque:delayed*"), 30,
+               "Ruby's scheduler to move the job\n" + procs.logs())
+    assert r.lrange("resque:queue:record", 0, -1) == [
+        b'{"class":"Recorder","args":' + json.dumps(ARGS, ensure_ascii=False, separators=(",", ":")).replace("1e+20", "1.0e+20").encode() + b"}"]
+    assert r.keys("resque:delayed*") == [] and r.keys("resque:timestamps:*") == []
+    ruby.work("record")
+    assert [x["args"] for x in ruby_results()] == [ARGS]
+
+
+def test_ruby_delayed_job_moved_by_pyresque_scheduler_run_by_python_worker(ruby, r, procs, ruby_results):
+    ruby.eval('require "resque-scheduler"; Resque.enqueue_in(1, Recorder, 7, "x"); nil')
+    due = int(ruby.eval('require "resque-scheduler"; Resque.delayed_queue_peek(0, 1).first'))
+    py_scheduler(procs)
+    procs.py("record")
+    results = wait_until(ruby_results, 30, "the Python worker to run the job\n" + procs.logs())
+    assert results[0]["args"] == [7, "x"] and results[0]["side"] == "python"
+    assert r.keys("resque:delayed*") == [] and r.keys("resque:timestamps:*") == []
+    assert due <= time.time()
+
+
+def test_ruby_and_python_schedulers_elect_one_master_and_fail_over(ruby, r, redis_server, procs):
+    lock = "resque:resque:resque_scheduler_master_lock"
+    resque = Resque(redis_server, registry=Registry())
+    py = py_scheduler(procs, LOCK_TIMEOUT="3", RESQUE_SCHEDULER_INTERVAL="0.5")
+    wait_until(lambda: r.get(lock) == f"{lock_value(py.pid)}".encode(), 20, "the Python scheduler to be master")
+    rb = ruby_scheduler(procs, LOCK_TIMEOUT="3", RESQUE_SCHEDULER_INTERVAL="0.5")
+    wait_until(lambda: "Child scheduler" in log_of(rb), 30, "Ruby's scheduler to run as a child")
+    assert "Master scheduler" in _title(py.pid)  # the process title follows Ruby's
+    assert "resque-scheduler-5.0.1: Master scheduler" in _title(py.pid)
+    assert r.ttl(lock) <= 3
+
+    kill_hard(py)
+    resque.enqueue_in_with_queue("record", 1, "Recorder", "after python died")
+    wait_until(lambda: r.get(lock) == f"{lock_value(rb.pid)}".encode(), 10, "Ruby's scheduler to take over")
+    wait_until(lambda: r.llen("resque:queue:record") == 1, 10, "Ruby's scheduler, now master, to move the job")
+
+    py2 = py_scheduler(procs, LOCK_TIMEOUT="3", RESQUE_SCHEDULER_INTERVAL="0.5")
+    wait_until(lambda: "Child scheduler" in _title(py2.pid), 20, "the new Python scheduler to run as a child")
+    kill_hard(rb)
+    resque.enqueue_in_with_queue("record", 1, "Recorder", "after ruby died")
+    wait_until(lambda: r.get(lock) == f"{lock_value(py2.pid)}".encode(), 10, "the Python scheduler to take over")
+    wait_until(lambda: r.llen("resque:queue:record") == 2, 10, "the Python scheduler to move the job")
+    assert [json.loads(x)["args"] for x in r.lrange("resque:queue:record", 0, -1)] == [
+        ["after python died"], ["after ruby died"]]
+
+
+def test_lock_value_and_key_match_ruby(ruby, r):
+    key, value = ruby.eval('require "resque-scheduler"; l = Resque::Scheduler.send(:master_lock); '
+                           "[Resque::Scheduler.send(:master_lock_key), l.value]")
+    from pyresque.keys import Keys
+
+    assert Keys("resque").master_lock() == "resque:" + key
+    host, _, pid = value.rpartition(":")
+    assert lock_value(int(pid)) == value
+
+
+def test_recurring_job_enqueued_once_per_tick_with_ruby_and_python_schedulers(ruby, r, procs, tmp_path):
+    schedule = tmp_path / "schedule.yml"
+    schedule.write_text('every_second:\n  cron: "* * * * * *"\n  class: Recorder\n  queue: record\n  args: [tick]\n')
+    py = py_scheduler(procs, "--schedule", str(schedule), LOCK_TIMEOUT="5", RESQUE_SCHEDULER_INTERVAL="0.5")
+    wait_until(lambda: "Master scheduler" in _title(py.pid), 20, "the Python scheduler to be master")
+    rb = ruby_scheduler(procs, SCHEDULE_FILE=str(schedule), LOCK_TIMEOUT="5", RESQUE_SCHEDULER_INTERVAL="0.5")
+    wait_until(lambda: "Child scheduler" in log_of(rb), 30, "Ruby's scheduler to run as a child")
+    start_len, start = r.llen("resque:queue:record"), time.time()
+    wait_until(lambda: r.llen("resque:queue:record") >= start_len + 5, 20, "five ticks")
+    elapsed = time.time() - start
+    # One job per second: two masters would double it.
+    assert r.llen("resque:queue:record") - start_len <= elapsed + 1
+    assert r.hget("resque:delayed:last_enqueued_at", "every_second") is not None
