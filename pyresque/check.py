@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from decimal import Decimal
 from dataclasses import dataclass
 from importlib import resources
@@ -77,6 +78,11 @@ _EXPECTED_TYPE = {
     "delayed_schedule": "zset",
     "delayed": "list",
     "timestamps": "set",
+    "persistent_schedules": "hash",
+    "schedules_changed": "set",
+    "last_enqueued_at": "hash",
+    "scheduler_lock": "string",
+    "retry": "string",
 }
 
 
@@ -194,6 +200,11 @@ class _Checker:
             "delayed_schedule": self.check_schedule,
             "delayed": self.check_delayed,
             "timestamps": self.check_timestamps,
+            "persistent_schedules": self.check_persistent_schedules,
+            "schedules_changed": lambda key, arg: None,
+            "last_enqueued_at": self.check_last_enqueued_at,
+            "scheduler_lock": self.check_scheduler_lock,
+            "retry": self.check_retry_counter,
         }
         for key in sorted(found):
             kind = self.keys.parse(key)
@@ -391,8 +402,13 @@ class _Checker:
                     self.error(key, f"member {text!r} (score {score}) is not a unix timestamp equal to its score")
 
     def check_delayed(self, key: str, ts: str) -> None:
+        if self.r.zscore(self.keys.delayed_schedule, ts) is None:
+            self.error(key, f"{ts} is not in delayed_queue_schedule: no scheduler will ever move these jobs")
         for index, raw in self.sampled(key):
-            self.json_against(DELAYED_ITEM, key, f"item {index}", raw)
+            ok, item = self.decoded(key, f"item {index}", raw)
+            if ok and self.against(DELAYED_ITEM, key, f"item {index}", item) and item.get("queue") is None:
+                self.warn(key, f"item {index} has no queue: Ruby's scheduler drops it unless it can load "
+                               f"{item.get('class')!r} (pyresque's records a failure)")
 
     def check_timestamps(self, key: str, encoded: str) -> None:
         self.json_against(DELAYED_ITEM, key, "the item in the key name", encoded)
@@ -400,6 +416,42 @@ class _Checker:
             parsed = self.keys.parse(self.keys.prefix + member)
             if parsed is None or parsed.kind != "delayed":
                 self.error(key, f"member {member!r} does not name a delayed list (un-namespaced, a unix timestamp)")
+
+
+    def check_persistent_schedules(self, key: str, arg: str) -> None:
+        from pyresque.scheduler.schedule import parse_entry
+
+        for name, raw in sorted(self.r.hscan_iter(key, count=1000)):
+            where = f"schedule {_text(name)!r}"
+            ok, config = self.decoded(key, where, raw)  # Ruby's scheduler dies on one it cannot decode
+            if not ok:
+                continue
+            for problem in parse_entry(_text(name) or "", config)[1]:
+                self.warn(key, f"{where}: {problem.message} (Ruby logs and skips it)" if problem.fatal
+                          else f"{where}: {problem.message}")
+
+    def check_last_enqueued_at(self, key: str, arg: str) -> None:
+        for name, value in sorted(self.r.hscan_iter(key, count=1000)):
+            text = _text(value) or ""
+            if not _RUBY_TIME.fullmatch(text):
+                self.warn(key, f"{_text(name)!r}: {text!r} is not Ruby's Time#to_s (2026-01-15 16:28:07 -0500)")
+
+    def check_scheduler_lock(self, key: str, arg: str) -> None:
+        value = _text(self.r.get(key)) or ""
+        host, _, pid = value.rpartition(":")
+        if not host or not pid.isdigit():
+            self.error(key, f"{value!r} is not <hostname>:<pid>: no scheduler will ever renew or release it")
+        if int(self.r.ttl(key)) == -1:
+            self.error(key, "has no TTL: if its holder died, no scheduler becomes master until it is deleted")
+
+    def check_retry_counter(self, key: str, arg: str) -> None:
+        value = _text(self.r.get(key)) or ""
+        if not value.lstrip("-").isdigit():
+            self.error(key, f"{value!r} is not an integer: resque-retry's INCR fails on it")
+
+
+# Ruby's Time#to_s, as resque-scheduler writes last_enqueued_at.
+_RUBY_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [+-]\d{4}")
 
 
 # Output -------------------------------------------------------------------------
