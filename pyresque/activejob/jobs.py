@@ -22,6 +22,7 @@ from pyresque import times
 from pyresque.activejob import arguments
 from pyresque.errors import ActiveJobDeserializationError, ResqueError, UnknownActiveJob
 from pyresque.registry import JobSpec, Registry, default_registry
+from pyresque.scheduler.delayed import seconds_of
 
 if TYPE_CHECKING:
     from pyresque.client import Resque
@@ -113,6 +114,9 @@ class RailsJob:
     priority: int | None = None
     locale: str = "en"
     timezone: str | None = "UTC"
+    # When the job is due, epoch nanoseconds (``set(wait=...)``/``wait_until``);
+    # None: at once. Rails: ``scheduled_at``.
+    scheduled_at_ns: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -121,10 +125,21 @@ class RailsJob:
             raise TypeError(f"priority must be an int or None, not {self.priority!r}")
 
     def set(self, **options: Any) -> "RailsJob":
-        """A copy with other options (``queue``, ``priority``, ``locale``, ``timezone``)."""
-        unknown = set(options) - {"queue", "priority", "locale", "timezone"}
+        """A copy with other options (``queue``, ``priority``, ``locale``, ``timezone``,
+        ``wait`` in seconds or a ``timedelta``, ``wait_until`` an aware ``datetime``).
+
+        As Rails' ``set``, ``wait`` counts from now, the moment ``set`` is called;
+        a delayed job goes through resque-scheduler (``enqueue_at_with_queue``).
+        """
+        unknown = set(options) - {"queue", "priority", "locale", "timezone", "wait", "wait_until"}
         if unknown:
-            raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; use queue, priority, locale or timezone")
+            raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; "
+                            "use queue, priority, locale, timezone, wait or wait_until")
+        wait, wait_until = options.pop("wait", None), options.pop("wait_until", None)
+        if wait is not None:
+            options["scheduled_at_ns"] = time.time_ns() + int(round(seconds_of(wait) * 1e9))
+        if wait_until is not None:
+            options["scheduled_at_ns"] = _epoch_ns(wait_until)
         return dataclasses.replace(self, **options)
 
     def job_data(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -144,7 +159,7 @@ class RailsJob:
             "locale": self.locale,
             "timezone": self.timezone,
             "enqueued_at": times.utc_iso8601_from_ns(),
-            "scheduled_at": None,
+            "scheduled_at": None if self.scheduled_at_ns is None else times.utc_iso8601_from_ns(self.scheduled_at_ns),
         }
 
     def perform_later(self, resque: "Resque", /, *args: Any, **kwargs: Any) -> JobInfo:
@@ -154,8 +169,21 @@ class RailsJob:
         :class:`~pyresque.errors.InvalidArgument` before anything is written.
         """
         data = self.job_data(*args, **kwargs)
-        resque.enqueue_to(self.queue, WRAPPER_CLASS, data)
+        if self.scheduled_at_ns is None:
+            resque.enqueue_to(self.queue, WRAPPER_CLASS, data)
+        else:
+            # Rails' adapter: enqueue_at_with_queue(queue, scheduled_at.to_f, JobWrapper, job_data)
+            resque.enqueue_at_with_queue(self.queue, self.scheduled_at_ns / 1e9, WRAPPER_CLASS, data)
         return JobInfo.from_job_data(data)
+
+
+def _epoch_ns(moment: Any) -> int:
+    if isinstance(moment, datetime):
+        whole = int(moment.replace(microsecond=0).timestamp())
+        return whole * 1_000_000_000 + moment.microsecond * 1000
+    if isinstance(moment, (int, float)) and not isinstance(moment, bool):
+        return int(round(moment * 1e9))
+    raise TypeError(f"wait_until must be a datetime or epoch seconds, not {moment!r}")
 
 
 def perform_later(
@@ -165,6 +193,8 @@ def perform_later(
     *args: Any,
     queue: str | None = None,
     priority: int | None = None,
+    wait: Any = None,
+    wait_until: Any = None,
     **kwargs: Any,
 ) -> JobInfo:
     """Enqueue the ActiveJob job ``job_class`` for whatever worker runs it, Ruby or Python.
@@ -173,8 +203,11 @@ def perform_later(
 
     is Rails' ``ArchiveJob.perform_later(repo_id, branch: "main")``. ``queue``
     defaults to the queue of a Python handler registered for ``job_class``,
-    else ``"default"``. Other keyword arguments are the job's own; for a job
-    keyword called ``queue`` or ``priority``, use ``RailsJob(...).perform_later``.
+    else ``"default"``. ``wait`` (seconds or a ``timedelta``) or ``wait_until``
+    (a ``datetime``) delays it through resque-scheduler, as Rails'
+    ``set(wait: 5.minutes)``. Other keyword arguments are the job's own; for a job
+    keyword called ``queue``, ``priority``, ``wait`` or ``wait_until``, use
+    ``RailsJob(...).set(...).perform_later``.
     """
     job = job_class if isinstance(job_class, RailsJob) else _known(resque.registry, job_class)
     options: dict[str, Any] = {}
@@ -182,6 +215,10 @@ def perform_later(
         options["queue"] = queue
     if priority is not None:
         options["priority"] = priority
+    if wait is not None:
+        options["wait"] = wait
+    if wait_until is not None:
+        options["wait_until"] = wait_until
     return job.set(**options).perform_later(resque, *args, **kwargs)
 
 
