@@ -403,7 +403,7 @@ class _Checker:
 
     def check_delayed(self, key: str, ts: str) -> None:
         if self.r.zscore(self.keys.delayed_schedule, ts) is None:
-            self.error(key, f"{ts} is not in delayed_queue_schedule: no scheduler will ever move these jobs")
+            self.error(key, f"{ts} is not in the schedule (zset): no scheduler will ever move these jobs")
         for index, raw in self.sampled(key):
             ok, item = self.decoded(key, f"item {index}", raw)
             if ok and self.against(DELAYED_ITEM, key, f"item {index}", item) and item.get("queue") is None:

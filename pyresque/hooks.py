@@ -48,6 +48,21 @@ WORKER_HOOKS = (
 )
 
 
+# Set on an exception by an on_failure hook that scheduled a retry of the job
+# (resque-retry, ActiveJob retry_on): the worker then records no failure, as
+# resque-retry's MultipleWithRetrySuppression backend does.
+_RETRIED = "_pyresque_retry_scheduled"
+
+
+def mark_retry_scheduled(exc: BaseException) -> None:
+    """Say that ``exc`` was handled by scheduling a retry (no failure record)."""
+    setattr(exc, _RETRIED, True)
+
+
+def retry_scheduled(exc: BaseException) -> bool:
+    return bool(getattr(exc, _RETRIED, False))
+
+
 def all_allow(hooks: Iterable[Callable[..., Any]], *args: Any) -> bool:
     """Run every hook; ``False`` if any returned exactly ``False`` (Resque's cancel)."""
     allowed = True

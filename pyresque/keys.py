@@ -34,6 +34,7 @@ _SCHEDULES_CHANGED = "schedules_changed"
 _LAST_ENQUEUED_AT = "delayed:last_enqueued_at"
 _MASTER_LOCK = "resque_scheduler_master_lock"
 _RETRY = "resque-retry:"
+_RETRY_FAILURE = "failure-"
 # pyresque's own keys, which Ruby never reads: all under this prefix.
 _PYRESQUE = "pyresque:"
 _RESERVATION = _PYRESQUE + "reservation:"
@@ -237,6 +238,11 @@ class Keys:
         """resque-retry's attempt counter ``resque-retry:<Class>[:<id>]``."""
         return self._k(_RETRY + identifier)
 
+    def retry_failure(self, identifier: str) -> str:
+        """resque-retry's ``failure-resque-retry:<Class>[:<id>]``: JSON details
+        of the last failure of a job waiting for its retry (TTL 2 x delay)."""
+        return self._k(_RETRY_FAILURE + _RETRY + identifier)
+
     # Reading key names back --------------------------------------------------
     def parse(self, key: str) -> KeyKind | None:
         """What ``key`` is in Resque's layout, or None when it is outside the namespace.
@@ -270,6 +276,8 @@ class Keys:
             return KeyKind("scheduler_lock", bare[len(self.namespace) + 1 : -len(_MASTER_LOCK)].rstrip(":"))
         if bare.startswith(_RETRY):
             return KeyKind("retry", bare[len(_RETRY):])
+        if bare.startswith(_RETRY_FAILURE + _RETRY):
+            return KeyKind("retry_failure", bare[len(_RETRY_FAILURE + _RETRY):])
         if bare.startswith(_PYRESQUE):
             return KeyKind("pyresque", bare[len(_PYRESQUE):])
         if bare.startswith(_WORKER):

@@ -32,7 +32,7 @@ def test_broken_scheduler_keys_are_reported(resque, r):
     text = "\n".join(f"{s} {k}: {m}" for s, k, m in found)
     assert ("error", "delayed:100") in {(s, k) for s, k, _ in found if "not valid JSON" in _}
     assert "warning delayed:100: item 0 has no queue" in text
-    assert "error delayed:200: 200 is not in delayed_queue_schedule" in text
+    assert "error delayed:200: 200 is not in the schedule" in text
     assert "error persistent_schedules: schedule 'bad' is not valid JSON" in text
     assert "warning persistent_schedules: schedule 'cronless': has no cron or every" in text
     assert "warning delayed:last_enqueued_at: 'x'" in text
