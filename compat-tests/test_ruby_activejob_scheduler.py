@@ -66,3 +66,48 @@ def test_rails_wait_is_moved_by_pyresque_and_run_by_a_python_handler(ruby, r, re
     Worker(resque, "aj_python", registry=registry, interval_s=0, fork_per_job=False, handle_signals=False).work()
     [(args, job)] = seen
     assert args == (7, "y") and job.scheduled_at is not None and job.executions == 1
+
+
+def test_retry_on_counts_executions_once_across_ruby_and_python(ruby, r, resque, registry, ruby_results):
+    python_runs = []
+
+    @activejob.job("RetryingJob", queue="aj_retry", registry=registry,
+                   retry_on=[activejob.RetryOn(ValueError, wait=1, attempts=4, jitter=0, key="[ArgumentError]")])
+    def retrying(*args):
+        python_runs.append(activejob.current_job())
+        raise ValueError("fails in Python")
+
+    def python_runs_one():
+        Worker(resque, "aj_retry", registry=registry, interval_s=0, fork_per_job=False, handle_signals=False).work()
+
+    def delayed_job_data():
+        [(ts, item)] = delayed_items(r)
+        return json.loads(item)["args"][0]
+
+    def run_due_now():
+        assert resque.enqueue_delayed_selection(lambda args: True) == 1
+
+    info = activejob.perform_later(resque, "RetryingJob", 3, "z", queue="aj_retry")
+    python_runs_one()  # execution 1 (Python)
+    data = delayed_job_data()
+    assert (data["job_id"], data["executions"], data["exception_executions"]) == (info.job_id, 1, {"[ArgumentError]": 1})
+    assert data["scheduled_at"] > data["enqueued_at"] and r.llen("resque:failed") == 0
+
+    run_due_now()
+    ruby.run("work_activejob_retry.rb", QUEUES="aj_retry")  # execution 2 (Ruby) sees Python's counts
+    [ruby_run] = ruby_results()
+    assert (ruby_run["executions"], ruby_run["exception_executions"]) == (2, {"[ArgumentError]": 1})
+    data = delayed_job_data()
+    assert (data["job_id"], data["executions"], data["exception_executions"]) == (info.job_id, 2, {"[ArgumentError]": 2})
+
+    run_due_now()
+    python_runs_one()  # execution 3 (Python) sees Ruby's counts
+    assert (python_runs[-1].executions, dict(python_runs[-1].exception_executions)) == (3, {"[ArgumentError]": 2})
+    assert delayed_job_data()["exception_executions"] == {"[ArgumentError]": 3}
+
+    run_due_now()
+    ruby.run("work_activejob_retry.rb", QUEUES="aj_retry")  # execution 4 = attempts: Ruby gives up
+    assert ruby_results()[-1]["executions"] == 4
+    assert resque.count_all_scheduled_jobs() == 0
+    [failure] = [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
+    assert failure["exception"] == "ArgumentError"

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from pyresque import times
-from pyresque.activejob import arguments
+from pyresque.activejob import arguments, rescue
 from pyresque.errors import ActiveJobDeserializationError, ResqueError, UnknownActiveJob
 from pyresque.registry import JobSpec, Registry, default_registry
 from pyresque.scheduler.delayed import seconds_of
@@ -238,6 +238,8 @@ class Handler(RailsJob):
     """
 
     target: Any = None
+    # Rails' retry_on / discard_on rules (pyresque.activejob.rescue), in declaration order.
+    rescue_rules: tuple[Any, ...] = ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.target(*args, **kwargs)
@@ -273,6 +275,11 @@ class Dispatcher:
         token = _current.set(info)
         try:
             return handler.run(info, args, kwargs)
+        except Exception as exc:
+            # As Rails' rescue_from: a retried or discarded job ends normally.
+            if handler.rescue_rules and rescue.handle(handler.rescue_rules, exc, data, info.executions, WRAPPER_CLASS):
+                return None
+            raise
         finally:
             _current.reset(token)
 
@@ -296,6 +303,8 @@ def job(
     queue: str = DEFAULT_QUEUE,
     priority: int | None = None,
     registry: Registry | None = None,
+    retry_on: Any = None,
+    discard_on: Any = None,
 ) -> Callable[[Any], Any]:
     """Run the ActiveJob class ``name`` with the decorated function or class.
 
@@ -306,9 +315,14 @@ def job(
     needs a ``perform`` method; each job gets a fresh instance whose ``job``
     attribute is its :class:`JobInfo` (functions call :func:`current_job`).
     ``queue`` and ``priority`` are used when Python enqueues the job.
+    ``retry_on``/``discard_on`` are lists of :class:`~pyresque.activejob.RetryOn`
+    and :class:`~pyresque.activejob.DiscardOn` (or bare exception classes),
+    Rails' ``retry_on``/``discard_on``; a later rule wins over an earlier one.
     Functions come back as a :class:`Handler` (callable, with ``perform_later``);
     classes come back unchanged.
     """
+
+    rules = rescue.as_rules(retry_on, discard_on)
 
     def register(target: Any) -> Any:
         if inspect.isclass(target):
@@ -316,7 +330,7 @@ def job(
                 raise TypeError(f"ActiveJob handler class {target.__name__} has no perform method")
         elif not callable(target):
             raise TypeError(f"cannot register {target!r} as an ActiveJob handler: it is not callable")
-        handler = Handler(name=name, queue=queue, priority=priority, target=target)
+        handler = Handler(name=name, queue=queue, priority=priority, target=target, rescue_rules=rules)
         dispatcher(registry).handlers[name] = handler
         return target if inspect.isclass(target) else handler
 
