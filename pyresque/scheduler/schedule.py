@@ -22,8 +22,9 @@ writes them.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -97,9 +98,31 @@ class Cron:
         """The first run strictly after ``after_s`` (epoch seconds)."""
         from croniter import croniter
 
-        # Without a zone, the machine's, as rufus does.
-        start = datetime.fromtimestamp(after_s, self.zone) if self.zone else datetime.fromtimestamp(after_s).astimezone()
-        return float(croniter(self.fields, start).get_next(float))
+        # Cron fields are wall-clock times in the zone (without one, the
+        # machine's, as rufus does). croniter steps aware times across a DST
+        # change with the old offset, so step in naive wall time and attach
+        # the zone to each candidate; one the change skipped does not exist.
+        zone = self.zone
+        start = datetime.fromtimestamp(after_s, zone) if zone else datetime.fromtimestamp(after_s)
+        it = croniter(self.fields, start.replace(tzinfo=None))
+        for _ in range(1000):
+            wall = it.get_next(datetime)
+            epoch = _wall_to_epoch(wall, zone)
+            if epoch is not None and epoch > after_s:
+                return epoch
+        raise InvalidSchedule(f"cron {self.text!r} has no run in the next 1000 candidates")
+
+
+def _wall_to_epoch(wall: datetime, zone: Any) -> float | None:
+    """The instant a wall-clock time names in ``zone`` (None: the machine's
+    zone, through the C library as Ruby's ``Time.local``), or None when a
+    spring-forward change skipped it."""
+    if zone is not None:
+        moment = wall.replace(tzinfo=zone)
+        back = moment.astimezone(timezone.utc).astimezone(zone).replace(tzinfo=None)
+        return moment.timestamp() if back == wall else None
+    epoch = time.mktime(wall.timetuple()[:8] + (-1,))
+    return epoch if datetime.fromtimestamp(epoch) == wall else None
 
 
 def _looks_like_zone(text: str) -> bool:
