@@ -136,7 +136,8 @@ class SchedulerSettings:
     dynamic: bool = False
     lock_timeout_s: int = 180
     lock_prefix: str = ""
-    batch_size: int = 100
+    # Items per move script; Ruby's default is 100 (see scheduler.move).
+    batch_size: int = 1000
     app_name: str | None = None
     env: str | None = None
     logformat: str = "text"
@@ -155,7 +156,7 @@ class SchedulerSettings:
         try:
             interval = float(env.get("RESQUE_SCHEDULER_INTERVAL", "5"))
             lock_timeout = int(env.get("LOCK_TIMEOUT", "180"))
-            batch = int(env["DELAYED_REQUEUE_BATCH_SIZE"]) if env.get("DELAYED_REQUEUE_BATCH_SIZE") else 100
+            batch = int(env["DELAYED_REQUEUE_BATCH_SIZE"]) if env.get("DELAYED_REQUEUE_BATCH_SIZE") else 1000
         except ValueError as exc:
             raise WorkerError(f"bad scheduler setting: {exc}") from None
         return cls(

@@ -166,3 +166,13 @@ def test_scheduler_process_moves_a_job_right_at_its_second_and_stops_on_term(pro
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0
     assert not r.exists(LOCK)  # released on the way out
+
+
+def test_a_bucket_larger_than_a_batch_moves_in_order(resque, r):
+    items = [f'{{"class":"Plain","args":[{n}],"queue":"{"ab"[n % 2]}"}}' for n in range(7)]
+    due_bucket(r, 100, *items)
+    s = Scheduler(resque, SchedulerSettings(batch_size=3))
+    s.tick()
+    assert [json.loads(x)["args"][0] for x in r.lrange("resque:queue:a", 0, -1)] == [0, 2, 4, 6]
+    assert [json.loads(x)["args"][0] for x in r.lrange("resque:queue:b", 0, -1)] == [1, 3, 5]
+    assert r.keys("resque:delayed*") == [] and r.keys("resque:timestamps:*") == []
