@@ -85,8 +85,8 @@ class Mover:
         bucket = self.layout.delayed(ts)
         member = self.layout.delayed_member(ts)
         moved = 0
+        raws = [as_text(r) for r in self.redis.lrange(bucket, 0, self.batch_size - 1)]
         while True:
-            raws = [as_text(r) for r in self.redis.lrange(bucket, 0, self.batch_size - 1)]
             plans = [self._plan(raw, member) for raw in raws]
             sets = list(dict.fromkeys((p.set_key, p.member) for p in plans if p.member))
             keys = [bucket, self.layout.delayed_schedule, self.lock_key]
@@ -96,7 +96,13 @@ class Mover:
             args: list[Any] = [ts, self.lock_value, member, len(plans), len(sets), self._stamp_prefix_len]
             args += [p.push for p in plans]
             args += [m for _, m in sets]
-            result = int(self._move(keys=keys, args=args))
+            # The next batch is read in the same round trip, right after the move.
+            pipe = self.redis.pipeline(transaction=False)
+            self._move(keys=keys, args=args, client=pipe)
+            pipe.lrange(bucket, 0, self.batch_size - 1)
+            reply, following = pipe.execute()
+            result = int(reply)
+            raws = [as_text(r) for r in following]
             if result == -2:
                 raise LostLock(f"the master lock {self.lock_key} is no longer {self.lock_value}")
             if result == -1:
