@@ -72,3 +72,23 @@ def test_one_attempt_counter_across_ruby_and_python_workers(ruby, r, resque, reg
     assert resque.count_all_scheduled_jobs() == 0
     [failure] = [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
     assert (failure["exception"], failure["payload"]["args"]) == ("ArgumentError", ARGS)
+
+
+@pytest.fixture(scope="module")
+def retry_web(ruby_available, redis_server):
+    from webside import ResqueWeb
+
+    with ResqueWeb(redis_server, config=FIXTURES / "config" / "web_retry.rb", env=RETRY_GEMS).running() as server:
+        yield server
+
+
+def test_resque_webs_retry_tab_shows_python_retries(retry_web, r, resque, registry, retry_job):
+    from webside import text_of
+
+    resque.enqueue_to("retry", "RetryJob", 7, "x")
+    Worker(resque, "retry", registry=registry, interval_s=0, fork_per_job=False, handle_signals=False).work()
+    (ts,) = resque.delayed_queue_peek(0, 1)
+    page = text_of(retry_web.get("/retry"))
+    assert 'RetryJob [7, "x"] 0' in page, page[:2000]  # class, args, retry attempts
+    detail = text_of(retry_web.get(f"/retry/{ts}"))
+    assert 'RetryJob [7, "x"] 0 ValueError python fails too' in detail, detail[:2000]

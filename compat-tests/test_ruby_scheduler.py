@@ -162,3 +162,27 @@ def test_recurring_job_enqueued_once_per_tick_with_ruby_and_python_schedulers(ru
     # One job per second: two masters would double it.
     assert r.llen("resque:queue:record") - start_len <= elapsed + 1
     assert r.hget("resque:delayed:last_enqueued_at", "every_second") is not None
+
+
+def _jobs_with_args(r, args):
+    return [x for x in r.lrange("resque:queue:record", 0, -1) if json.loads(x)["args"] == args]
+
+
+def test_dynamic_schedules_set_by_python_run_on_ruby_and_the_reverse(ruby, r, redis_server, procs):
+    from pyresque.scheduler.schedule import set_schedule
+
+    resque = Resque(redis_server, registry=Registry())
+    set_schedule(r, resque.layout, "from_python",
+                 {"every": "1s", "class": "Recorder", "queue": "record", "args": ["py"], "persist": True})
+    rb = ruby_scheduler(procs, DYNAMIC_SCHEDULE="true", RESQUE_SCHEDULER_INTERVAL="0.2")
+    wait_until(lambda: _jobs_with_args(r, ["py"]), 30, "Ruby's scheduler to run Python's dynamic schedule")
+    assert r.hget("resque:delayed:last_enqueued_at", "from_python") is not None
+    kill_hard(rb)
+    r.delete("resque:resque:resque_scheduler_master_lock")  # the dead master's, as its TTL would
+
+    ruby.eval('require "resque-scheduler"; Resque.set_schedule("from_ruby", '
+              '{"every" => "1s", "class" => "Recorder", "queue" => "record", "args" => ["rb"], "persist" => true}); nil')
+    py_scheduler(procs, "-D")
+    wait_until(lambda: _jobs_with_args(r, ["rb"]), 15, "pyresque's scheduler to run Ruby's dynamic schedule")
+    assert json.loads(r.hget("resque:persistent_schedules", "from_ruby")) == {
+        "every": "1s", "class": "Recorder", "queue": "record", "args": ["rb"]}
