@@ -186,3 +186,12 @@ def test_dynamic_schedules_set_by_python_run_on_ruby_and_the_reverse(ruby, r, re
     wait_until(lambda: _jobs_with_args(r, ["rb"]), 15, "pyresque's scheduler to run Ruby's dynamic schedule")
     assert json.loads(r.hget("resque:persistent_schedules", "from_ruby")) == {
         "every": "1s", "class": "Recorder", "queue": "record", "args": ["rb"]}
+
+
+def test_a_ruby_write_wakes_the_pyresque_scheduler(ruby, r, procs):
+    # A 60 s interval: only the wake-up on Ruby's ZADD can make the move prompt.
+    py = py_scheduler(procs, "-i", "60")
+    wait_until(lambda: "Master scheduler" in _title(py.pid), 20, "the Python scheduler to be master")
+    due = int(ruby.eval('require "resque-scheduler"; t = Time.now.to_i + 2; Resque.enqueue_at(Time.at(t), Recorder, "woken"); t'))
+    wait_until(lambda: r.llen("resque:queue:record") == 1, 10, "the job Ruby delayed to be moved", step_s=0.001)
+    assert time.time() - due < 1.0

@@ -176,3 +176,12 @@ def test_a_bucket_larger_than_a_batch_moves_in_order(resque, r):
     assert [json.loads(x)["args"][0] for x in r.lrange("resque:queue:a", 0, -1)] == [0, 2, 4, 6]
     assert [json.loads(x)["args"][0] for x in r.lrange("resque:queue:b", 0, -1)] == [1, 3, 5]
     assert r.keys("resque:delayed*") == [] and r.keys("resque:timestamps:*") == []
+
+
+def test_a_custom_job_class_is_enqueued_under_its_name_as_ruby_does(resque, r):
+    entries, _ = parse_schedule({"status": {"every": "10s", "class": "Report", "custom_job_class": "StatusJob",
+                                            "queue": "s", "args": {"a": 1}}})
+    s = Scheduler(resque, entries=entries)
+    s.started_s = 1000.0
+    s.tick(now_s=1010.0)
+    assert r.lrange("resque:queue:s", 0, -1) == [b'{"class":"StatusJob","args":[{"a":1}]}']

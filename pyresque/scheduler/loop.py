@@ -212,7 +212,11 @@ class Scheduler:
             log.error("schedule %r: %s has no queue: give the entry a queue or register the class with one - skipping",
                       entry.name, entry.class_name)
             return
-        payload = codec.encode_job(entry.class_name, entry.args)
+        # Ruby: a custom_job_class it cannot load is enqueued under that name
+        # (Resque::Job.create(queue, custom, *args)); pyresque loads nothing.
+        custom = entry.config.get("custom_job_class")
+        name = custom if isinstance(custom, str) and custom and custom != "Resque::Job" else entry.class_name
+        payload = codec.encode_job(name, entry.args)
         result = int(self._fire(
             keys=[self.layout.schedule_ticks, self.lock.key, self.layout.queues, self.layout.queue(queue),
                   self.layout.last_enqueued_at],
