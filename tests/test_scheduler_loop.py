@@ -183,5 +183,6 @@ def test_a_custom_job_class_is_enqueued_under_its_name_as_ruby_does(resque, r):
                                             "queue": "s", "args": {"a": 1}}})
     s = Scheduler(resque, entries=entries)
     s.started_s = 1000.0
+    s.tick(now_s=1005.0)
     s.tick(now_s=1010.0)
     assert r.lrange("resque:queue:s", 0, -1) == [b'{"class":"StatusJob","args":[{"a":1}]}']
