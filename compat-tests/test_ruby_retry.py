@@ -11,6 +11,7 @@ import json
 import pytest
 
 import pyresque
+from pyresque.check import schema_errors
 from pyresque.retry import retry_identifier
 from pyresque.worker import Worker
 from rubyside import FIXTURES
@@ -60,6 +61,10 @@ def test_one_attempt_counter_across_ruby_and_python_workers(ruby, r, resque, reg
     assert run_due_now(resque) == 1
     ruby.run("work_retry.rb", QUEUES="retry", **RETRY_GEMS)  # attempt 1, in Ruby: retried again
     assert (r.get(key), r.llen("resque:failed"), resque.count_all_scheduled_jobs()) == (b"1", 0, 1)
+    ruby_details = json.loads(r.get(failure_key))
+    assert (ruby_details["exception"], ruby_details["payload"]["args"]) == ("ArgumentError", ARGS)
+    assert schema_errors("retry-failure", ruby_details) == [] and schema_errors("retry-failure", details) == []
+    assert list(details) == list(ruby_details)  # the same fields in the same order
     assert ruby_results()[0]["args"] == ARGS
 
     assert run_due_now(resque) == 1

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from pyresque import Resque
+from pyresque.check import schema_errors
 from pyresque.registry import Registry
 from pyresque.scheduler.lock import lock_value
 from schedside import log_of, py_scheduler, ruby_scheduler
@@ -147,6 +148,7 @@ def test_lock_value_and_key_match_ruby(ruby, r):
     assert Keys("resque").master_lock() == "resque:" + key
     host, _, pid = value.rpartition(":")
     assert lock_value(int(pid)) == value
+    assert schema_errors("scheduler-lock", value) == []
 
 
 def test_recurring_job_enqueued_once_per_tick_with_ruby_and_python_schedulers(ruby, r, procs, tmp_path):
@@ -161,7 +163,12 @@ def test_recurring_job_enqueued_once_per_tick_with_ruby_and_python_schedulers(ru
     elapsed = time.time() - start
     # One job per second: two masters would double it.
     assert r.llen("resque:queue:record") - start_len <= elapsed + 1
-    assert r.hget("resque:delayed:last_enqueued_at", "every_second") is not None
+    assert schema_errors("last-enqueued-at", r.hget("resque:delayed:last_enqueued_at", "every_second").decode()) == []
+    kill_hard(py)  # now Ruby's scheduler takes over and writes last_enqueued_at
+    wait_until(lambda: "Master scheduler" in log_of(rb), 15, "Ruby's scheduler to take over")
+    before = r.hget("resque:delayed:last_enqueued_at", "every_second")
+    wait_until(lambda: r.hget("resque:delayed:last_enqueued_at", "every_second") != before, 10, "a tick from Ruby")
+    assert schema_errors("last-enqueued-at", r.hget("resque:delayed:last_enqueued_at", "every_second").decode()) == []
 
 
 def _jobs_with_args(r, args):
@@ -184,8 +191,9 @@ def test_dynamic_schedules_set_by_python_run_on_ruby_and_the_reverse(ruby, r, re
               '{"every" => "1s", "class" => "Recorder", "queue" => "record", "args" => ["rb"], "persist" => true}); nil')
     py_scheduler(procs, "-D")
     wait_until(lambda: _jobs_with_args(r, ["rb"]), 15, "pyresque's scheduler to run Ruby's dynamic schedule")
-    assert json.loads(r.hget("resque:persistent_schedules", "from_ruby")) == {
-        "every": "1s", "class": "Recorder", "queue": "record", "args": ["rb"]}
+    from_ruby = json.loads(r.hget("resque:persistent_schedules", "from_ruby"))
+    assert from_ruby == {"every": "1s", "class": "Recorder", "queue": "record", "args": ["rb"]}
+    assert schema_errors("schedule-config", from_ruby) == []
 
 
 def test_a_ruby_write_wakes_the_pyresque_scheduler(ruby, r, procs):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from decimal import Decimal
 from dataclasses import dataclass
 from importlib import resources
@@ -56,9 +55,15 @@ HEARTBEAT = "heartbeat"
 FAILURE_RECORD = "failure-record"
 STAT_VALUE = "stat-value"
 DELAYED_ITEM = "delayed-item"
+SCHEDULE_CONFIG = "schedule-config"
+SCHEDULER_LOCK = "scheduler-lock"
+LAST_ENQUEUED_AT = "last-enqueued-at"
+RETRY_COUNTER = "retry-counter"
+RETRY_FAILURE = "retry-failure"
 SCHEMA_NAMES = (
     JOB_PAYLOAD, WORKER_ID, WORKER_RECORD, WORKER_STARTED, HEARTBEAT,
     FAILURE_RECORD, STAT_VALUE, DELAYED_ITEM,
+    SCHEDULE_CONFIG, SCHEDULER_LOCK, LAST_ENQUEUED_AT, RETRY_COUNTER, RETRY_FAILURE,
 )
 
 # The Redis type each kind of key (pyresque.keys.KeyKind.kind) must have.
@@ -83,6 +88,7 @@ _EXPECTED_TYPE = {
     "last_enqueued_at": "hash",
     "scheduler_lock": "string",
     "retry": "string",
+    "retry_failure": "string",
 }
 
 
@@ -205,6 +211,7 @@ class _Checker:
             "last_enqueued_at": self.check_last_enqueued_at,
             "scheduler_lock": self.check_scheduler_lock,
             "retry": self.check_retry_counter,
+            "retry_failure": lambda key, arg: self.json_against(RETRY_FAILURE, key, "the details", self.r.get(key)),
         }
         for key in sorted(found):
             kind = self.keys.parse(key)
@@ -424,7 +431,7 @@ class _Checker:
         for name, raw in sorted(self.r.hscan_iter(key, count=1000)):
             where = f"schedule {_text(name)!r}"
             ok, config = self.decoded(key, where, raw)  # Ruby's scheduler dies on one it cannot decode
-            if not ok:
+            if not ok or not self.against(SCHEDULE_CONFIG, key, where, config):
                 continue
             for problem in parse_entry(_text(name) or "", config)[1]:
                 self.warn(key, f"{where}: {problem.message} (Ruby logs and skips it)" if problem.fatal
@@ -433,25 +440,21 @@ class _Checker:
     def check_last_enqueued_at(self, key: str, arg: str) -> None:
         for name, value in sorted(self.r.hscan_iter(key, count=1000)):
             text = _text(value) or ""
-            if not _RUBY_TIME.fullmatch(text):
+            if schema_errors(LAST_ENQUEUED_AT, text):
                 self.warn(key, f"{_text(name)!r}: {text!r} is not Ruby's Time#to_s (2026-01-15 16:28:07 -0500)")
 
     def check_scheduler_lock(self, key: str, arg: str) -> None:
         value = _text(self.r.get(key)) or ""
-        host, _, pid = value.rpartition(":")
-        if not host or not pid.isdigit():
+        if schema_errors(SCHEDULER_LOCK, value):
             self.error(key, f"{value!r} is not <hostname>:<pid>: no scheduler will ever renew or release it")
         if int(self.r.ttl(key)) == -1:
             self.error(key, "has no TTL: if its holder died, no scheduler becomes master until it is deleted")
 
     def check_retry_counter(self, key: str, arg: str) -> None:
         value = _text(self.r.get(key)) or ""
-        if not value.lstrip("-").isdigit():
+        if schema_errors(RETRY_COUNTER, value):
             self.error(key, f"{value!r} is not an integer: resque-retry's INCR fails on it")
 
-
-# Ruby's Time#to_s, as resque-scheduler writes last_enqueued_at.
-_RUBY_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [+-]\d{4}")
 
 
 # Output -------------------------------------------------------------------------
