@@ -186,3 +186,25 @@ def test_a_custom_job_class_is_enqueued_under_its_name_as_ruby_does(resque, r):
     s.tick(now_s=1005.0)
     s.tick(now_s=1010.0)
     assert r.lrange("resque:queue:s", 0, -1) == [b'{"class":"StatusJob","args":[{"a":1}]}']
+
+
+def test_scheduler_signals_and_json_logs_as_ruby(procs, r, redis_server, tmp_path):
+    schedule = tmp_path / "schedule.yml"
+    schedule.write_text("nightly:\n  cron: '0 3 * * *'\n  class: Nightly\n  queue: n\nbroken:\n  cron: 'nope'\n")
+    log_path = tmp_path / "scheduler.log"
+    proc = procs.run(pyresque_cmd("scheduler", "--schedule", str(schedule), "-i", "5"),
+                     env_for(redis_server, LOGFORMAT="json", LOGFILE=str(log_path)))
+    wait_until(lambda: "Master scheduler" in title(proc.pid), 20, "the scheduler to be master")
+
+    def logged():
+        return [json.loads(line) for line in log_path.read_text().splitlines()]
+
+    proc.send_signal(signal.SIGUSR1)
+    wait_until(lambda: any("nightly cron: 0 3 * * *" in e["msg"] for e in logged()), 10, "USR1 to log the schedule")
+    proc.send_signal(signal.SIGUSR2)
+    wait_until(lambda: any(e["msg"] == "Reloading Schedule" for e in logged()), 10, "USR2 to reload the schedule")
+    assert any("'broken'" in e["msg"] and e["level"] == "ERROR" for e in logged())  # logged, not fatal
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 0
+    assert {"name", "progname", "level", "timestamp", "msg"} <= set(logged()[-1])
