@@ -56,3 +56,17 @@ def test_schedule_list_shows_next_runs(r, redis_server, tmp_path):
     nxt = datetime.fromisoformat(row["next_run"]).astimezone(timezone.utc)
     assert (nxt.hour, nxt.minute, nxt.second) == (3, 0, 0) and 0 < nxt.timestamp() - time.time() <= 86400
     assert row["last_enqueued_at"] is None
+
+
+def test_an_entry_without_a_queue_needs_a_registered_class(r, redis_server, tmp_path):
+    f = tmp_path / "s.yml"
+    f.write_text("beat:\n  every: 30s\n  class: Heartbeat\n")
+    out = run(redis_server, "schedule", "list", "--schedule", str(f))
+    assert out.returncode == 1 and "Heartbeat is not registered" in out.stderr
+    jobs = tmp_path / "beatjobs.py"
+    jobs.write_text("import pyresque\n\n@pyresque.job('Heartbeat', queue='monitoring')\ndef beat(): ...\n")
+    env = env_for(redis_server, PYTHONPATH=f"{tmp_path}:{env_for(redis_server)['PYTHONPATH']}")
+    out = subprocess.run(pyresque_cmd("schedule", "list", "--schedule", str(f), "--import", "beatjobs", "--json"),
+                         env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)[0]["queue"] == "monitoring"

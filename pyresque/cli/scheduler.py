@@ -66,6 +66,8 @@ def add_commands(command: Any) -> None:
     p.add_argument("action", choices=["list", "show"])
     p.add_argument("name", nargs="?")
     p.add_argument("--schedule", default=s.schedule_file, metavar="FILE", help="default: $RESQUE_SCHEDULE")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="a module that registers jobs: entries without a queue take the registered one")
 
 
 # Time arguments ------------------------------------------------------------------
@@ -189,11 +191,17 @@ def cmd_delayed(args: argparse.Namespace) -> int:
 def cmd_schedule(args: argparse.Namespace) -> int:
     from pyresque.scheduler import schedule as sched
 
+    _import_modules(args.imports)
     entries, problems = sched.load_file(args.schedule) if args.schedule else ([], [])
     resque = client_from(args)
     dynamic, more = sched.parse_schedule(sched.persistent_schedules(resque.redis, resque.layout))
     entries += dynamic
     problems += more
+    for e in entries:
+        spec = resque.registry.get(e.class_name)
+        if not e.queue and not (spec is not None and spec.queue):
+            problems.append(sched.Problem(e.name, f"has no queue and {e.class_name} is not registered with one: "
+                                                  "give it a queue, or --import the module that registers it"))
     for p in problems:
         print(f"pyresque: error: {p}", file=sys.stderr)
     if args.action == "show":
@@ -207,14 +215,15 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     rows = []
     for e in entries:
         rows.append({
-            "name": e.name, "class": e.class_name, "queue": e.queue, "args": e.args,
+            "name": e.name, "class": e.class_name, "args": e.args,
+            "queue": e.queue or getattr(resque.registry.get(e.class_name), "queue", None),
             "description": e.description, "schedule": e.describe(), "next_run": iso(e.next_after(now, now)),
             "last_enqueued_at": (last.get(e.name.encode()) or b"").decode() or None,
         })
     if wants_json(args):
         print(json.dumps(rows, ensure_ascii=False))
     else:
-        print("\n".join(f"{r['name']}  {r['schedule']}  {r['class']} on {r['queue'] or '(class queue)'}  "
+        print("\n".join(f"{r['name']}  {r['schedule']}  {r['class']} on {r['queue'] or '(no queue)'}  "
                         f"next {r['next_run']}  last {r['last_enqueued_at'] or 'never'}" for r in rows)
               or "(no schedules)")
     return EXIT_ERROR if problems else 0
