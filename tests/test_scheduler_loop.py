@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -49,7 +50,7 @@ def test_moves_due_jobs_as_ruby_does(resque, r, registry):
     assert not r.exists("resque:delayed:100")
     assert r.zrange("resque:delayed_queue_schedule", 0, -1) == [str(2**40).encode()]
     assert r.keys("resque:timestamps:*") == [b'resque:timestamps:{"class":"Later","args":[],"queue":"q"}']
-    assert r.get(LOCK).decode().endswith(f":{__import__('os').getpid()}")
+    assert r.get(LOCK).decode().endswith(f":{os.getpid()}")
 
 
 def test_malformed_items_become_failures_keeping_their_text(resque, r):
@@ -208,3 +209,48 @@ def test_scheduler_signals_and_json_logs_as_ruby(procs, r, redis_server, tmp_pat
     proc.send_signal(signal.SIGINT)
     assert proc.wait(10) == 0
     assert {"name", "progname", "level", "timestamp", "msg"} <= set(logged()[-1])
+
+
+def test_a_raising_hook_fails_that_job_only(resque, r, registry):
+    @pyresque.job("Grumpy", queue="g", registry=registry)
+    class Grumpy:
+        @staticmethod
+        def perform(*a): ...
+
+        @staticmethod
+        def before_enqueue_check(n):
+            if n == 2:
+                raise RuntimeError("no")
+
+    due_bucket(r, 100, *(f'{{"class":"Grumpy","args":[{n}],"queue":"g"}}' for n in range(4)))
+    Scheduler(resque).tick()
+    assert [json.loads(x)["args"] for x in r.lrange("resque:queue:g", 0, -1)] == [[0], [1], [3]]
+    [failure] = [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
+    assert "raised RuntimeError: no" in failure["error"] and failure["raw_payload"].endswith('[2],"queue":"g"}')
+
+
+def test_kill_9_mid_move_neither_loses_nor_duplicates(procs, r, redis_server):
+    from pyresque.scheduler.delayed import encode_item
+
+    total = 20_000
+    due = int(time.time()) - 50
+    pipe = r.pipeline(transaction=False)
+    for i in range(total):
+        ts, item = due + i % 20, encode_item("Plain", [i], "q")
+        pipe.rpush(f"resque:delayed:{ts}", item)
+        pipe.sadd(f"resque:timestamps:{item}", f"delayed:{ts}")
+    pipe.zadd("resque:delayed_queue_schedule", {str(due + k): due + k for k in range(20)})
+    pipe.execute()
+    first = procs.run(pyresque_cmd("scheduler", "-i", "1"), env_for(redis_server, DELAYED_REQUEUE_BATCH_SIZE="50"))
+    wait_until(lambda: r.llen("resque:queue:q") > 0, 20, "the move to start", step_s=0.001)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(10)
+    moved_when_killed = r.llen("resque:queue:q")
+    assert 0 < moved_when_killed < total
+    r.delete(LOCK)  # the dead master's lock, as its TTL would
+    procs.run(pyresque_cmd("scheduler", "-i", "1"), env_for(redis_server))
+    wait_until(lambda: r.llen("resque:queue:q") == total and not r.exists("resque:delayed_queue_schedule"), 60,
+               "the second scheduler to finish the move")
+    args = sorted(json.loads(x)["args"][0] for x in r.lrange("resque:queue:q", 0, -1))
+    assert args == list(range(total))
+    assert r.keys("resque:delayed:*") == [] and r.keys("resque:timestamps:*") == []

@@ -125,6 +125,11 @@ class Scheduler:
             log.error("Redis: %s", exc)
             self._release_quietly()
             return min(self.settings.interval_s, 1.0)
+        except redis_py.RedisError as exc:
+            # Another Redis error (a server LOADING after a restart, a read-only
+            # replica after a failover...): log it and try again; Ruby would exit.
+            log.error("Redis: %s", exc)
+            return min(self.settings.interval_s, 1.0)
         return self._sleep_s(time.time() if now_s is None else now_s)
 
     def stop(self) -> None:

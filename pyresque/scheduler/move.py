@@ -142,14 +142,22 @@ class Mover:
             # Ruby's enqueue_from_config for a known class: before_schedule may
             # cancel, before_delayed_enqueue runs (result ignored), then
             # before_enqueue may cancel; a cancelled job leaves its bucket.
-            if not (hook_runner.all_allow(hooks["before_schedule"], *params)
-                    and (hook_runner.run_all(hooks["before_delayed_enqueue"], *params) or True)
-                    and hook_runner.all_allow(hooks["before_enqueue"], *params)):
+            try:
+                allowed = (hook_runner.all_allow(hooks["before_schedule"], *params)
+                           and (hook_runner.run_all(hooks["before_delayed_enqueue"], *params) or True)
+                           and hook_runner.all_allow(hooks["before_enqueue"], *params))
+            except Exception as exc:  # noqa: BLE001 - one job's hook must not stop the scheduler
+                # Ruby logs it and the job is gone; here it is a failure with the item's text.
+                return self._failure(raw, f"a hook of {name} raised {type(exc).__name__}: {exc}", queue, bucket_member)
+            if not allowed:
                 push = ""
             else:
-                def after(h: Any = hooks, a: list[Any] = params) -> None:
-                    hook_runner.run_all(h["after_enqueue"], *a)
-                    hook_runner.run_all(h["after_schedule"], *a)
+                def after(h: Any = hooks, a: list[Any] = params, n: str = name) -> None:
+                    try:
+                        hook_runner.run_all(h["after_enqueue"], *a)
+                        hook_runner.run_all(h["after_schedule"], *a)
+                    except Exception:  # noqa: BLE001 - the job is queued; its hook's error is only logged
+                        log.exception("an after hook of %s raised", n)
         log.debug("queueing %s [delayed] on %s", name, queue)
         return _Plan(raw, self.layout.queue(queue), self.layout.queues, queue if push else "", push, after)
 
