@@ -84,10 +84,7 @@ class Scheduler:
         watcher.start()
         try:
             while not self._stopping:
-                wait_s = self.tick()
-                if self._stopping:
-                    break
-                watcher.wait(wait_s)
+                self._sleep(watcher, self.tick())
         finally:
             watcher.close()
             signals.close()
@@ -134,6 +131,24 @@ class Scheduler:
 
     def stop(self) -> None:
         self._stopping = True
+
+    def _sleep(self, watcher: QueueWatcher, wait_s: float) -> None:
+        """Sleep until the next pass is due. A write to the schedule (every
+        ``enqueue_in`` anywhere) only makes a master look at the earliest
+        timestamp again, one ``ZRANGE``, not run a whole pass."""
+        deadline = time.monotonic() + wait_s
+        while not self._stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not watcher.wait(remaining) or not self.master:
+                return  # due, a signal, or (for a child) the lock may have changed
+            try:
+                nxt = self.resque.delayed.next_timestamp()
+            except redis_py.RedisError:
+                return
+            if nxt is not None and nxt <= time.time():
+                return
+            if nxt is not None:
+                deadline = min(deadline, time.monotonic() + (nxt - time.time()))
 
     def _sleep_s(self, now_s: float) -> float:
         wait = self.settings.interval_s
