@@ -75,3 +75,18 @@ def test_a_later_rule_wins_and_waits_are_rails(r, resque, registry):
         RetryOn(ValueError, attempts=0)
     with pytest.raises(TypeError):
         RetryOn("ValueError")
+
+
+def test_wait_until_and_set_wait_write_scheduled_at(r, resque):
+    from datetime import datetime, timezone
+
+    when = datetime(2030, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
+    info = activejob.perform_later(resque, "ReportJob", 1, wait_until=when)
+    assert info.scheduled_at == when
+    [data] = delayed_data(resque)
+    assert data["scheduled_at"] == "2030-01-02T03:04:05.123456000Z"
+    assert resque.delayed_queue_peek(0, 1) == [int(when.timestamp())]
+    job = activejob.RailsJob("ReportJob", queue="reports").set(wait=timedelta(minutes=5))
+    later = job.perform_later(resque, 2)
+    assert timedelta(minutes=4) < later.scheduled_at - later.enqueued_at <= timedelta(minutes=5)
+    assert resque.delayed_queue_schedule_size() == 2
