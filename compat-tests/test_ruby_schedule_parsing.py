@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 from pyresque.scheduler.schedule import Cron, load_file
 

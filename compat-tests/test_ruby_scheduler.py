@@ -8,12 +8,8 @@ one master on Ruby's lock and fail over after ``kill -9``.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
-from pathlib import Path
 
-import pytest
 
 from pyresque import Resque
 from pyresque.check import schema_errors
