@@ -199,3 +199,16 @@ def test_a_ruby_write_wakes_the_pyresque_scheduler(ruby, r, procs):
     due = int(ruby.eval('require "resque-scheduler"; t = Time.now.to_i + 2; Resque.enqueue_at(Time.at(t), Recorder, "woken"); t'))
     wait_until(lambda: r.llen("resque:queue:record") == 1, 10, "the job Ruby delayed to be moved", step_s=0.001)
     assert time.time() - due < 1.0
+
+
+def test_delay_or_enqueue_both_ways(ruby, r, redis_server):
+    registry = Registry()
+    registry.register(lambda *a: None, name="Recorder", queue="record")
+    resque = Resque(redis_server, registry=registry)
+    t1, t2 = int(time.time()) + 600, int(time.time()) + 1200
+    ruby.eval(f'require "resque-scheduler"; 2.times {{ Resque.enqueue_at(Time.at({t1}), Recorder, 5) }}; nil')
+    assert resque.delay_or_enqueue_at(t2, "Recorder", 5) == 2
+    assert ruby.eval(f'require "resque-scheduler"; [Resque.scheduled_at(Recorder, 5), Resque.delayed_timestamp_size({t2})]') \
+        == [[t2], 2]
+    ruby.eval(f'require "resque-scheduler"; Resque.delay_or_enqueue_at(Time.at({t1}), Recorder, 5); nil')
+    assert resque.scheduled_at("Recorder", 5) == [t1] and resque.delayed_timestamp_size(t1) == 2

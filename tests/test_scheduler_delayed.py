@@ -179,3 +179,13 @@ def test_inline_mode_performs_delayed_jobs_at_once(r, redis_server, registry, ar
     assert archive.calls == [[1, "x"]]
     assert r.keys("resque:*") == []
     assert inline.remove_delayed(archive, 1, "x") == 0
+
+
+def test_delay_or_enqueue_moves_copies_in_one_step_and_cleans_old_buckets_later(resque, r, archive):
+    t1, t2 = int(time.time()) + 60, int(time.time()) + 3600
+    resque.enqueue_at(t1, archive, 7)
+    resque.enqueue_at(t1, archive, 7)
+    resque.enqueue_at(t1, archive, 8)
+    assert resque.delay_or_enqueue_at(t2, archive, 7) == 2
+    assert resque.scheduled_at(archive, 7) == [t2] and resque.delayed_timestamp_size(t2) == 2
+    assert resque.delayed_timestamp_peek(t1, 0, 10) == [{"class": "Archive", "args": [8], "queue": "archive"}]

@@ -87,6 +87,7 @@ class Delayed:
         self.layout = resque.layout
         self._push = self.redis.register_script(source("delayed_push"))
         self._take = self.redis.register_script(source("take_delayed"))
+        self._again = self.redis.register_script(source("delay_again"))
 
     # Enqueue ---------------------------------------------------------------
     def enqueue_at(self, when: Any, job: Any, *args: Any) -> bool:
@@ -117,11 +118,26 @@ class Delayed:
         return self.enqueue_at_with_queue(queue, time.time() + seconds_of(delay), job, *args)
 
     def delay_or_enqueue_at(self, when: Any, job: Any, *args: Any) -> int:
-        """Move every matching delayed job to ``when``, or delay one new job. Returns how many."""
-        count = self.remove_delayed(job, *args) or 1
-        for _ in range(count):
-            self.enqueue_at(when, job, *args)
-        return count
+        """Move every matching delayed job to ``when``, or delay one new job. Returns how many.
+
+        In one atomic step when nothing else has to happen on the way (no
+        schedule hooks, not inline, ``when`` still ahead); otherwise as Ruby
+        does it: remove, then ``enqueue_at`` each.
+        """
+        queue = self._queue_of(job, required=True)
+        spec, name = self.resque._job(job)
+        ts = epoch_of(when)
+        hooks = _hooks(spec)
+        if self.resque.inline or ts <= int(time.time()) or hooks["before_schedule"] or hooks["after_schedule"]:
+            count = self.remove_delayed(job, *args) or 1
+            for _ in range(count):
+                self.enqueue_at(when, job, *args)
+            return count
+        item = encode_item(name, list(args), queue)
+        stamps = self.layout.timestamps(item)
+        old = sorted(as_text(m) for m in self.redis.smembers(stamps))
+        keys = [stamps, self.layout.delayed_schedule, self.layout.delayed(ts)] + [self.layout.prefix + b for b in old]
+        return int(self._again(keys=keys, args=[item, self.layout.delayed_member(ts), ts, *old]))
 
     def delay_or_enqueue_in(self, delay: Any, job: Any, *args: Any) -> int:
         return self.delay_or_enqueue_at(time.time() + seconds_of(delay), job, *args)
