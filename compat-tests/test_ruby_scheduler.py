@@ -212,3 +212,22 @@ def test_delay_or_enqueue_both_ways(ruby, r, redis_server):
         == [[t2], 2]
     ruby.eval(f'require "resque-scheduler"; Resque.delay_or_enqueue_at(Time.at({t1}), Recorder, 5); nil')
     assert resque.scheduled_at("Recorder", 5) == [t1] and resque.delayed_timestamp_size(t1) == 2
+
+
+def test_an_item_that_is_not_json_kills_rubys_scheduler_but_not_pyresques(ruby, r, redis_server, procs):
+    def plant():
+        r.rpush("resque:delayed:5", "not json", '{"class":"Recorder","args":[1],"queue":"record"}')
+        r.zadd("resque:delayed_queue_schedule", {"5": 5})
+
+    plant()
+    rb = ruby_scheduler(procs, RESQUE_SCHEDULER_INTERVAL="0.2", LOCK_TIMEOUT="2")
+    assert rb.wait(60) != 0  # Ruby's scheduler exits on the item (SPEC §9.3)
+    assert "JSON" in log_of(rb) or "ParserError" in log_of(rb) or "unexpected token" in log_of(rb)
+    assert r.llen("resque:delayed:5") == 2  # and moves nothing
+    wait_until(lambda: not r.exists("resque:resque:resque_scheduler_master_lock"), 10, "its lock to expire")
+
+    py = py_scheduler(procs)
+    wait_until(lambda: r.llen("resque:queue:record") == 1, 20, "pyresque's scheduler to move the good item")
+    [failure] = [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
+    assert failure["raw_payload"] == "not json" and schema_errors("failure-record", failure) == []
+    assert py.poll() is None and not r.exists("resque:delayed:5")

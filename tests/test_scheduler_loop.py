@@ -10,6 +10,7 @@ import time
 import pytest
 
 import pyresque
+from pyresque.check import schema_errors
 from pyresque.config import SchedulerSettings
 from pyresque.scheduler.lock import MasterLock
 from pyresque.scheduler.loop import Scheduler
@@ -59,6 +60,7 @@ def test_malformed_items_become_failures_keeping_their_text(resque, r):
     failures = [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
     assert [f["raw_payload"] for f in failures] == bad
     assert all(f["exception"] == "pyresque.MalformedPayload" for f in failures)
+    assert all(schema_errors("failure-record", f) == [] and f["worker"].endswith(":scheduler") for f in failures)
     assert r.llen("resque:queue:q") == 1 and not r.exists("resque:delayed:100")
 
 

@@ -17,6 +17,8 @@ raw item, so it can be inspected and retried.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -24,6 +26,7 @@ from typing import Any, Callable
 from pyresque import failure as failure_mod
 from pyresque import hooks as hook_runner
 from pyresque import payload as codec
+from pyresque import workers as worker_records
 from pyresque.connection import as_text
 from pyresque.errors import MalformedPayload
 from pyresque.scheduler.delayed import job_params
@@ -164,7 +167,9 @@ class Mover:
     def _failure(self, raw: str, problem: str, queue: str | None, bucket_member: str) -> _Plan:
         log.error("%s; recorded as a failure with its raw text: %.200s", problem, raw)
         where = queue or bucket_member
-        record = failure_mod.record_for_malformed(MalformedPayload(problem, raw), self.lock_value, where)
+        # A worker id's shape (host:pid:queues), so resque-web and the schema accept it.
+        worker = worker_records.worker_id(["scheduler"], os.getpid(), socket.gethostname())
+        record = failure_mod.record_for_malformed(MalformedPayload(problem, raw), worker, where)
         dest = self.resque.failure_backend.destination(where)
         return _Plan(raw, dest.list_key, dest.set_key or self.layout.queues, dest.member or "",
                      failure_mod.encode_record(record))
