@@ -100,3 +100,12 @@ def ticker(release_key, counter_key, *args):
 def quitter(code):
     """Ends the process running it with ``os._exit(code)``, raising nothing."""
     os._exit(code)
+
+
+@pyresque.job("ChainedExploder", queue="record")
+def chained_exploder(*args):
+    """Fails with a chained exception: its failure record's backtrace shows the cause."""
+    try:
+        {}[f"missing {args!r}"]
+    except KeyError as exc:
+        raise ArgumentError("exploded from a KeyError") from exc

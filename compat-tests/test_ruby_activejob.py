@@ -63,7 +63,9 @@ def python_args():
 
 
 def drain(resque, registry, queues):
-    Worker(resque, queues, registry=registry, interval_s=0, fork_per_job=False, handle_signals=False).work()
+    # "fail", as Ruby does: these tests look at the failure a job without a handler becomes.
+    Worker(resque, queues, registry=registry, interval_s=0, fork_per_job=False, handle_signals=False,
+           unknown_jobs="fail").work()
 
 
 def perform_later(ruby, *jobs):

@@ -186,7 +186,7 @@ def test_dynamic_schedules_set_by_python_run_on_ruby_and_the_reverse(ruby, r, re
     ruby.eval('require "resque-scheduler"; Resque.set_schedule("from_ruby", '
               '{"every" => "1s", "class" => "Recorder", "queue" => "record", "args" => ["rb"], "persist" => true}); nil')
     py_scheduler(procs, "-D")
-    wait_until(lambda: _jobs_with_args(r, ["rb"]), 15, "pyresque's scheduler to run Ruby's dynamic schedule")
+    wait_until(lambda: _jobs_with_args(r, ["rb"]), 30, "pyresque's scheduler to run Ruby's dynamic schedule")
     from_ruby = json.loads(r.hget("resque:persistent_schedules", "from_ruby"))
     assert from_ruby == {"every": "1s", "class": "Recorder", "queue": "record", "args": ["rb"]}
     assert schema_errors("schedule-config", from_ruby) == []

@@ -261,3 +261,78 @@ def test_a_python_job_past_its_timeout_shows_on_the_failed_page(web, r, procs, r
     assert "Error Job exceeded its 0.5s timeout" in text
     assert "pyjobs_worker.py" in text
     web.post("/failed/clear")
+
+
+# Records that keep the payload as queued ---------------------------------------------
+KEPT = [
+    b'{"class":"Exploder","args":[1e400,"reads as infinity"]}',
+    b'{"class":"Exploder","args":[' + b"[" * 98 + b"]" * 98 + b"]}",   # at Ruby's limit: the record is one deeper
+    b'{"class":"Recorder","args":["caf\xe9"]}',                            # Latin-1, not UTF-8
+]
+
+
+def test_records_that_keep_the_queued_payload_show_and_retry(web, r, procs, resque, ruby):
+    """A payload that does not survive being written again is kept in
+    raw_payload (bytes that are not UTF-8 in raw_payload_base64) with a null
+    payload. Ruby and resque-web read every such record and show it (with
+    no class); resque-web's Retry refuses it with an error and pushes
+    nothing, and `pyresque failed retry` pushes the exact bytes back."""
+    r.sadd("resque:queues", "record")
+    r.rpush("resque:queue:record", *KEPT)
+    resque.enqueue_to("record", "ChainedExploder", "x")
+    drain(procs, "record")
+    recs = records(r)
+    assert [f["exception"] for f in recs] == ["pyjobs_worker.ArgumentError"] * 2 + [
+        "pyresque.MalformedPayload", "pyjobs_worker.ArgumentError"]
+    assert all(f["payload"] is None for f in recs[:3])
+
+    # Ruby reads each record, and the exact bytes out of it.
+    seen = ruby.eval("""
+        require "base64"
+        Resque::Failure.all(0, 10).map do |f|
+          kept = f["raw_payload_base64"] ? Base64.strict_decode64(f["raw_payload_base64"]) : f["raw_payload"].to_s
+          [f["payload"], kept.unpack1("H*"), f["backtrace"]]
+        end
+    """)
+    assert [s[0] for s in seen[:3]] == [None, None, None]
+    assert [bytes.fromhex(s[1]) for s in seen[:3]] == KEPT
+    # A chained exception: resque-web lists the backtrace lines, the cause's among them.
+    chain = seen[3][2]
+    assert chain[0].endswith(":in `chained_exploder'")
+    assert "Caused by KeyError: \"missing ('x',)\"" in chain
+
+    page = text_of(web.get("/failed"))
+    assert "Showing 0 to 3 jobs" in page
+    assert "Class nil Arguments nil" in page
+    assert "chained_exploder' Caused by KeyError: \"missing ('x',)\" /" in page
+
+    # resque-web's Retry: Ruby stamps retried_at, then fails on the null
+    # payload (NoMethodError, HTTP 500) before pushing anything.
+    for i in range(3):
+        with pytest.raises(AssertionError, match=f"/failed/requeue/{i}: HTTP 500"):
+            web.get(f"/failed/requeue/{i}", xhr=True)
+    assert r.llen("resque:queue:record") == 0
+    assert all(RETRIED_WITH_ZONE.match(f["retried_at"]) for f in records(r)[:3])
+    assert "Showing 0 to 3 jobs" in text_of(web.get("/failed"))
+
+    # pyresque's retry pushes the bytes as queued.
+    for i in range(3):
+        resque.failures.requeue(i)
+    assert r.lrange("resque:queue:record", 0, -1) == KEPT
+
+
+def test_why_such_payloads_are_not_shown_resque_web_retry_would_break_the_failed_tab(web, r, ruby):
+    """Ruby reads 1e400 as Infinity and writes it back as a bare word. A
+    record showing such a payload is turned by resque-web's Retry into one
+    Ruby itself cannot parse, and a queued job nobody can parse."""
+    r.rpush("resque:failed", json.dumps({
+        "failed_at": "2026/11/23 03:22:31 UTC", "payload": {"class": "Exploder", "args": []},
+        "exception": "RuntimeError", "error": "boom", "backtrace": [], "worker": f"{HOST}:1:record", "queue": "record",
+    }, separators=(",", ":")).replace('"args":[]', '"args":[1e400]'))
+    assert "Class Exploder" in text_of(web.get("/failed"))  # shown, as Ruby's Infinity
+    with pytest.raises(AssertionError, match="HTTP 500"):
+        web.get("/failed/requeue/0", xhr=True)
+    assert r.lrange("resque:queue:record", 0, -1) == [b'{"class":"Exploder","args":[Infinity]}']
+    assert b'"args":[Infinity]' in r.lindex("resque:failed", 0)
+    with pytest.raises(AssertionError, match="HTTP 500"):
+        web.get("/failed")

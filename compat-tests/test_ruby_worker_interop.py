@@ -166,6 +166,26 @@ def test_ruby_and_python_workers_share_a_queue_exactly_once(ruby, r, procs):
     assert r.llen("resque:queue:record") == 0
 
 
+def test_a_python_worker_on_every_queue_leaves_ruby_only_jobs_to_the_ruby_worker(ruby, r, procs):
+    """The default --unknown-jobs requeue: no failure, each job run once, by Ruby."""
+    py = procs.py("*")
+    py_id = worker_id(py, "*")
+    wait_until(lambda: py_id in registered(r), 30, "the Python worker to register")
+    ruby.eval('20.times { |i| Resque.enqueue_to("record", "RubyOnly", i); Resque.enqueue_to("record", "Recorder", i) }; true')
+    wait_until(lambda: int(r.get(f"resque:stat:processed:{py_id}") or 0) >= 20, 60, "Python to run the Recorder jobs")
+    assert r.llen("resque:failed") == 0, "Python failed none of Ruby's jobs"
+    # Each is back on the queue (one may be in the Python worker's hands a moment at a time).
+    wait_until(lambda: sorted(json.loads(x)["args"][0] for x in r.lrange("resque:queue:record", 0, -1))
+               == list(range(20)), 30, "the RubyOnly jobs to be back on the queue")
+    rb = procs.ruby("record")
+    rb_id = worker_id(rb, "record")
+    wait_until(lambda: sum(1 for s in results(r) if s.get("class") == "RubyOnly") == 20, 90, "Ruby to run RubyOnly")
+    ruby_only = [s["args"][0] for s in results(r) if s.get("class") == "RubyOnly"]
+    assert sorted(ruby_only) == list(range(20)), "each once"
+    wait_until(lambda: int(r.get(f"resque:stat:processed:{rb_id}") or 0) == 20, 30, "Ruby to count them")
+    assert int(r.get(f"resque:stat:processed:{py_id}")) == 20 and r.llen("resque:failed") == 0
+
+
 # Pruning, with real processes --------------------------------------------------
 def start_waiting(r, procs, side: str, queues: str, tag: str, ruby) -> tuple[subprocess.Popen, str]:
     """A worker of ``side`` busy with a Waiter job on queue ``record``."""

@@ -248,6 +248,27 @@ class Resque:
 
     # Overview --------------------------------------------------------------
     @translate_redis_errors
+    def ping(self) -> None:
+        """Check that Redis answers (:class:`ConnectionFailed` when it does not)."""
+        self.redis.ping()
+
+    @translate_redis_errors
+    def pause_all(self) -> None:
+        """Pause every worker, Ruby or Python (``SET pause-all-workers true``)."""
+        self.redis.set(self.layout.pause_all, "true")
+
+    @translate_redis_errors
+    def resume_all(self) -> None:
+        """Undo :meth:`pause_all` (``DEL pause-all-workers``)."""
+        self.redis.delete(self.layout.pause_all)
+
+    @translate_redis_errors
+    def all_paused(self) -> bool:
+        """Whether ``pause-all-workers`` pauses every worker, as workers read it."""
+        value = self.redis.get(self.layout.pause_all)
+        return value is not None and as_text(value).strip().lower() == "true"
+
+    @translate_redis_errors
     def info(self) -> dict[str, Any]:
         """The fields of Ruby's ``Resque.info``, with the same meanings.
 

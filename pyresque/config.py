@@ -65,6 +65,11 @@ class WorkerSettings:
     heartbeat_interval_s: float = 60.0
     prune_after_s: float = 300.0
     job_timeout_s: float | None = None
+    unknown_jobs: str = ""
+    requeue_on_term: bool = False
+    log_format: str = "text"
+    log_level_name: str = ""
+    logfile: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "WorkerSettings":
@@ -98,6 +103,11 @@ class WorkerSettings:
             heartbeat_interval_s=_float(env, "PYRESQUE_HEARTBEAT_INTERVAL", 60.0),
             prune_after_s=_float(env, "PYRESQUE_PRUNE_INTERVAL", 300.0),
             job_timeout_s=_timeout(env, "PYRESQUE_JOB_TIMEOUT"),
+            unknown_jobs=_choice(env, "PYRESQUE_UNKNOWN_JOBS", ("requeue", "fail")),
+            requeue_on_term=(env.get("PYRESQUE_REQUEUE_ON_TERM") or "") not in ("", "0", "false", "no"),
+            log_format=_choice(env, "PYRESQUE_LOG_FORMAT", ("text", "json")) or "text",
+            log_level_name=_choice(env, "PYRESQUE_LOG_LEVEL", ("debug", "info", "warning", "error")),
+            logfile=env.get("PYRESQUE_LOGFILE") or None,
         )
 
 
@@ -122,6 +132,13 @@ def _timeout(env: Mapping[str, str], name: str) -> float | None:
         return timeouts.validated(_opt_float(env, name), name)
     except ValueError:
         raise WorkerError(f"{name}={env[name]!r} is not a positive number of seconds") from None
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name) or ""
+    if value and value not in choices:
+        raise WorkerError(f"{name}={value!r} must be one of {', '.join(choices)}")
+    return value
 
 
 # resque-scheduler's booleans (Resque::Scheduler::Configuration#to_bool).

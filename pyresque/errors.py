@@ -6,6 +6,8 @@ raised; the CLI turns any of them into one line on stderr and a non-zero exit.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ResqueError(Exception):
     """Root of every error pyresque raises deliberately."""
@@ -54,14 +56,19 @@ class UnknownJob(ResqueError):
 class MalformedPayload(ResqueError):
     """A queued payload is not a Resque job: bad JSON, not an object, no class...
 
-    ``raw`` keeps the payload exactly as it was read, so it can be inspected
-    and retried from its failure record.
+    ``raw_bytes`` keeps the payload exactly as it was read, so it can be
+    retried from its failure record; ``raw`` is the same as text, with
+    U+FFFD for bytes that are not UTF-8. ``payload`` is the parsed object
+    when the payload is a JSON object (its failure record shows it), so
+    nobody parses hostile text twice.
     """
 
-    def __init__(self, problem: str, raw: str) -> None:
+    def __init__(self, problem: str, raw: str | bytes, payload: dict[str, Any] | None = None) -> None:
         super().__init__(problem)
         self.problem = problem
-        self.raw = raw
+        self.payload = payload
+        self.raw_bytes = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+        self.raw = self.raw_bytes.decode("utf-8", "replace")
 
 
 class InvalidSchedule(ResqueError):
@@ -122,6 +129,11 @@ class JobTimeout(ResqueError):
 
 class FailureNotFound(ResqueError):
     """A failure index does not point at a record (the list moved or shrank)."""
+
+
+class ItemChanged(ResqueError):
+    """A list item an action named (by position and content digest) is no longer
+    there: someone else removed, retried or moved it first. Nothing was done."""
 
 
 class WorkerError(ResqueError):

@@ -36,15 +36,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of a job: nothing to record, or a failure record.
+    """What became of a job: nothing to record, a failure record, or "put it back".
 
     ``counts_as_failed`` is Ruby's rule: only an exception raised by the job
     (or its hooks) increments ``stat:failed``; a child killed by a signal or
-    a worker that went away does not.
+    a worker that went away does not. ``requeue`` (``head`` or ``tail``)
+    puts the job back on its queue uncounted: a class this worker cannot
+    run, or a job stopped by ``--requeue-on-term``.
     """
 
     record: dict[str, Any] | None = None
     counts_as_failed: bool = False
+    requeue: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -77,7 +80,7 @@ def perform(
     except BaseException as exc:  # noqa: BLE001 - every job error becomes a record
         if hook_runner.retry_scheduled(exc):
             return SUCCESS  # a retry is scheduled: no failure record (resque-retry's suppression)
-        return Outcome(failure_mod.record_for_exception(job.payload.to_dict(), exc, worker_id, job.queue), True)
+        return Outcome(failure_mod.record_for_job(job, exc, worker_id), True)
 
 
 def dirty_exit(job: Job, worker_id: str, message: str, registry: Registry | None = None) -> Outcome:
@@ -99,8 +102,7 @@ def recorded_by_parent(
     """
     if registry is not None:
         run_failure_hooks(registry, job.class_name, job.args, exc)
-    return Outcome(failure_mod.record(job.payload.to_dict(), failure_mod.exception_name(exc), str(exc), [], worker_id,
-                                      job.queue), counts_as_failed)
+    return Outcome(failure_mod.record_for_job(job, exc, worker_id), counts_as_failed)
 
 
 def run_failure_hooks(registry: Registry, class_name: Any, args: Any, exc: BaseException) -> None:
@@ -164,6 +166,9 @@ class Context:
     job_timeout_s: float | None = None
     # The worker's client, current while a job runs (see pyresque.current).
     client: Any = None
+    # TERM gives a forked job term_timeout_s to end, then kills it and puts
+    # it back at the head of its queue (instead of a DirtyExit).
+    requeue_on_term: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -238,6 +243,7 @@ class Forking:
         self.child: int | None = None
         self._spare: _Child | None = None
         self._kill_requested = False
+        self._put_back = False  # this job's child was killed by --requeue-on-term
         _load_prctl()  # here, once, so a child only makes the call
 
     def _may_prefork(self) -> bool:
@@ -269,6 +275,7 @@ class Forking:
         deadline = timeouts.Deadline(pid, self.ctx.timeout_for(job), self.ctx.term_timeout_s)
         if self._may_prefork():
             self._spare = self._fork(None)  # forks while this child works
+        self._put_back = False
         try:
             report, status = self._wait(pid, child.report_fd, deadline)
         finally:
@@ -313,6 +320,10 @@ class Forking:
                  deadline: timeouts.Deadline) -> Outcome:
         if report is not None:
             return Outcome(report.get("record"), bool(report.get("counts_as_failed")))
+        if self._put_back:
+            log.warning("%s did not end within %gs of TERM: put back at the head of %s",
+                        job.class_name, self.ctx.term_timeout_s, job.queue)
+            return Outcome(requeue="head")
         if deadline.expired:
             # The job ran past its timeout and its child had to be stopped:
             # a JobTimeout, counted as failed as if the job had raised it.
@@ -342,16 +353,25 @@ class Forking:
         pidfd = _pidfd(pid)
         fds = [read_fd] + ([pidfd] if pidfd is not None else []) + ([self.ctx.signal_fd] if self.ctx.signal_fd is not None else [])
         open_pipe = True
+        stop_at: float | None = None  # --requeue-on-term: when the grace ends
         try:
             while True:
                 if self._kill_requested:
                     self._kill_requested = False
-                    self._stop_child(pid)
+                    if self.ctx.requeue_on_term:
+                        stop_at = stop_at or time.monotonic() + self.ctx.term_timeout_s
+                    else:
+                        self._stop_child(pid)
+                if stop_at is not None and time.monotonic() >= stop_at and not self._put_back:
+                    self._put_back = True
+                    _signal(pid, signal.SIGKILL)
                 deadline.poll()
                 waited, status = os.waitpid(pid, os.WNOHANG)
                 if waited == pid:
                     break
                 wait_s = 0.05 if pidfd is None else 1.0
+                if stop_at is not None:
+                    wait_s = min(wait_s, max(stop_at - time.monotonic(), 0.0))
                 due_s = deadline.due_in()
                 ready, _, _ = select.select([f for f in fds if f != read_fd or open_pipe], [], [],
                                             wait_s if due_s is None else min(wait_s, due_s))
@@ -409,7 +429,7 @@ def _child_main(job: Job | None, job_fd: int | None, write_fd: int, ctx: Context
             hook_runner.run_all(ctx.registry.worker_hooks["after_fork"], job)
             outcome = perform(job, ctx.registry, ctx.worker_id, ctx.timeout_for(job), _term_means_timeout, ctx.client)
         except BaseException as exc:  # noqa: BLE001 - an after_fork error fails the job
-            outcome = Outcome(failure_mod.record_for_exception(job.payload.to_dict(), exc, ctx.worker_id, job.queue), True)
+            outcome = Outcome(failure_mod.record_for_job(job, exc, ctx.worker_id), True)
         # The codec, not json: a payload may hold ints longer than Python's
         # default int<->str limit (4300 digits), which json refuses both ways.
         record = "null" if outcome.record is None else failure_mod.encode_record(outcome.record)

@@ -6,6 +6,9 @@ this order: ``failed_at``, ``payload``, ``exception``, ``error``,
 resque-web parses ``failed_at``/``retried_at`` with ``DateTime.parse`` and
 splits ``worker`` on ``:``, so those formats are exactly Ruby's.
 
+pyresque adds ``raw_payload`` (and ``raw_payload_base64``) when ``payload``
+alone cannot give the job back as it was queued: see :func:`record`.
+
 * :class:`RedisFailure` (``FAILURE_BACKEND=redis``, the default): one ``failed`` list.
 * :class:`RedisMultiQueueFailure` (``redis_multi_queue``): a ``<q>_failed``
   list per queue, their names kept in ``failed_queues``.
@@ -16,6 +19,9 @@ and its stats in the same round trip as finishing the job.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import logging
 import os
 import traceback
 import uuid
@@ -26,11 +32,18 @@ import redis as redis_py
 
 from pyresque import payload as codec
 from pyresque import times
-from pyresque.errors import FailureNotFound, MalformedPayload, ResqueError
+from pyresque.errors import FailureNotFound, InvalidArgument, MalformedPayload, ResqueError
 from pyresque.connection import as_text
 from pyresque.keys import Keys
+from pyresque.payload import Job
+
+log = logging.getLogger(__name__)
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+# Python's own limit on chained exceptions is its recursion limit; a record
+# does not need more than this many.
+_MAX_CHAINED = 20
 
 
 def exception_name(exc: BaseException) -> str:
@@ -47,19 +60,46 @@ def exception_name(exc: BaseException) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def exception_message(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder when the exception cannot print itself."""
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not lose the record
+        return f"<unprintable {exception_name(exc)}>"
+
+
 def job_backtrace(exc: BaseException) -> list[str]:
     """The job's frames, innermost first, in Ruby's ``file:line:in `name'`` form.
 
     Like Ruby, which cuts the backtrace at Resque's own ``job.rb``, the frames
-    of pyresque itself are left out.
+    of pyresque itself are left out. Chained exceptions follow, as Python
+    prints them but innermost first: a line ``Caused by KeyError: 'x'``
+    (``raise ... from``) or ``Raised while handling KeyError: 'x'`` (an
+    exception raised in an ``except`` block), then that exception's frames.
     """
-    frames = traceback.extract_tb(exc.__traceback__)
-    lines = [
+    lines = _frames(exc)
+    seen = {id(exc)}
+    for _ in range(_MAX_CHAINED):
+        if exc.__cause__ is not None:
+            how, exc = "Caused by", exc.__cause__
+        elif exc.__context__ is not None and not exc.__suppress_context__:
+            how, exc = "Raised while handling", exc.__context__
+        else:
+            break
+        if id(exc) in seen:
+            break
+        seen.add(id(exc))
+        lines.append(f"{how} {exception_name(exc)}: {exception_message(exc)}")
+        lines.extend(_frames(exc))
+    return lines
+
+
+def _frames(exc: BaseException) -> list[str]:
+    return [
         f"{f.filename}:{f.lineno}:in `{f.name}'"
-        for f in reversed(frames)
+        for f in reversed(traceback.extract_tb(exc.__traceback__))
         if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR + os.sep)
     ]
-    return lines
 
 
 def record(
@@ -69,13 +109,19 @@ def record(
     backtrace: list[str],
     worker: str,
     queue: str,
-    raw_payload: str | None = None,
+    raw_payload: str | bytes | None = None,
     now_s: float | None = None,
 ) -> dict[str, Any]:
     """A failure record with Ruby's fields in Ruby's order.
 
-    ``raw_payload`` (pyresque's addition, only for payloads that are not a
-    valid job) keeps the queued text byte for byte so it can be retried.
+    ``raw_payload`` (pyresque's addition) is the payload exactly as queued,
+    for when ``payload`` cannot give the job back: a payload that is not a
+    valid job, or one that does not survive being written again (see
+    :func:`record_for_job`). ``payload`` is then null unless it is the
+    queued job itself. Requeuing pushes ``raw_payload`` back unchanged.
+    Bytes that are not UTF-8 are kept in ``raw_payload_base64``, with
+    ``raw_payload`` showing them as U+FFFD, so the record stays JSON that
+    Ruby can read.
     """
     data: dict[str, Any] = {
         "failed_at": times.failed_at(now_s),
@@ -86,46 +132,111 @@ def record(
         "worker": worker,
         "queue": queue,
     }
-    if raw_payload is not None:
+    if isinstance(raw_payload, bytes):
+        try:
+            data["raw_payload"] = raw_payload.decode("utf-8")
+        except UnicodeDecodeError:
+            data["raw_payload"] = raw_payload.decode("utf-8", "replace")
+            data["raw_payload_base64"] = base64.b64encode(raw_payload).decode("ascii")
+    elif raw_payload is not None:
         data["raw_payload"] = raw_payload
     return data
 
 
 def record_for_exception(payload: Any, exc: BaseException, worker: str, queue: str) -> dict[str, Any]:
-    """The record of a job that raised ``exc``."""
-    return record(payload, exception_name(exc), str(exc), job_backtrace(exc), worker, queue)
+    """The record of a job that raised ``exc``, from its decoded payload only."""
+    return record(payload, exception_name(exc), exception_message(exc), job_backtrace(exc), worker, queue)
+
+
+def record_for_job(job: Job, exc: BaseException, worker: str) -> dict[str, Any]:
+    """The record of ``job``, which raised ``exc`` (or ended without finishing).
+
+    When writing the decoded payload again would not give the same job back
+    (a number such as ``1e400``, which reads as infinity; nesting past
+    Ruby's limit inside the record), the record keeps the queued text as
+    ``raw_payload`` and a null ``payload``. Ruby could not read such a
+    payload inside the record, and resque-web's Retry would write Ruby's
+    ``Infinity`` back into the record and the queue, where no parser reads
+    it. An exception that was raised is logged with its full Python
+    traceback (the record keeps Ruby's one-line frames).
+    """
+    payload: dict[str, Any] | None = job.payload.to_dict()
+    queued = None
+    if job.raw and not _encodes(payload, depth=2):
+        payload, queued = None, job.raw
+    data = record(payload, exception_name(exc), exception_message(exc), job_backtrace(exc), worker, job.queue,
+                  raw_payload=queued)
+    if exc.__traceback__ is not None:
+        log.warning("%s from queue %s raised %s", job.class_name, job.queue, data["exception"], exc_info=exc)
+    return data
 
 
 def record_for_malformed(exc: MalformedPayload, worker: str, queue: str) -> dict[str, Any]:
     """The record of a queued payload that is not a valid job.
 
-    ``payload`` is the decoded object when the text is a JSON object (so
-    resque-web can show it), otherwise null; ``raw_payload`` is the text.
+    ``payload`` is the decoded object when the bytes are a JSON object that
+    Ruby reads back as it is (so resque-web can show it), otherwise null;
+    ``raw_payload`` (and ``raw_payload_base64``) keep the bytes. The text is
+    not parsed again.
     """
-    try:
-        decoded = codec.decode(exc.raw)
-    except ValueError:
-        decoded = None
-    shown = decoded if isinstance(decoded, dict) else None
-    return record(shown, exception_name(exc), exc.problem, [], worker, queue, raw_payload=exc.raw)
+    shown = exc.payload if exc.payload is not None and _encodes(exc.payload, depth=2) else None
+    return record(shown, exception_name(exc), exc.problem, [], worker, queue, raw_payload=exc.raw_bytes)
 
 
 def encode_record(data: dict[str, Any]) -> str:
-    """JSON for a record; values that cannot be encoded are shown as their repr."""
+    """JSON for a record that Ruby and resque-web can read, whatever it holds.
+
+    Normally Ruby's own bytes for it. A payload that cannot be written
+    within Ruby's nesting limit (the record is level 1) or at all becomes
+    null; the record keeps the job in ``raw_payload``, written without the
+    nesting limit when it has none yet. Other text that is not valid Unicode
+    is shown escaped. Never raises: a failure must always be recordable.
+    """
     try:
         return codec.encode(data, "failure")
+    except (InvalidArgument, RecursionError):
+        pass
+    try:
+        return codec.encode(_readable(data), "failure")
     except Exception:  # noqa: BLE001 - a failure must always be recordable
-        safe = dict(data)
-        safe["payload"] = {"class": None, "args": []} if data.get("payload") is None else _safe(data["payload"])
-        return codec.encode(_safe(safe), "failure")
+        log.exception("a failure record could not be written in full; keeping only its summary")
+        return codec.encode({
+            "failed_at": _safe(data.get("failed_at")), "payload": None, "exception": _safe(data.get("exception")),
+            "error": _safe(data.get("error")), "backtrace": [], "worker": _safe(data.get("worker")),
+            "queue": _safe(data.get("queue")),
+        }, "failure")
+
+
+def _readable(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with every value written as it can be (see :func:`encode_record`)."""
+    out = {key: value if key == "payload" else _safe(value) for key, value in data.items()}
+    payload = data.get("payload")
+    if payload is None or _encodes(payload, depth=2):
+        return out
+    out["payload"] = None
+    if not isinstance(data.get("raw_payload"), str):
+        try:
+            out["raw_payload"] = codec.encode(payload, "payload", max_nesting=None)
+        except (InvalidArgument, RecursionError) as exc:
+            log.error("the payload of a failure could not be kept: %s", exc)
+    return out
+
+
+def _encodes(value: Any, depth: int = 1) -> bool:
+    """Whether ``value``, at level ``depth`` of a document, is JSON Ruby reads back as it is."""
+    try:
+        codec.encode(value, depth=depth)
+        return True
+    except (InvalidArgument, RecursionError):
+        return False
 
 
 def _safe(value: Any) -> Any:
-    try:
-        codec.encode(value)
-        return value
-    except Exception:  # noqa: BLE001
-        return repr(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_safe(v) for v in value]
+    return value if _encodes(value) else repr(value)
 
 
 @dataclass(frozen=True)
@@ -278,16 +389,17 @@ class Failures:
         """Enqueue the job again and stamp the record ``retried_at``, as Ruby's Retry does.
 
         Like Ruby, only ``class`` and ``args`` go back on the queue and no
-        enqueue hooks run. A record pyresque made for a payload that was not
-        a valid job pushes its ``raw_payload`` back unchanged.
+        enqueue hooks run. A record that keeps the payload as queued
+        (``raw_payload``, ``raw_payload_base64``) pushes exactly those bytes
+        back.
         """
         failure = self.get(index, failed_queue)
         data = failure.data
         if data is None:
             raise FailureNotFound(f"failure {index} is not valid JSON and cannot be retried")
+        job = _requeued_job(index, data)
         data["retried_at"] = self.backend.retried_at()
         queue = str(data.get("queue") or "")
-        job = _requeued_job(data)
         pipe = self.client.pipeline(transaction=True)
         pipe.lset(self.keys.failed_list(failure.failed_queue), index, encode_record(data))
         pipe.sadd(self.keys.queues, queue)
@@ -335,15 +447,25 @@ class Failures:
         return n
 
 
-def _requeued_job(data: dict[str, Any]) -> str:
+def _requeued_job(index: int, data: dict[str, Any]) -> str | bytes:
+    """What retrying ``data`` pushes: the payload as queued when kept, else class and args."""
+    b64 = data.get("raw_payload_base64")
+    if isinstance(b64, str):
+        try:
+            return base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise FailureNotFound(f"failure {index} has a raw_payload_base64 that is not base64") from None
     raw = data.get("raw_payload")
     if isinstance(raw, str):
         return raw
     body = data.get("payload")
     if not isinstance(body, dict) or not isinstance(body.get("class"), str):
-        raise FailureNotFound("failure has no job class to retry")
+        raise FailureNotFound(f"failure {index} has no job class to retry")
     args = body.get("args")
-    return codec.encode_job(body["class"], args if isinstance(args, list) else [])
+    try:
+        return codec.encode_job(body["class"], args if isinstance(args, list) else [])
+    except InvalidArgument as exc:
+        raise FailureNotFound(f"failure {index} cannot be retried: its job cannot be written again ({exc})") from None
 
 
 def _failure(index: int, bare: str, raw: bytes | str) -> Failure:

@@ -39,6 +39,7 @@ _RETRY_FAILURE = "failure-"
 _PYRESQUE = "pyresque:"
 _RESERVATION = _PYRESQUE + "reservation:"
 _SCHEDULE_TICK = _PYRESQUE + "schedule_tick"
+_HISTORY = _PYRESQUE + "history:"
 
 # Stat names: stat:<name> and stat:<name>:<worker id>.
 STAT_PROCESSED = "processed"
@@ -118,6 +119,17 @@ class Keys:
         repeated ``next_job`` call (its reply was lost) neither records a job
         twice nor loses the one it reserved. Ruby never reads it."""
         return self._k(_RESERVATION + worker_id)
+
+    def history(self, resolution: str) -> str:
+        """pyresque's list of counter samples at one resolution (``10s``,
+        ``5m``), newest first, trimmed to a fixed length; the dashboard's rate
+        charts read it. Ruby never reads it."""
+        return self._k(_HISTORY + resolution)
+
+    def history_lock(self, resolution: str) -> str:
+        """pyresque's string with a TTL of one sampling period: held by
+        whichever dashboard process takes the current sample."""
+        return self._k(_HISTORY + resolution + ":lock")
 
     @property
     def heartbeat(self) -> str:

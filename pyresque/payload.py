@@ -15,12 +15,19 @@ Deliberate differences from Ruby's parser (json 2.6), all on the decode side:
 * We refuse bytes that are not UTF-8; Ruby passes them on as broken strings
   that fail later, far from the cause.
 * We accept documents nested deeper than :data:`MAX_NESTING` (Ruby refuses
-  them). :func:`encode` never writes one, so this only matters for payloads
-  other clients wrote, and running them beats losing them.
+  them), up to :data:`MAX_DECODE_NESTING`. :func:`encode` never writes one,
+  so this only matters for payloads other clients wrote, and running them
+  beats losing them.
+
+:func:`decode` is the one way pyresque parses JSON read from Redis, and it
+fails only with ``ValueError``: hostile text (nesting far past any parser's
+recursion limit, say) must end as a malformed payload, never as an
+exception nobody catches.
 """
 
 from __future__ import annotations
 
+import decimal
 import json
 import math
 import re
@@ -28,7 +35,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Mapping
 
-from pyresque.errors import InvalidArgument, MalformedPayload
+from pyresque.errors import InvalidArgument, MalformedPayload, ResqueError
 
 # json.encoder's C string escaper with ensure_ascii=False escapes exactly what
 # the json gem escapes: '"', '\\', and control characters (as \b \f \n \r \t or
@@ -38,6 +45,13 @@ from json.encoder import encode_basestring as _encode_string  # type: ignore[att
 # Ruby's json gem refuses to parse documents nested deeper than this.
 MAX_NESTING = 100
 
+# We refuse to parse documents nested deeper than this (each array or object
+# is a level). Deeper than Ruby allows, so payloads other clients wrote still
+# run; far enough below Python's recursion limit that a parse never depends
+# on how deep in the stack it runs: a worker and the child it forks must
+# agree on what is a job.
+MAX_DECODE_NESTING = 512
+
 # A \\uD800-\\uDFFF escape in JSON text; only then can decoding yield a lone surrogate.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -46,12 +60,14 @@ def _int_text(value: int) -> str:
     """Decimal digits of any int, however long (Ruby has no digit limit).
 
     ``int.__repr__`` refuses ints past ``sys.get_int_max_str_digits()`` (4300
-    digits by default); ``Decimal`` converts them without that limit.
+    digits by default) because its algorithm is quadratic; past that we
+    convert in halves through ``Decimal``, whose big multiplications are
+    fast, so a megabyte of digits takes a second rather than minutes.
     """
     try:
         return int.__repr__(value)
     except ValueError:
-        return str(Decimal(value))
+        return str(_int_to_decimal(value))
 
 
 def _parse_int(text: str) -> int:
@@ -59,7 +75,37 @@ def _parse_int(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        return int(Decimal(text))
+        negative = text.startswith("-")
+        magnitude = _digits_to_int(text[1:] if negative else text)
+        return -magnitude if negative else magnitude
+
+
+# Big enough for int() and Decimal() to convert directly and quickly.
+_SMALL_DIGITS = 3000
+_SMALL_BITS = 10000
+_EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN,
+                         traps=[decimal.Inexact, decimal.Overflow])
+
+
+def _digits_to_int(digits: str) -> int:
+    """``int(digits)`` for any number of decimal digits, halving the string."""
+    if len(digits) <= _SMALL_DIGITS:
+        return int(digits)
+    low = len(digits) // 2
+    return _digits_to_int(digits[:-low]) * 10**low + _digits_to_int(digits[-low:])
+
+
+def _int_to_decimal(value: int) -> Decimal:
+    """An exact ``Decimal`` of any int, built from its halves by bits."""
+    if value < 0:
+        return _int_to_decimal(-value).copy_negate()  # unary minus would round to 28 digits
+    bits = value.bit_length()
+    if bits <= _SMALL_BITS:
+        return Decimal(value)
+    half = bits // 2
+    high = value >> half
+    low = value - (high << half)
+    return _EXACT.add(_EXACT.multiply(_int_to_decimal(high), _EXACT.power(2, half)), _int_to_decimal(low))
 
 
 def format_float(value: float) -> str:
@@ -88,16 +134,17 @@ def format_float(value: float) -> str:
     return f"{minus}{digits[0]}.{digits[1:] or '0'}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
 
 
-def encode(value: Any, path: str = "value", depth: int = 1) -> str:
+def encode(value: Any, path: str = "value", depth: int = 1, max_nesting: int | None = MAX_NESTING) -> str:
     """JSON text for ``value`` exactly as Ruby's json gem generates it.
 
     Raises :class:`InvalidArgument` naming ``path`` (e.g. ``args[2]['x']``)
     for anything Ruby could not read back as the same value: NaN, infinity,
     non-string object keys, other Python types, strings that are not valid
-    Unicode, and nesting deeper than Ruby accepts.
+    Unicode, and nesting deeper than Ruby accepts (``max_nesting``, counting
+    ``value`` as level ``depth``; None for no limit).
     """
     out: list[str] = []
-    _encode_into(value, path, out, depth)
+    _encode_into(value, path, out, depth, max_nesting)
     text = "".join(out)
     try:
         text.encode("utf-8")
@@ -107,7 +154,7 @@ def encode(value: Any, path: str = "value", depth: int = 1) -> str:
     return text
 
 
-def _encode_into(value: Any, path: str, out: list[str], depth: int) -> None:
+def _encode_into(value: Any, path: str, out: list[str], depth: int, limit: int | None) -> None:
     # Order matters: bool is a subclass of int.
     if value is None:
         out.append("null")
@@ -124,15 +171,15 @@ def _encode_into(value: Any, path: str, out: list[str], depth: int) -> None:
             raise InvalidArgument(path, f"{value!r} has no JSON form; Ruby cannot read it")
         out.append(format_float(value))
     elif isinstance(value, (list, tuple)):
-        _check_depth(path, depth)
+        _check_depth(path, depth, limit)
         out.append("[")
         for i, item in enumerate(value):
             if i:
                 out.append(",")
-            _encode_into(item, f"{path}[{i}]", out, depth + 1)
+            _encode_into(item, f"{path}[{i}]", out, depth + 1, limit)
         out.append("]")
     elif isinstance(value, Mapping):
-        _check_depth(path, depth)
+        _check_depth(path, depth, limit)
         out.append("{")
         first = True
         for key, item in value.items():
@@ -147,7 +194,7 @@ def _encode_into(value: Any, path: str, out: list[str], depth: int) -> None:
             first = False
             out.append(_encode_string(key))
             out.append(":")
-            _encode_into(item, f"{path}[{key!r}]", out, depth + 1)
+            _encode_into(item, f"{path}[{key!r}]", out, depth + 1, limit)
         out.append("}")
     else:
         raise InvalidArgument(
@@ -157,9 +204,9 @@ def _encode_into(value: Any, path: str, out: list[str], depth: int) -> None:
         )
 
 
-def _check_depth(path: str, depth: int) -> None:
-    if depth > MAX_NESTING:
-        raise InvalidArgument(path, f"nested deeper than {MAX_NESTING} levels, which Ruby's JSON parser refuses")
+def _check_depth(path: str, depth: int, limit: int | None) -> None:
+    if limit is not None and depth > limit:
+        raise InvalidArgument(path, f"nested deeper than {limit} levels, which Ruby's JSON parser refuses")
 
 
 def _find_bad_string(value: Any, path: str) -> None:
@@ -181,30 +228,61 @@ def _find_bad_string(value: Any, path: str) -> None:
 def decode(text: str | bytes) -> Any:
     """Parse JSON as Ruby's json gem would accept it (no NaN or Infinity).
 
-    Raises ``ValueError`` for anything the json gem would refuse.
+    Raises ``ValueError``, and only that, for anything the json gem would
+    refuse, for documents nested deeper than :data:`MAX_DECODE_NESTING`, and
+    for any other failure of the parser on hostile text.
     """
     if isinstance(text, bytes):
-        text = text.decode("utf-8")
-    value = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+        text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+    except ValueError:
+        raise
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_DECODE_NESTING} levels") from None
+    except ResqueError:
+        raise  # TermException from a signal handler is not about the text
+    except Exception as exc:  # noqa: BLE001 - MemoryError and the like: the text is the problem
+        raise ValueError(f"the JSON parser failed: {type(exc).__name__}: {exc}") from None
+    if text.count("[") + text.count("{") > MAX_DECODE_NESTING and nesting_depth(value) > MAX_DECODE_NESTING:
+        raise ValueError(f"nested deeper than {MAX_DECODE_NESTING} levels")
     if _SURROGATE_ESCAPE.search(text):
         # "\\ud800" alone decodes to a string no UTF-8 can carry; the json gem refuses it.
         _find_lone_surrogate(value)
     return value
 
 
+def nesting_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a decoded value, as Ruby's parser counts.
+
+    ``1`` for ``[1]`` or ``{}``, ``0`` for a scalar. Iterative, so any depth
+    is measured without recursion.
+    """
+    depth = 0
+    level = [value] if isinstance(value, (list, dict)) else []
+    while level:
+        depth += 1
+        below: list[Any] = []
+        for item in level:
+            below.extend(v for v in (item.values() if isinstance(item, dict) else item) if isinstance(v, (list, dict)))
+        level = below
+    return depth
+
+
 def _find_lone_surrogate(value: Any) -> None:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("a \\u escape is a lone UTF-16 surrogate, which is not a character") from None
-    elif isinstance(value, list):
-        for item in value:
-            _find_lone_surrogate(item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _find_lone_surrogate(key)
-            _find_lone_surrogate(item)
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("a \\u escape is a lone UTF-16 surrogate, which is not a character") from None
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
 
 
 def _reject_constant(name: str) -> Any:
@@ -260,26 +338,26 @@ def _check_class_name(class_name: Any) -> None:
 
 
 def decode_job(raw: str | bytes) -> Payload:
-    """A :class:`Payload` from queue bytes, or :class:`MalformedPayload`.
+    """A :class:`Payload` from queue bytes, or :class:`MalformedPayload` (which
+    keeps ``raw`` exactly, bytes that are not UTF-8 included).
 
     Ruby runs a job whose ``args`` is missing or null with no arguments, so we
     do too; any other non-list ``args`` is refused rather than guessed at.
     """
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     try:
         data = decode(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise MalformedPayload(f"payload is not valid JSON: {exc}", text) from None
+    except ValueError as exc:
+        raise MalformedPayload(f"payload is not valid JSON: {exc}", raw) from None
     if not isinstance(data, dict):
-        raise MalformedPayload(f"payload is a JSON {_json_type(data)}, not an object", text)
+        raise MalformedPayload(f"payload is a JSON {_json_type(data)}, not an object", raw)
     class_name = data.get("class")
     if not isinstance(class_name, str) or not class_name:
-        raise MalformedPayload('payload has no "class" string', text)
+        raise MalformedPayload('payload has no "class" string', raw, data)
     args = data.get("args")
     if args is None:
         args = []
     elif not isinstance(args, list):
-        raise MalformedPayload(f'payload "args" is a JSON {_json_type(args)}, not a list', text)
+        raise MalformedPayload(f'payload "args" is a JSON {_json_type(args)}, not a list', raw, data)
     extra = {k: v for k, v in data.items() if k not in ("class", "args")}
     order = tuple(data)
     if not extra and order[:2] == ("class", "args"):
@@ -303,7 +381,13 @@ def _json_type(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Job:
-    """A payload taken from a queue, with the queue it came from."""
+    """A payload taken from a queue, with the queue it came from.
+
+    ``raw`` is the payload as queued. It is text, yet exactly the queued
+    bytes: only valid UTF-8 decodes into a job, so nothing is replaced on the
+    way (and a forked child gets it back through its pipe unchanged). Empty
+    when the job was not read from a queue.
+    """
 
     queue: str
     payload: Payload

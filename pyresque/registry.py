@@ -99,6 +99,10 @@ class Registry:
             raise TypeError(f"cannot register {target!r} as a job: it is not callable")
         if timeout_s is not None:
             spec.timeout_s = timeout_s
+        existing = self._jobs.get(spec.name)
+        if existing is not None and not _same_code(existing.target, spec.target):
+            raise ValueError(f"job {spec.name!r} is registered twice: by {_place(existing.target)} "
+                             f"and by {_place(spec.target)}; give one of them another name")
         self._jobs[spec.name] = spec
         return spec
 
@@ -111,6 +115,15 @@ class Registry:
 
     def get(self, name: str) -> JobSpec | None:
         return self._jobs.get(name)
+
+    def handles(self, name: Any, args: Any) -> bool:
+        """Whether a job of class ``name`` with ``args`` has code here to run it
+        (for ActiveJob's wrapper: a handler for the Rails job class inside)."""
+        spec = self._jobs.get(name) if isinstance(name, str) else None
+        if spec is None:
+            return False
+        check = getattr(spec.target, "handles", None)
+        return bool(check(args)) if callable(check) else True
 
     def spec_for(self, job: Any) -> JobSpec | None:
         """The spec of a job given as a wire name, a JobSpec or a registered object."""
@@ -134,6 +147,23 @@ class Registry:
 
     def unregister(self, name: str) -> None:
         self._jobs.pop(name, None)
+
+
+def _same_code(a: Any, b: Any) -> bool:
+    """The same object, or the same function defined again (a module imported twice)."""
+    if a is b:
+        return True
+    return (getattr(a, "__module__", None), getattr(a, "__qualname__", None)) == \
+        (getattr(b, "__module__", None), getattr(b, "__qualname__", None)) and getattr(a, "__qualname__", None) is not None
+
+
+def _place(target: Any) -> str:
+    """``module.name (file:line)`` of a registered function or class."""
+    name = f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', repr(target))}"
+    try:
+        return f"{name} ({inspect.getsourcefile(target)}:{inspect.getsourcelines(target)[1]})"
+    except (OSError, TypeError):
+        return name
 
 
 def _spec_for_class(cls: type, name: str | None, queue: str | None) -> JobSpec:

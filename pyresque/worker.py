@@ -18,7 +18,6 @@ job ended (failure record, stats), so a job costs one round trip.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import signal
@@ -32,19 +31,22 @@ import redis as redis_py
 from pyresque import execution
 from pyresque import failure as failure_mod
 from pyresque import hooks as hook_runner
+from pyresque import logs
 from pyresque import payload as codec
 from pyresque import prune
-from pyresque import times
 from pyresque import workers as worker_records
 from pyresque.client import Resque
+from pyresque.describe import job_name
+from pyresque.unknown_jobs import POLICIES as UNKNOWN_JOB_POLICIES
+from pyresque.unknown_jobs import Requeuer
 from pyresque.connection import as_text
 from pyresque.errors import MalformedPayload, TermException, WorkerError
 from pyresque.heartbeat import INTERVAL_S as HEARTBEAT_INTERVAL_S
 from pyresque.heartbeat import PRUNE_AFTER_S, Heartbeat
 from pyresque.outage import Outage
 from pyresque.queues import QueueList
+from pyresque.reserve import Reserver
 from pyresque.registry import Registry
-from pyresque.scripts import source
 from pyresque.wakeup import QueueWatcher, SignalPipe
 
 try:
@@ -110,6 +112,8 @@ class Worker:
         hostname: str | None = None,
         heartbeat_interval_s: float = HEARTBEAT_INTERVAL_S,
         prune_after_s: float = PRUNE_AFTER_S,
+        unknown_jobs: str = "requeue",
+        requeue_on_term: bool = False,
         handle_signals: bool | None = None,
     ) -> None:
         self.resque = resque
@@ -124,6 +128,8 @@ class Worker:
                 raise WorkerError(f"queue name {name!r} contains ','")
         check_settings(interval_s, min_interval_s, max_interval_s, backoff_interval_s,
                         heartbeat_interval_s, prune_after_s)
+        if unknown_jobs not in UNKNOWN_JOB_POLICIES:
+            raise WorkerError(f"unknown-jobs must be one of {', '.join(UNKNOWN_JOB_POLICIES)}, not {unknown_jobs!r}")
         self.hostname = hostname or socket.gethostname()
         self.pid = os.getpid()
         self.id = worker_records.worker_id(self.queue_list.patterns, self.pid, self.hostname)
@@ -150,6 +156,7 @@ class Worker:
             pre_shutdown_timeout_s=pre_shutdown_timeout_s,
             term_timeout_s=term_timeout_s,
             job_timeout_s=job_timeout_s,
+            requeue_on_term=requeue_on_term,
         )
         self.strategy: execution.Strategy = execution.Forking(self.ctx, prefork) if fork_per_job else execution.InProcess(self.ctx)
         self.shutdown_requested = False
@@ -157,28 +164,22 @@ class Worker:
         self._shutdown_hooks_ran = False
         self._pause_changed = False
         self._idle = False
-        self._next_job = self.redis.register_script(source("next_job"))
-        # How the last job ended, recorded by the same script call that
-        # reserves the next one (see flush()).
-        self._pending: execution.Outcome | None = None
-        # The reservation id of the job in hand (see next_job.lua), and
-        # whether a call may have reserved a job whose reply never came.
-        self._reservation: str | None = None
-        self._unsure = False
-        self._reservation_prefix = os.urandom(4).hex()
-        self._reservations = 0
+        # The job in hand and the one round trip that records it and reserves the next.
+        self._reserver = Reserver(self.redis, self.keys, self.id, resque.failure_backend)
         self._in_redis = False
         self._tearing_down = False
         self._outage = Outage(f"worker {self.id}", log)
         self._next_prune_at = float("inf")
+        # The requeue policy for classes nothing here runs (None: fail them, as Ruby does).
+        self._requeuer = Requeuer(rest_s=max(self.max_interval_s, 1.0)) if unknown_jobs == "requeue" else None
+        self.unknown_jobs = unknown_jobs
+        self._paused_by_key = False
+        self._stop_reason = "stop requested"
+        self.requeue_on_term = requeue_on_term
         self._queues_cache: list[str] = []
-        self._queue_args_cache: dict[tuple[str, ...], tuple[list[str | bytes], list[str | bytes]]] = {}
-        self._run_at_second = -1
-        self._run_at_json = b""
         self._queues_read_at = float("-inf")
         self._heartbeat: Heartbeat | None = None
         self._watcher: QueueWatcher | None = None
-        self.jobs_done = 0
         self._registered = False
 
     def __repr__(self) -> str:
@@ -227,7 +228,8 @@ class Worker:
         self._watcher = QueueWatcher(self.redis, self.keys, self._signals)
         if self.interval_s > 0:
             self._watcher.start()
-        log.info("Starting worker %s", self.id)
+        log.info("worker %s started: pid %d, queues %s, %s, jobs: %s", self.id, self.pid,
+                 ",".join(self.queue_list.patterns), self._mode(), ", ".join(self.registry.names()) or "none")
 
     def loop(self) -> None:
         while not self.shutdown_requested:
@@ -243,6 +245,9 @@ class Worker:
                 continue
             if self._outage.succeeded() and self._heartbeat is not None:
                 self._heartbeat.beat_soon()  # re-register what Redis may have lost
+            if status != "paused" and self._paused_by_key:
+                self._paused_by_key = False
+                log.info("worker %s resumed: %s is cleared", self.id, self.keys.pause_all)
             if status == "job":
                 self.interval_s = self.min_interval_s
                 continue
@@ -257,6 +262,9 @@ class Worker:
                 break
             self.interval_s = min(self.interval_s + self.backoff_interval_s, self.max_interval_s)
             if status == "paused":  # pause-all-workers
+                if not self._paused_by_key:
+                    self._paused_by_key = True
+                    log.info("worker %s paused: %s is set", self.id, self.keys.pause_all)
                 self.procline("Paused")
             else:
                 queues = self._queues_cache if self.queue_list.dynamic else self.queue_list.patterns
@@ -287,6 +295,7 @@ class Worker:
             self._signals.close()
             self._signals = None
         hook_runner.run_all(self.registry.worker_hooks["worker_exit"])
+        log.info("worker %s stopped after %d jobs", self.id, self.jobs_done)
 
     def _leave_redis(self) -> None:
         """Record the last job, stop the heartbeat, unregister: what can be
@@ -330,48 +339,71 @@ class Worker:
             self._queues_read_at = now
         return self._queues_cache
 
+    @property
+    def jobs_done(self) -> int:
+        """Jobs whose outcome this worker has recorded."""
+        return self._reserver.finished
+
     def work_one_job(self) -> str:
         """Record the last job, reserve and run the next: ``job``, ``empty`` or ``paused``."""
         with self._redis_call():
-            queues = self.resolved_queues(fresh=self._pending is None)
-            reserved = self._call_next_job(queues)
-        if reserved is None:
-            return "empty"
-        if reserved == b"paused" or reserved == "paused":
-            return "paused"
-        position, raw = reserved[0], reserved[1]
-        if int(position) == 0:  # a job reserved by a call whose reply was lost
-            held = worker_records.parse_reservation(raw, as_text(reserved[2]))
-            if held is None:
-                raise WorkerError(f"the record of worker {self.id} is one this worker cannot read: {raw[:200]!r}")
-            log.warning("%s: resuming job %s from %s, reserved by a call whose reply was lost",
-                        self.id, held.id, held.queue)
-            self._reservation = held.id
-            queue, raw = held.queue, held.raw
-        else:
-            queue = queues[int(position) - 1]
+            queues = self.resolved_queues(fresh=self._reserver.pending is None)
+            if self._requeuer is not None:
+                queues = self._requeuer.awake(queues)
+            reserved = self._reserver.next(queues)
+        if reserved is None or isinstance(reserved, str):
+            return "empty" if reserved is None else "paused"
+        queue, raw = reserved
         self._idle = False
         # The bytes as queued: decoding them here would turn invalid UTF-8
         # into U+FFFD and run a job Ruby could not even decode.
-        self._pending = self.process(queue, raw)
+        self._reserver.hold(self.process(queue, raw), queue, raw)
         return "job"
 
     def process(self, queue: str, raw: bytes | str) -> execution.Outcome:
         """Run a reserved payload; how it ended is recorded by the next script call."""
+        started = time.monotonic()
         try:
             job = codec.Job(queue, codec.decode_job(raw), as_text(raw))
         except MalformedPayload as exc:
             log.error("malformed payload on %s: %s", queue, exc.problem)
-            return execution.Outcome(failure_mod.record_for_malformed(exc, self.id, queue), True)
+            outcome = execution.Outcome(failure_mod.record_for_malformed(exc, self.id, queue), True)
+            self._log_job(queue, None, None, outcome, started)
+            return outcome
+        shown, job_id = job_name(job.class_name, job.args)
+        if self._requeuer is not None and not self.registry.handles(job.class_name, job.args):
+            self._requeuer.put_back(queue, shown or job.class_name, raw)
+            outcome = execution.Outcome(requeue="tail")
+            self._log_job(queue, shown, job_id, outcome, started)
+            return outcome
+        if self._requeuer is not None:
+            self._requeuer.ran(queue)
         self.procline(f"Processing {queue} since {int(time.time())} [{job.class_name}]")
         try:
             outcome = self.strategy.run(job)
         except TermException as exc:
             # The signal landed between the job and the bookkeeping.
-            outcome = execution.Outcome(failure_mod.record_for_exception(job.payload.to_dict(), exc, self.id, queue), True)
-        if outcome.failed:
-            log.warning("%s failed: %s", job.class_name, outcome.record and outcome.record.get("error"))
+            outcome = execution.Outcome(failure_mod.record_for_job(job, exc, self.id), True)
+        self._log_job(queue, shown, job_id, outcome, started)
         return outcome
+
+    def _log_job(self, queue: str, shown: str | None, job_id: str | None, outcome: execution.Outcome,
+                 started: float) -> None:
+        """One line per job, at info level (a failure at warning)."""
+        duration_ms = (time.monotonic() - started) * 1000
+        if outcome.requeue:
+            result = "requeued"
+        elif outcome.failed:
+            result = "failed"
+        else:
+            result = "done"
+        extra = logs.job_extra(queue, shown, job_id, duration_ms, result)
+        ident = f" {job_id}" if job_id else ""
+        if outcome.failed and outcome.record is not None:
+            log.warning("%s%s from %s failed in %.1f ms: %s: %s", shown, ident, queue, duration_ms,
+                        outcome.record.get("exception"), outcome.record.get("error"), extra=extra)
+        else:
+            log.info("%s%s from %s %s in %.1f ms", shown, ident, queue, result, duration_ms, extra=extra)
 
     def flush(self) -> None:
         """Record the last job's outcome now, without reserving another.
@@ -379,83 +411,12 @@ class Worker:
         A job reserved by a call whose reply was lost goes back to the head
         of its queue.
         """
-        if self._pending is None and not self._unsure:
-            return
-        reply = self._call_next_job([])
-        if isinstance(reply, list) and int(reply[0]) == 0:
-            held = worker_records.parse_reservation(reply[1], as_text(reply[2]))
-            if held is not None and worker_records.release(self.redis, self.keys, self.id, held):
-                log.warning("%s: put job %s back on %s (reserved by a call whose reply was lost)",
-                            self.id, held.id, held.queue)
+        self._reserver.flush()
 
-    def _call_next_job(self, queues: list[str]) -> Any:
-        """One round trip: record the pending outcome (failure, stats, worker:<id>)
-        and, when ``queues`` is not empty, reserve the next job."""
-        outcome = self._pending
-        keys = self.keys
-        if outcome is not None and outcome.record is not None:
-            failure_json: str | bytes = failure_mod.encode_record(outcome.record)
-            dest = self.resque.failure_backend.destination(str(outcome.record.get("queue") or ""))
-            failure_keys: list[str | bytes] = [dest.list_key, dest.set_key or keys.failed_queues]
-            member: str | bytes = dest.member or b""
-        else:
-            failure_json, member = b"", b""
-            failure_keys = self._no_failure_keys
-        queue_keys, queue_names = self._queue_args(tuple(queues))
-        self._reservations += 1
-        reservation = f"{self._reservation_prefix}{self._reservations:08x}"
-        finishing = (self._reservation or "") if outcome is not None else ""
-        self._unsure = True
-        result = self._next_job(
-            keys=self._stat_keys + failure_keys + self._worker_keys + queue_keys,
-            args=[
-                finishing,
-                failure_json,
-                b"1" if outcome is not None and outcome.counts_as_failed else b"",
-                member,
-                self._run_at(),
-                reservation,
-            ] + queue_names,
-        )
-        self._unsure = False
-        if outcome is not None:
-            self._pending = None
-            self._reservation = None
-            self.jobs_done += 1
-        if isinstance(result, list) and int(result[0]) != 0:
-            self._reservation = reservation
-        return result
-
-    # The script is called once per job: its constant arguments are encoded once.
-    @functools.cached_property
-    def _stat_keys(self) -> list[str | bytes]:
-        k = self.keys
-        return [x.encode() for x in (k.processed_stat(), k.processed_stat(self.id), k.failed_stat(), k.failed_stat(self.id))]
-
-    @functools.cached_property
-    def _worker_keys(self) -> list[str | bytes]:
-        k = self.keys
-        return [k.pause_all.encode(), k.worker(self.id).encode(), k.reservation(self.id).encode()]
-
-    @functools.cached_property
-    def _no_failure_keys(self) -> list[str | bytes]:
-        # Unused when there is no failure; any key of ours fills the slots.
-        return [self.keys.failed.encode(), self.keys.failed_queues.encode()]
-
-    def _queue_args(self, queues: tuple[str, ...]) -> tuple[list[str | bytes], list[str | bytes]]:
-        cached = self._queue_args_cache.get(queues)
-        if cached is None:
-            if len(self._queue_args_cache) > 64:  # a dynamic worker's list changes; keep it bounded
-                self._queue_args_cache.clear()
-            cached = ([self.keys.queue(q).encode() for q in queues], [codec.encode(q).encode() for q in queues])
-            self._queue_args_cache[queues] = cached
-        return cached
-
-    def _run_at(self) -> bytes:
-        now = int(time.time())
-        if now != self._run_at_second:
-            self._run_at_second, self._run_at_json = now, codec.encode(times.run_at(now)).encode()
-        return self._run_at_json
+    def _mode(self) -> str:
+        if not self.strategy.forks:
+            return "jobs in-process"
+        return "a child per job" + (", forked ahead" if getattr(self.strategy, "prefork", False) else "")
 
     # Pruning, Redis calls, waiting, titles ------------------------------------
     def _prune(self) -> None:
@@ -539,13 +500,18 @@ class Worker:
         if self.graceful_term:
             self._on_quit(signum, frame)
         else:
+            self._stop_reason = ("TERM: the running job gets RESQUE_TERM_TIMEOUT to end, else goes back on its queue"
+                                 if self.requeue_on_term and self.strategy.forks else "TERM: stopping the running job")
             self._shutdown_now()
 
     def _on_int(self, signum: int, frame: Any) -> None:
+        self._stop_reason = "INT: stopping the running job"
         self._shutdown_now()
 
     def _on_quit(self, signum: int, frame: Any) -> None:
         """Finish the current job, then exit."""
+        if not self.shutdown_requested:
+            self._stop_reason = f"{signal.Signals(signum).name[3:]}: finishing the running job first"
         self.shutdown_requested = True
         self._hooks_now_if_in_job()
         self._cut_redis_call()
@@ -594,9 +560,11 @@ class Worker:
         """Run the hooks signals asked for, outside the signal handlers."""
         if self.shutdown_requested and not self._shutdown_hooks_ran:
             self._shutdown_hooks_ran = True
+            log.info("worker %s stopping: %s", self.id, self._stop_reason)
             hook_runner.run_all(self.registry.worker_hooks["shutdown"])
         if self._pause_changed:
             self._pause_changed = False
+            log.info("worker %s %s", self.id, "paused (USR2)" if self.paused else "resumed (CONT)")
             kind = "before_pause" if self.paused else "after_pause"
             hook_runner.run_all(self.registry.worker_hooks[kind], self)
 

@@ -61,10 +61,14 @@ class WorkerInfo:
     processed: int
     failed: int
     job: dict[str, Any] | None
+    # Paused by pause-all-workers, or (a worker on this host) by USR2.
+    paused: bool = False
 
     @property
     def state(self) -> str:
-        return "working" if self.job is not None else "idle"
+        if self.job is not None:
+            return "working"
+        return "paused" if self.paused else "idle"
 
     @property
     def parsed(self) -> WorkerId | None:
@@ -163,13 +167,16 @@ def all_workers(client: redis_py.Redis, keys: Keys) -> list[WorkerInfo]:
     if not wids:
         return []
     pipe = client.pipeline(transaction=False)
+    pipe.get(keys.pause_all)
     for wid in wids:
         pipe.get(keys.worker_started(wid))
         pipe.hget(keys.heartbeat, wid)
         pipe.get(keys.processed_stat(wid))
         pipe.get(keys.failed_stat(wid))
         pipe.get(keys.worker(wid))
-    values = pipe.execute()
+    pause, *values = pipe.execute()
+    all_paused = pause is not None and as_text(pause).strip().lower() == "true"
+    here = socket.gethostname()
     infos = []
     for i, wid in enumerate(wids):
         started, beat, processed, failed, job = values[i * 5 : i * 5 + 5]
@@ -181,9 +188,23 @@ def all_workers(client: redis_py.Redis, keys: Keys) -> list[WorkerInfo]:
                 processed=as_int(processed),
                 failed=as_int(failed),
                 job=_job(job),
+                paused=all_paused or _paused_here(wid, here),
             )
         )
     return infos
+
+
+def _paused_here(wid: str, here: str) -> bool:
+    """Whether ``wid`` is a worker process on this host whose title says it is
+    paused (USR2 leaves no trace in Redis; Ruby's and ours both title it so)."""
+    parsed = WorkerId.parse(wid)
+    if parsed is None or parsed.host != here or parsed.pid <= 0:
+        return False
+    try:
+        with open(f"/proc/{parsed.pid}/cmdline", "rb") as f:
+            return b": Paused" in f.read()
+    except OSError:
+        return False
 
 
 def working_count(client: redis_py.Redis, keys: Keys) -> int:

@@ -365,7 +365,7 @@ def test_failures_record_the_wrapper_payload_and_retry_runs_again(resque, regist
     money["arguments"] = [{"_aj_serialized": "MoneySerializer", "cents": 5}]
     resque.enqueue_to("aj", WRAPPER, money)
     queued = [raw.decode() for raw in r.lrange("resque:queue:aj", 0, -1)]
-    worker = dict(interval_s=0, fork_per_job=False, handle_signals=False, registry=registry)
+    worker = dict(interval_s=0, fork_per_job=False, handle_signals=False, registry=registry, unknown_jobs="fail")
     Worker(resque, "aj", **worker).work()
 
     first, orphan, unreadable = (json.loads(x) for x in r.lrange("resque:failed", 0, -1))

@@ -71,6 +71,25 @@ def test_clean_keyspace_has_no_problems(resque: Resque, r: redis_py.Redis) -> No
     assert format_problems([]) == "No problems found."
 
 
+def test_records_of_hostile_payloads_pass_the_check(resque: Resque, r: redis_py.Redis) -> None:
+    # Records that keep a payload as queued: check must read them (a huge
+    # int once crashed the schema library's error message) and find them valid.
+    records = []
+    for raw in (b'{"class":' + b"9" * 5000 + b',"args":[]}', b'{"class":"A","args":["caf\xe9"]}',
+                b"[" * 100_000, b'{"class":"A","args":{"k":' + b"7" * 5000 + b"}}"):
+        with pytest.raises(MalformedPayload) as info:
+            codec.decode_job(raw)
+        records.append(failure.record_for_malformed(info.value, WID, "high"))
+    for raw in ('{"class":"A","args":[1e400]}', '{"class":"A","args":[' + "[" * 98 + "]" * 98 + "]}"):
+        job = codec.Job("high", codec.decode_job(raw), raw)
+        records.append(failure.record_for_job(job, RuntimeError("boom"), WID))
+    pipe = r.pipeline()
+    for record in records:
+        resque.failure_backend.save(pipe, record)
+    pipe.execute()
+    assert check(r, K) == []
+
+
 def test_empty_keyspace_has_no_problems(r: redis_py.Redis) -> None:
     assert check(r, K) == []
 

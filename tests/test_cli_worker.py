@@ -138,7 +138,7 @@ def test_bad_env_gives_one_clear_line(redis_server, var, value):
     assert var in line, line
 
 
-@pytest.mark.parametrize("args", [["work", "-q", "q"], ["enqueue", "q", "Job"], ["info"]])
+@pytest.mark.parametrize("args", [["work", "-q", "q", "--import", "pyjobs_signals"], ["enqueue", "q", "Job"], ["info"]])
 def test_unreachable_redis_gives_one_clear_line(args):
     url = f"redis://127.0.0.1:{free_port()}/0"
     env = env_for(url)

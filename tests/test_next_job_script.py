@@ -12,15 +12,16 @@ KEYS = Keys()
 WID = "host:1:q"
 
 
-def next_job(r, queues=("q",), finish="", record="", counts="", failed_list=None, member="", reservation="r1"):
+def next_job(r, queues=("q",), finish="", record="", counts="", failed_list=None, member="", reservation="r1",
+             requeue="", requeue_to="q", payload=""):
     """One call: ``finish`` is the reservation id of the job to finish ("" for none)."""
     script = r.register_script(source("next_job"))
     return script(
         keys=[KEYS.processed_stat(), KEYS.processed_stat(WID), KEYS.failed_stat(), KEYS.failed_stat(WID),
               failed_list or KEYS.failed, KEYS.failed_queues, KEYS.pause_all, KEYS.worker(WID),
-              KEYS.reservation(WID)]
+              KEYS.reservation(WID), KEYS.queue(requeue_to)]
         + [KEYS.queue(q) for q in queues],
-        args=[finish, record, counts, member, codec.encode(times.run_at()), reservation]
+        args=[finish, record, counts, member, codec.encode(times.run_at()), reservation, requeue, payload]
         + [codec.encode(q) for q in queues],
     )
 
@@ -159,3 +160,13 @@ def test_a_record_whose_reservation_marker_expired_is_taken_on_once(r):
     assert first[0] == 0 and first[2] == b"r9"
     assert next_job(r, queues=(), finish="r9") is None, "finishing it clears it"
     assert r.get(KEYS.worker(WID)) is None and stats(r) == [1, 0]
+
+
+@pytest.mark.parametrize("where, expected", [("head", [b"A", b"B"]), ("tail", [b"B", b"A"])])
+def test_a_job_put_back_is_not_counted_and_lands_once(r, where, expected):
+    r.rpush(KEYS.queue("q"), "A", "B")
+    reserve(r, queues=("q",), reservation="r1")  # takes A
+    assert next_job(r, queues=(), finish="r1", requeue=where, payload="A") is None
+    assert next_job(r, queues=(), finish="r1", requeue=where, payload="A") is None  # a lost reply, repeated
+    assert r.lrange(KEYS.queue("q"), 0, -1) == expected
+    assert stats(r) == [0, 0] and r.get(KEYS.worker(WID)) is None

@@ -262,3 +262,71 @@ def test_decode_then_encode_is_identity_for_ruby_written_payloads() -> None:
         assert payload.decode_job(case["expected"]).encode() == case["expected"], case["name"]
         checked += 1
     assert checked > 300
+
+
+# Hostile text -----------------------------------------------------------------
+
+def _deep_in_the_stack(frames: int, call: Any) -> Any:
+    """``call()`` run ``frames`` Python frames deeper than here."""
+    return call() if frames == 0 else _deep_in_the_stack(frames - 1, call)
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, "[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000])
+def test_nesting_past_any_recursion_limit_is_a_value_error(text: str) -> None:
+    with pytest.raises(ValueError, match="nested deeper than 512 levels|Expecting"):
+        payload.decode(text)
+    with pytest.raises(MalformedPayload) as info:
+        payload.decode_job('{"class":"A","args":' + text + "}")
+    assert info.value.raw_bytes == ('{"class":"A","args":' + text + "}").encode()
+
+
+def test_the_decode_nesting_limit_does_not_depend_on_the_stack() -> None:
+    # A forked child decodes the payload again, from another stack depth:
+    # both must come to the same verdict.
+    limit = payload.MAX_DECODE_NESTING
+    at_limit, past_limit = "[" * limit + "]" * limit, "[" * (limit + 1) + "]" * (limit + 1)
+    for frames in (0, 300):
+        assert payload.nesting_depth(_deep_in_the_stack(frames, lambda: payload.decode(at_limit))) == limit
+        with pytest.raises(ValueError, match="nested deeper than 512 levels"):
+            _deep_in_the_stack(frames, lambda: payload.decode(past_limit))
+    # Many brackets side by side are not depth.
+    assert payload.decode("[" + ",".join(["[[]]"] * 1000) + "]")[0] == [[]]
+
+
+def test_nesting_depth_counts_arrays_and_objects() -> None:
+    assert [payload.nesting_depth(v) for v in (1, "[", [], {}, [1, [2]], {"a": [{"b": {}}]}, [[], [[[]]]])] == [0, 0, 1, 1, 2, 4, 4]
+
+
+def test_deep_lone_surrogates_are_found_without_recursion() -> None:
+    text = "[" * 500 + '"\\ud800"' + "]" * 500
+    with pytest.raises(ValueError, match="surrogate"):
+        payload.decode(text)
+    assert payload.decode("[" * 500 + '"\\ud83d\\ude00"' + "]" * 500) == _nested_value(500, "😀")
+
+
+def _nested_value(levels: int, leaf: Any) -> Any:
+    for _ in range(levels):
+        leaf = [leaf]
+    return leaf
+
+
+def test_invalid_utf8_is_kept_byte_for_byte_by_the_error() -> None:
+    raw = b'{"class":"A","args":["\xff\xc3"]}'
+    with pytest.raises(MalformedPayload) as info:
+        payload.decode_job(raw)
+    assert info.value.raw_bytes == raw
+    assert info.value.raw == '{"class":"A","args":["\ufffd\ufffd"]}'
+    assert MalformedPayload("bad", "plain text").raw_bytes == b"plain text"
+
+
+@pytest.mark.parametrize("digits", [4301, 9_999, 123_457])
+def test_huge_integers_round_trip_exactly_past_the_int_str_limit(digits: int) -> None:
+    import random
+
+    rng = random.Random(digits)
+    text = str(rng.randint(1, 9)) + "".join(rng.choice("0123456789") for _ in range(digits - 1))
+    [value] = payload.decode(f"[{text}]")
+    [negative] = payload.decode(f"[-{text}]")
+    assert negative == -value
+    assert value == int(Decimal(text)) if digits < 20_000 else value % 10**9 == int(text[-9:])
+    assert payload.encode([value, negative]) == f"[{text},-{text}]"

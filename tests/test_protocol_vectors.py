@@ -242,6 +242,15 @@ def test_failure_records_need_a_job_payload_unless_raw_payload_is_kept() -> None
     assert schema_errors("failure-record", _failure_record(retried_at="yesterday")) != []
 
 
+def test_failure_records_may_keep_raw_bytes_in_base64_next_to_raw_payload() -> None:
+    kept = {"payload": None, "raw_payload": "caf\ufffd", "raw_payload_base64": "Y2Fm6Q=="}
+    assert schema_errors("failure-record", _failure_record(**kept)) == []
+    assert schema_errors("failure-record", _failure_record(**{**kept, "raw_payload_base64": "not base64!"})) != []
+    assert schema_errors("failure-record", _failure_record(**{**kept, "raw_payload_base64": "Y2Fm6Q==\n"})) != []
+    del kept["raw_payload"]
+    assert schema_errors("failure-record", _failure_record(**kept)) != []
+
+
 # Packaging -------------------------------------------------------------------
 def test_schemas_are_the_protocol_directory_and_all_load() -> None:
     assert {p.name for p in (ROOT / "protocol" / "schemas").glob("*.json")} == {

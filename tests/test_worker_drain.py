@@ -135,7 +135,7 @@ def test_failure_record_fields_names_and_backtrace(r, resque, registry, fork):
     resque.enqueue_to("q", "Builtin", "k")
     resque.enqueue_to("q", "Custom", 1)
     resque.enqueue_to("q", "Missing", 2)
-    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork)
+    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork, unknown_jobs="fail")
     worker.work()
     raws = r.lrange("resque:failed", 0, -1)
     assert len(raws) == 3
@@ -201,7 +201,7 @@ def test_bad_payloads_become_failures_and_the_worker_goes_on(r, resque, registry
             b'{"class":"Unregistered","args":[1]}', b'{"class":"Ok","args":["\xff"]}',
             b'{"class":"Ok","args":[2]}')
     r.sadd("resque:queues", "q")
-    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork)
+    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork, unknown_jobs="fail")
     worker.work()
     # Ruby runs a job with missing or null args with no arguments.
     assert [json.loads(x) for x in r.lrange("t:ran", 0, -1)] == [[], [], [2]]
@@ -360,3 +360,110 @@ def test_a_worker_that_fails_to_start_leaves_nothing_behind(r, resque, registry)
     assert_unregistered(r, worker.id)
     assert r.hlen("resque:workers:heartbeat") == 0
     assert signal_mod.getsignal(signal_mod.SIGTERM) is before
+
+
+HOSTILE_PAYLOADS = [
+    b"[" * 100_000,                                            # deeper than any parser's recursion limit
+    b'{"class":"Ok","args":' + b"[" * 100_000 + b"]}",
+    b'{"class":"Ok","args":[' + b"[" * 5_000 + b"]" * 5_000 + b"]}",
+    b'{"class":"Ok","args":[' + b'{"k":' * 600 + b"1" + b"}" * 600 + b"]}",
+    b'{"class":"Ok","args":["\\ud800"]}',                       # a lone surrogate
+    b'{"class":"Ok","args":[' + b"9" * 300_000 + b"]",         # 300,000 digits, truncated
+]
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["in-process", "fork"])
+def test_hostile_payloads_become_failures_and_the_worker_survives(r, resque, registry, fork):
+    @registry.register
+    def Ok(*args):
+        r.rpush("t:ran", json.dumps(args[:1]))
+
+    r.sadd("resque:queues", "q")
+    r.rpush("resque:queue:q", *HOSTILE_PAYLOADS, b'{"class":"Ok","args":["after"]}')
+    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork)
+    worker.work()
+    assert r.lrange("t:ran", 0, -1) == [b'["after"]']
+    recs = failures(r)
+    assert [rec["exception"] for rec in recs] == ["pyresque.MalformedPayload"] * len(HOSTILE_PAYLOADS)
+    assert [rec["raw_payload"].encode() for rec in recs] == HOSTILE_PAYLOADS
+    assert all(rec["payload"] is None and list(rec)[:7] == FIELDS for rec in recs)
+    assert "nested deeper than 512 levels" in recs[0]["error"]
+    assert stat(r, "processed") == len(HOSTILE_PAYLOADS) + 1
+    assert stat(r, "failed") == len(HOSTILE_PAYLOADS)
+    assert_unregistered(r, worker.id)
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["in-process", "fork"])
+def test_a_nul_in_the_class_name_is_a_failure_and_the_worker_survives(r, resque, registry, fork):
+    # The class name reaches the process title, where a NUL used to raise.
+    @registry.register
+    def Ok(*args):
+        r.rpush("t:ran", json.dumps(list(args)))
+
+    registry.register(lambda: r.rpush("t:ran", "registered nul"), name="Reg\0istered")
+    r.sadd("resque:queues", "q")
+    r.rpush("resque:queue:q",
+            b'{"class":"Nul\\u0000Job","args":[1]}',    # escaped: a valid payload of an unknown class
+            b'{"class":"\\u0000","args":[]}',
+            b'{"class":"Nul\x00Job","args":[1]}',       # a raw NUL is not JSON
+            b'{"class":"Reg\\u0000istered","args":[]}',
+            b'{"class":"Ok","args":["after"]}')
+    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=fork, unknown_jobs="fail")
+    worker.work()
+    assert r.lrange("t:ran", 0, -1) == [b"registered nul", b'["after"]']
+    unknown, only_nul, raw_nul = failures(r)
+    assert (unknown["exception"], unknown["payload"]) == ("pyresque.UnknownJob", {"class": "Nul\0Job", "args": [1]})
+    assert "Nul\\x00Job" in unknown["error"] and "raw_payload" not in unknown
+    assert (only_nul["exception"], only_nul["payload"]) == ("pyresque.UnknownJob", {"class": "\0", "args": []})
+    assert raw_nul["exception"] == "pyresque.MalformedPayload"
+    assert raw_nul["raw_payload"] == '{"class":"Nul\x00Job","args":[1]}'
+    assert stat(r, "processed") == 5 and stat(r, "failed") == 3
+    assert_unregistered(r, worker.id)
+
+
+def test_stats_count_every_record_of_a_reserved_payload_but_not_dirty_exits(r, resque, registry):
+    """The counting rule (protocol/SPEC.md §8), in fork mode, where a child can die.
+
+    A failure record made for a payload the worker reserved counts in
+    stat:processed and stat:failed, malformed payloads and unknown classes
+    included (Ruby counts a class it cannot find, a NameError, the same way).
+    A job skipped by DontPerform is processed, not failed. A child killed by
+    a signal is a dirty exit: processed, recorded, not counted as failed.
+    """
+    import os
+    import signal
+
+    @registry.register
+    def Ok():
+        pass
+
+    @registry.register
+    def Raises():
+        raise CustomError("raised")
+
+    @registry.register
+    def Killed():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    @registry.register
+    class Skipped:
+        @staticmethod
+        def before_perform_skip():
+            raise DontPerform()
+
+        @staticmethod
+        def perform():
+            raise AssertionError("skipped jobs do not run")
+
+    for name in ("Ok", "Raises", "Unknown", "Killed", "Skipped"):
+        resque.enqueue_to("q", name)
+    r.rpush("resque:queue:q", b"not json")
+    worker = Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=True, unknown_jobs="fail")
+    mine = {}
+    registry.add_worker_hook("queue_empty", lambda: mine.update(
+        processed=stat(r, f"processed:{worker.id}"), failed=stat(r, f"failed:{worker.id}")))
+    worker.work()
+    assert [f["exception"] for f in failures(r)] == [
+        f"{CustomError.__module__}.CustomError", "pyresque.UnknownJob", "Resque::DirtyExit", "pyresque.MalformedPayload"]
+    assert (stat(r, "processed"), stat(r, "failed")) == (6, 3)
+    assert mine == {"processed": 6, "failed": 3}

@@ -258,6 +258,11 @@ class Dispatcher:
     def __init__(self) -> None:
         self.handlers: dict[str, Handler] = {}
 
+    def handles(self, wrapper_args: Any) -> bool:
+        """Whether a handler is registered for the Rails job class in these args."""
+        return (isinstance(wrapper_args, list) and len(wrapper_args) == 1 and isinstance(wrapper_args[0], dict)
+                and wrapper_args[0].get("job_class") in self.handlers)
+
     def perform(self, *wrapper_args: Any) -> Any:
         if len(wrapper_args) != 1 or not isinstance(wrapper_args[0], dict):
             raise ActiveJobDeserializationError(

@@ -9,6 +9,8 @@
     pyresque scheduler [--schedule FILE] [-D]      (rake resque:scheduler)
     pyresque delayed list|show|remove|enqueue-now|clear
     pyresque schedule list|show [NAME]
+    pyresque pause | resume | health [--worker ID] [--json]
+    pyresque web [--host H] [--port 5678] [--prefix /p] [--read-only] [--auth-file F]
 
 Common options: ``--redis`` (default ``$REDIS_URL``, else localhost:6379),
 ``--namespace`` (default ``$RESQUE_NAMESPACE``, else resque), ``--json``.
@@ -29,11 +31,21 @@ from typing import Any, Callable, Sequence
 import redis as redis_py
 
 from pyresque import __version__
-from pyresque.cli import failed, keyspace, scheduler, work
+from pyresque.cli import failed, keyspace, ops, scheduler, web, work
 from pyresque.cli.common import EXIT_ERROR, EXIT_USAGE, UsageError
 from pyresque.errors import ResqueError
 
-GROUPS = (keyspace, failed, work, scheduler)
+GROUPS = (keyspace, failed, ops, work, web, scheduler)
+
+EXIT_CODES = """exit codes (every command):
+  0    done; `health`: healthy
+  1    Redis cannot be reached, the data or Redis refused the command, a worker stopped on an error,
+       `check` found an error, `health`: unhealthy, `work --count`: a worker kept dying
+  2    bad usage: an unknown flag or command, a bad value, no queues, no job registered,
+       a job module that cannot be imported
+  130  interrupted (Ctrl-C)
+errors are one line on stderr, `pyresque: error: ...`; `work -v` adds the traceback
+"""
 
 Command = Callable[[str, Callable[[argparse.Namespace], "int | None"], str], argparse.ArgumentParser]
 
@@ -78,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="key namespace (default: $RESQUE_NAMESPACE or resque)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
 
-    parser = _Parser(prog="pyresque", parents=[common], description="Resque-compatible jobs for Python.")
+    parser = _Parser(prog="pyresque", parents=[common], description="Resque-compatible jobs for Python.",
+                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"pyresque {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 

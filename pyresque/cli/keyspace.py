@@ -9,6 +9,7 @@ from typing import Any
 
 from pyresque.cli.common import EXIT_ERROR, UsageError, client_from, emit, parse_json_arg, wants_json
 from pyresque.client import validate_queue
+from pyresque.describe import job_name
 from pyresque.errors import ResqueError
 
 
@@ -68,6 +69,8 @@ def cmd_queues(args: argparse.Namespace) -> int:
 
 
 def cmd_peek(args: argparse.Namespace) -> int:
+    if args.count < 1 or args.start < 0:
+        raise UsageError("--count must be at least 1 and --start at least 0")
     items = client_from(args).peek(args.queue, args.start, args.count)
     emit(args, items, "\n".join(json.dumps(i, ensure_ascii=False) for i in items) or f"(queue {args.queue} is empty)")
     return 0
@@ -80,7 +83,8 @@ def cmd_workers(args: argparse.Namespace) -> int:
         doing = ""
         if w.job is not None:
             payload = w.job.get("payload") if isinstance(w.job.get("payload"), dict) else {}
-            doing = f" {w.job.get('queue')} {payload.get('class')} since {w.job.get('run_at')}"
+            shown, job_id = job_name(payload.get("class"), payload.get("args"))
+            doing = f" {w.job.get('queue')} {shown}{f' {job_id}' if job_id else ''} since {w.job.get('run_at')}"
         rows.append(f"{w.id} ({w.state}){doing}  processed={w.processed} failed={w.failed}")
     data = [{"id": w.id, "state": w.state, "started": w.started, "heartbeat": w.heartbeat,
              "processed": w.processed, "failed": w.failed, "job": w.job} for w in workers]

@@ -8,14 +8,19 @@
 -- KEYS[7]   pause-all-workers
 -- KEYS[8]   worker:<id>               (the worker's "working on" record)
 -- KEYS[9]   pyresque:reservation:<id> (which job the record holds; see below)
--- KEYS[10..] queue:<q>, in priority order; none to finish without reserving
+-- KEYS[10]  the queue a job put back goes to (any key of ours when none is)
+-- KEYS[11..] queue:<q>, in priority order; none to finish without reserving
 -- ARGV[1]   the reservation id of the job to finish, "" when there is none
 -- ARGV[2]   the failure record JSON, "" when the job succeeded
 -- ARGV[3]   "1" when the failure counts in stat:failed (Ruby: the job raised)
 -- ARGV[4]   the member to add to KEYS[6], "" for the default backend
 -- ARGV[5]   run_at, JSON-encoded ("2026-11-23T03:22:31Z" with its quotes)
 -- ARGV[6]   the reservation id to give the job reserved now
--- ARGV[7..] the queue names, JSON-encoded, parallel to KEYS[10..]
+-- ARGV[7]   "head" or "tail" to put the finished job back on KEYS[10] instead
+--           of counting it (a stop before it ended, a class this worker
+--           cannot run), "" otherwise
+-- ARGV[8]   the payload to put back, as it was queued
+-- ARGV[9..] the queue names, JSON-encoded, parallel to KEYS[11..]
 --
 -- Returns "paused" when pause-all-workers is "true" (any case, padded), nil
 -- when every queue is empty, {position of the queue (1-based), payload} for
@@ -43,7 +48,9 @@ if ARGV[1] ~= '' then
   else
     mine = held ~= '~' .. ARGV[1]
   end
-  if mine then
+  if mine and ARGV[7] ~= '' then
+    redis.call(ARGV[7] == 'head' and 'LPUSH' or 'RPUSH', KEYS[10], ARGV[8])
+  elseif mine then
     if ARGV[2] ~= '' then
       if ARGV[4] ~= '' then
         redis.call('SADD', KEYS[6], ARGV[4])
@@ -56,6 +63,8 @@ if ARGV[1] ~= '' then
     end
     redis.call('INCRBY', KEYS[1], 1)
     redis.call('INCRBY', KEYS[2], 1)
+  end
+  if mine then
     if record then
       redis.call('DEL', KEYS[8])
       record = nil
@@ -80,7 +89,7 @@ if record then
   end
   return {0, record, held}
 end
-if #KEYS < 10 then
+if #KEYS < 11 then
   remember()
   return nil
 end
@@ -89,7 +98,7 @@ if pause and string.lower(string.match(pause, '^%s*(.-)%s*$')) == 'true' then
   remember()
   return 'paused'
 end
-for i = 10, #KEYS do
+for i = 11, #KEYS do
   local payload = redis.call('LPOP', KEYS[i])
   if payload then
     local body = payload
@@ -106,11 +115,11 @@ for i = 10, #KEYS do
     if not ok or type(decoded) ~= 'table' or not string.match(payload, '^%s*{') then
       body = cjson.encode(payload)
     end
-    redis.call('SET', KEYS[8], '{"queue":' .. ARGV[i - 3] .. ',"run_at":' .. ARGV[5] .. ',"payload":' .. body .. '}')
+    redis.call('SET', KEYS[8], '{"queue":' .. ARGV[i - 2] .. ',"run_at":' .. ARGV[5] .. ',"payload":' .. body .. '}')
     -- A week: it outlives any job's run, and an orphan (Ruby pruned this
     -- worker, and Ruby does not know this key) goes away by itself.
     redis.call('SET', KEYS[9], ARGV[6], 'EX', 604800)
-    return {i - 9, payload}
+    return {i - 10, payload}
   end
 end
 remember()

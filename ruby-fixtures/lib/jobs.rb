@@ -37,3 +37,12 @@ class Waiter
     sleep 0.01 until Fixtures.raw_redis.get(release_key)
   end
 end
+
+# A job no Python module registers: a Python worker must leave it to Ruby.
+class RubyOnly
+  @queue = :record
+
+  def self.perform(*args)
+    Fixtures.record(self, args)
+  end
+end
