@@ -165,6 +165,11 @@ def test_recurring_job_enqueued_once_per_tick_with_ruby_and_python_schedulers(ru
     before = r.hget("resque:delayed:last_enqueued_at", "every_second")
     wait_until(lambda: r.hget("resque:delayed:last_enqueued_at", "every_second") != before, 10, "a tick from Ruby")
     assert schema_errors("last-enqueued-at", r.hget("resque:delayed:last_enqueued_at", "every_second").decode()) == []
+    # What both schedulers left (Ruby's lock, both sides' jobs and last_enqueued_at) passes pyresque check.
+    from pyresque.check import check
+    from pyresque.keys import Keys
+
+    assert [p for p in check(r, Keys()) if p.severity == "error"] == []
 
 
 def _jobs_with_args(r, args):
