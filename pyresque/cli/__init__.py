@@ -32,7 +32,7 @@ import redis as redis_py
 
 from pyresque import __version__
 from pyresque.cli import failed, keyspace, ops, scheduler, web, work
-from pyresque.cli.common import EXIT_ERROR, EXIT_USAGE, UsageError
+from pyresque.cli.common import EXIT_ERROR, EXIT_USAGE, UsageError, seconds
 from pyresque.errors import ResqueError
 
 GROUPS = (keyspace, failed, ops, work, web, scheduler)
@@ -85,7 +85,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--redis", default=argparse.SUPPRESS,
-                        help="redis:// URL or host:port[:db][/namespace] (default: $REDIS_URL or localhost:6379)")
+                        help="redis:// or redis+sentinel:// URL, or host:port[:db][/namespace] (default: $REDIS_URL or localhost:6379)")
+    common.add_argument("--redis-timeout", type=seconds, default=argparse.SUPPRESS, metavar="SECONDS",
+                        help="give up on a Redis reply after this long (default: $PYRESQUE_REDIS_TIMEOUT or 10)")
+    common.add_argument("--redis-connect-timeout", type=seconds, default=argparse.SUPPRESS, metavar="SECONDS",
+                        help="give up connecting to Redis after this long (default: $PYRESQUE_REDIS_CONNECT_TIMEOUT or 5)")
     common.add_argument("--namespace", default=argparse.SUPPRESS,
                         help="key namespace (default: $RESQUE_NAMESPACE or resque)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
