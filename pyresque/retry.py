@@ -191,8 +191,18 @@ def attach(spec: "JobSpec", policy: RetryPolicy, ruby_version: str = "3.1") -> N
     def failure_key_of(args: Sequence[Any]) -> str:
         return current.client().layout.retry_failure(retry_identifier(spec.name, list(args), ruby_version))
 
+    def active() -> Any:
+        # resque-retry does nothing inline; nor here, or outside a worker.
+        try:
+            resque = current.client()
+        except LookupError:
+            return None
+        return None if resque.inline else resque
+
     def before_perform_retry(*args: Any) -> None:
-        resque = current.client()
+        resque = active()
+        if resque is None:
+            return
         key = key_of(args)
         pipe = resque.redis.pipeline(transaction=True)
         pipe.setnx(key, -1)
@@ -202,12 +212,17 @@ def attach(spec: "JobSpec", policy: RetryPolicy, ruby_version: str = "3.1") -> N
         attempts[key] = int(pipe.execute()[1])
 
     def after_perform_retry(*args: Any) -> None:
+        resque = active()
+        if resque is None:
+            return
         key = key_of(args)
         attempts.pop(key, None)
-        current.client().redis.delete(key)
+        resque.redis.delete(key)
 
     def on_failure_retry(exc: BaseException, *args: Any) -> None:
-        resque = current.client()
+        resque = active()
+        if resque is None:
+            return
         key = key_of(args)
         if isinstance(exc, DirtyExit) or key not in attempts:
             attempts[key] = int(resque.redis.get(key) or 0)  # the run died: Redis has the count

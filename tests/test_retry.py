@@ -80,3 +80,17 @@ def test_policy_is_checked_when_registered():
     assert RetryPolicy(backoff=[0, 1, 2]).limit == 3
     assert RetryPolicy(retry_exceptions={ValueError: [1, 2, 3, 4]}).limit == 4
     assert RetryPolicy(retry_limit=-1).limit_reached(10**6) is False
+
+
+def test_inline_mode_runs_once_and_raises_as_resque_retry_does(r, redis_server, registry):
+    calls = []
+
+    @pyresque.job("InlineRetry", queue="q", retry_limit=3, registry=registry)
+    def inline_retry(n):
+        calls.append(n)
+        raise ValueError("inline")
+
+    inline = pyresque.Resque(redis_server, registry=registry, inline=True)
+    with pytest.raises(ValueError):
+        inline.enqueue("InlineRetry", 1)
+    assert calls == [1] and r.keys("resque:*") == []

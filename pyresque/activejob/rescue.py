@@ -103,6 +103,10 @@ def handle(rules: tuple[Any, ...], exc: BaseException, data: Mapping[str, Any], 
             continue
         if isinstance(rule, DiscardOn):
             return True
+        try:
+            resque = current.client()
+        except LookupError:
+            return False  # not run by a worker (a direct call, inline mode): the error stands
         counts = dict(data.get("exception_executions") or {})
         counts[rule.key] = int(counts.get(rule.key) or 0) + 1
         if rule.attempts != "unlimited" and counts[rule.key] >= rule.attempts:
@@ -119,7 +123,7 @@ def handle(rules: tuple[Any, ...], exc: BaseException, data: Mapping[str, Any], 
             "enqueued_at": times.utc_iso8601_from_ns(now_ns),
             "scheduled_at": times.utc_iso8601_from_ns(due_ns),
         })
-        current.client().enqueue_at_with_queue(retry["queue_name"], due_ns / 1e9, wrapper_class, retry)
+        resque.enqueue_at_with_queue(retry["queue_name"], due_ns / 1e9, wrapper_class, retry)
         return True
     return False
 
