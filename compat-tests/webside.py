@@ -37,10 +37,12 @@ HOST = socket.gethostname()
 class ResqueWeb:
     """``resque-web -F -L`` on 127.0.0.1:<free port>, against one Redis and namespace."""
 
-    def __init__(self, redis_url: str, namespace: str = "resque", config: Path | None = None) -> None:
+    def __init__(self, redis_url: str, namespace: str = "resque", config: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.redis_url = redis_url
         self.namespace = namespace
         self.config = config
+        self.extra_env = dict(env or {})  # e.g. BUNDLE_GEMFILE for another set of gems
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.app_dir = tempfile.mkdtemp(prefix="pyresque-web-")
@@ -52,6 +54,7 @@ class ResqueWeb:
         env.pop("RESQUECONFIG", None)
         if self.config is not None:
             env["RESQUECONFIG"] = str(self.config)
+        env.update(self.extra_env)
         self.proc = subprocess.Popen(
             ["bundle", "exec", "resque-web", "-F", "-L", "-p", str(self.port), "-o", "127.0.0.1",
              "-r", self.redis_url, "-N", self.namespace, "--app-dir", self.app_dir],

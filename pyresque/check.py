@@ -55,9 +55,15 @@ HEARTBEAT = "heartbeat"
 FAILURE_RECORD = "failure-record"
 STAT_VALUE = "stat-value"
 DELAYED_ITEM = "delayed-item"
+SCHEDULE_CONFIG = "schedule-config"
+SCHEDULER_LOCK = "scheduler-lock"
+LAST_ENQUEUED_AT = "last-enqueued-at"
+RETRY_COUNTER = "retry-counter"
+RETRY_FAILURE = "retry-failure"
 SCHEMA_NAMES = (
     JOB_PAYLOAD, WORKER_ID, WORKER_RECORD, WORKER_STARTED, HEARTBEAT,
     FAILURE_RECORD, STAT_VALUE, DELAYED_ITEM,
+    SCHEDULE_CONFIG, SCHEDULER_LOCK, LAST_ENQUEUED_AT, RETRY_COUNTER, RETRY_FAILURE,
 )
 
 # The Redis type each kind of key (pyresque.keys.KeyKind.kind) must have.
@@ -77,6 +83,12 @@ _EXPECTED_TYPE = {
     "delayed_schedule": "zset",
     "delayed": "list",
     "timestamps": "set",
+    "persistent_schedules": "hash",
+    "schedules_changed": "set",
+    "last_enqueued_at": "hash",
+    "scheduler_lock": "string",
+    "retry": "string",
+    "retry_failure": "string",
 }
 
 
@@ -194,6 +206,12 @@ class _Checker:
             "delayed_schedule": self.check_schedule,
             "delayed": self.check_delayed,
             "timestamps": self.check_timestamps,
+            "persistent_schedules": self.check_persistent_schedules,
+            "schedules_changed": lambda key, arg: None,
+            "last_enqueued_at": self.check_last_enqueued_at,
+            "scheduler_lock": self.check_scheduler_lock,
+            "retry": self.check_retry_counter,
+            "retry_failure": lambda key, arg: self.json_against(RETRY_FAILURE, key, "the details", self.r.get(key)),
         }
         for key in sorted(found):
             kind = self.keys.parse(key)
@@ -391,8 +409,13 @@ class _Checker:
                     self.error(key, f"member {text!r} (score {score}) is not a unix timestamp equal to its score")
 
     def check_delayed(self, key: str, ts: str) -> None:
+        if self.r.zscore(self.keys.delayed_schedule, ts) is None:
+            self.error(key, f"{ts} is not in the schedule (zset): no scheduler will ever move these jobs")
         for index, raw in self.sampled(key):
-            self.json_against(DELAYED_ITEM, key, f"item {index}", raw)
+            ok, item = self.decoded(key, f"item {index}", raw)
+            if ok and self.against(DELAYED_ITEM, key, f"item {index}", item) and item.get("queue") is None:
+                self.warn(key, f"item {index} has no queue: Ruby's scheduler drops it unless it can load "
+                               f"{item.get('class')!r} (pyresque's records a failure)")
 
     def check_timestamps(self, key: str, encoded: str) -> None:
         self.json_against(DELAYED_ITEM, key, "the item in the key name", encoded)
@@ -400,6 +423,38 @@ class _Checker:
             parsed = self.keys.parse(self.keys.prefix + member)
             if parsed is None or parsed.kind != "delayed":
                 self.error(key, f"member {member!r} does not name a delayed list (un-namespaced, a unix timestamp)")
+
+
+    def check_persistent_schedules(self, key: str, arg: str) -> None:
+        from pyresque.scheduler.schedule import parse_entry
+
+        for name, raw in sorted(self.r.hscan_iter(key, count=1000)):
+            where = f"schedule {_text(name)!r}"
+            ok, config = self.decoded(key, where, raw)  # Ruby's scheduler dies on one it cannot decode
+            if not ok or not self.against(SCHEDULE_CONFIG, key, where, config):
+                continue
+            for problem in parse_entry(_text(name) or "", config)[1]:
+                self.warn(key, f"{where}: {problem.message} (Ruby logs and skips it)" if problem.fatal
+                          else f"{where}: {problem.message}")
+
+    def check_last_enqueued_at(self, key: str, arg: str) -> None:
+        for name, value in sorted(self.r.hscan_iter(key, count=1000)):
+            text = _text(value) or ""
+            if schema_errors(LAST_ENQUEUED_AT, text):
+                self.warn(key, f"{_text(name)!r}: {text!r} is not Ruby's Time#to_s (2026-01-15 16:28:07 -0500)")
+
+    def check_scheduler_lock(self, key: str, arg: str) -> None:
+        value = _text(self.r.get(key)) or ""
+        if schema_errors(SCHEDULER_LOCK, value):
+            self.error(key, f"{value!r} is not <hostname>:<pid>: no scheduler will ever renew or release it")
+        if int(self.r.ttl(key)) == -1:
+            self.error(key, "has no TTL: if its holder died, no scheduler becomes master until it is deleted")
+
+    def check_retry_counter(self, key: str, arg: str) -> None:
+        value = _text(self.r.get(key)) or ""
+        if schema_errors(RETRY_COUNTER, value):
+            self.error(key, f"{value!r} is not an integer: resque-retry's INCR fails on it")
+
 
 
 # Output -------------------------------------------------------------------------

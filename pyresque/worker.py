@@ -149,7 +149,7 @@ class Worker:
             fork_per_job = hasattr(os, "fork")
         self._signals: SignalPipe | None = None
         self.ctx = execution.Context(
-            registry=self.registry,
+            registry=self.registry, client=resque,
             worker_id=self.id,
             procline=self.procline,
             term_child=term_child,
