@@ -71,7 +71,9 @@ def test_without_tracking_the_worker_still_works_by_polling(r, resque, registry,
     thread.start()
     try:
         wait_until(lambda: r.sismember("resque:workers", worker.id), 10, "registration")
-        assert worker._watcher is not None and not worker._watcher.tracking
+        # The watcher is made just after registering.
+        wait_until(lambda: worker._watcher is not None, 10, "the watcher")
+        assert not worker._watcher.tracking
         resque.enqueue_to("q", "Note", "p")
         wait_until(lambda: ran == ["p"], 5, "the job, found by polling")
     finally:
