@@ -23,6 +23,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+from typing import Any
 from pathlib import Path
 
 import redis as redis_py

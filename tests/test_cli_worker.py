@@ -16,17 +16,10 @@ import subprocess
 
 import pytest
 
-from pyjobs_procs import Procs, env_for, pyresque_cmd, title, wait_title
+from pyjobs_procs import env_for, pyresque_cmd, wait_title
 from testsupport import free_port, wait_until
 
 HOST = socket.gethostname()
-
-
-@pytest.fixture
-def procs():
-    p = Procs()
-    yield p
-    p.kill_all()
 
 
 def run(cmd, env, timeout=30):

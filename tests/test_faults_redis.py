@@ -16,20 +16,13 @@ import time
 import pytest
 
 from faultkit import Proxy, RedisServer
-from pyjobs_procs import Procs, env_for, pyresque_cmd, wait_title
+from pyjobs_procs import env_for, pyresque_cmd, wait_title
 from pyresque import Resque
 from pyresque.registry import Registry, job
 from pyresque.worker import Worker
 from testsupport import wait_until
 
 HOST = socket.gethostname()
-
-
-@pytest.fixture
-def procs():
-    p = Procs()
-    yield p
-    p.kill_all()
 
 
 @pytest.fixture

@@ -11,26 +11,17 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import textwrap
 import time
 
 import pytest
 
-from pyjobs_procs import Procs, env_for, pyresque_cmd, started_pid, wait_title
-from pyresque import Resque
+from pyjobs_procs import env_for, pyresque_cmd, started_pid, wait_title
 from pyresque.registry import Registry, job
 from pyresque.worker import Worker
 from testsupport import wait_until
 
 HOST = socket.gethostname()
-
-
-@pytest.fixture
-def procs():
-    p = Procs()
-    yield p
-    p.kill_all()
 
 
 def run(args, env, timeout=60):

@@ -16,17 +16,10 @@ from pyresque.scheduler.lock import MasterLock
 from pyresque.scheduler.loop import Scheduler
 from pyresque.scheduler.move import LostLock
 from pyresque.scheduler.schedule import parse_schedule
-from pyjobs_procs import Procs, env_for, pyresque_cmd, title
+from pyjobs_procs import env_for, pyresque_cmd, title
 from testsupport import wait_until
 
 LOCK = "resque:resque:resque_scheduler_master_lock"
-
-
-@pytest.fixture
-def procs():
-    p = Procs()
-    yield p
-    p.kill_all()
 
 
 def due_bucket(r, ts, *raw):

@@ -9,8 +9,6 @@ under ``CI=true`` they fail instead.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,35 +18,13 @@ from pathlib import Path
 import pytest
 import redis as redis_py
 
-from faultkit import LOOPBACK, SentinelCluster, sentinel_binary
-from pyjobs_procs import Procs, env_for, pyresque_cmd
+from faultkit import LOOPBACK
+from pyjobs_procs import env_for, pyresque_cmd
 from pyresque import ConnectionFailed, Resque, Worker
 from pyresque.connection import clone, raw_connection
 from testsupport import wait_until
 
 HOST = socket.gethostname()
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-@pytest.fixture
-def cluster():
-    if sentinel_binary() is None or shutil.which("redis-server") is None:
-        message = "redis-sentinel not found: apt-get install redis-sentinel (and redis-server)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    c = SentinelCluster()
-    try:
-        yield c.start()
-    finally:
-        c.stop()
-
-
-@pytest.fixture
-def procs():
-    p = Procs()
-    yield p
-    p.kill_all()
 
 
 def payloads(client, key: str) -> list[dict]:

@@ -13,15 +13,8 @@ import signal
 
 import pytest
 
-from pyjobs_procs import Procs, env_for, failures, started_pid, stop, wait_title
+from pyjobs_procs import env_for, failures, started_pid, stop, wait_title
 from testsupport import wait_until
-
-
-@pytest.fixture
-def procs():
-    p = Procs()
-    yield p
-    p.kill_all()
 
 
 def plain_env(redis_server: str, **extra: str) -> dict[str, str]:

@@ -12,20 +12,12 @@ import os
 import signal
 import socket
 
-import pytest
 
-from pyjobs_procs import Procs, failures, started_pid, wait_title
+from pyjobs_procs import failures, started_pid, wait_title
 from pyresque.worker import Worker
 from testsupport import wait_until
 
 HOST = socket.gethostname()
-
-
-@pytest.fixture
-def procs():
-    p = Procs()
-    yield p
-    p.kill_all()
 
 
 def test_a_worker_killed_mid_job_is_pruned_by_the_next_one_on_the_host(r, resque, procs, redis_server):

@@ -16,18 +16,11 @@ import time
 
 import pytest
 
-from pyjobs_procs import Procs, env_for, failures, started_pid, stop, title, wait_title
+from pyjobs_procs import env_for, failures, started_pid, stop, title, wait_title
 from testsupport import wait_until
 
 HOST = socket.gethostname()
 EPOCH = r"\d{9,11}"
-
-
-@pytest.fixture
-def procs():
-    p = Procs()
-    yield p
-    p.kill_all()
 
 
 def enqueue(resque, queue, cls, *args):

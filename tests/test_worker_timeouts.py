@@ -16,19 +16,12 @@ import time
 
 import pytest
 
-from pyjobs_procs import Procs, env_for, failures, started_pid, stop
+from pyjobs_procs import env_for, failures, started_pid, stop
 from pyresque import JobTimeout, Worker, timeouts
 from pyresque.errors import WorkerError
 from testsupport import wait_until
 
 STUCK_IN = "in `stuck_here'"
-
-
-@pytest.fixture
-def procs():
-    p = Procs()
-    yield p
-    p.kill_all()
 
 
 def worker(procs, redis_server, *args, **env):

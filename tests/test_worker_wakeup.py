@@ -13,17 +13,10 @@ import time
 import pytest
 import redis as redis_py
 
-from pyjobs_procs import Procs, wait_title
+from pyjobs_procs import wait_title
 from pyresque import wakeup
 from pyresque.worker import Worker
 from testsupport import wait_until
-
-
-@pytest.fixture
-def procs():
-    p = Procs()
-    yield p
-    p.kill_all()
 
 
 def done(r):
