@@ -14,11 +14,12 @@ from pyresque.failed_admin import FailedAdmin, FailureFilter
 
 def add_commands(command: Any) -> None:
     p = command("failed", cmd_failed, "list, show, retry or remove failed jobs")
-    p.add_argument("action", choices=["list", "show", "retry", "remove", "clear", "retry-all", "clear-retried"])
+    p.add_argument("action", choices=["list", "show", "retry", "remove", "clear", "retry-all", "clear-retried"],
+                   help="what to do with the failure records")
     p.add_argument("index", nargs="?", type=int, help="the failure's index (show, retry, remove)")
     p.add_argument("--queue", dest="failed_queue", help="a redis_multi_queue failure list, e.g. high_failed")
-    p.add_argument("--start", type=int, default=0)
-    p.add_argument("--count", type=int, default=20)
+    p.add_argument("--start", type=int, default=0, help="list from this index (default 0)")
+    p.add_argument("--count", type=int, default=20, help="list this many (default 20)")
     p.add_argument("--class", dest="job_class", default="", help="list: only this job class (ActiveJob's too)")
     p.add_argument("--exception", default="", help="list: only this exception class")
     p.add_argument("--grep", default="", help="list: only errors containing this text (any case)")

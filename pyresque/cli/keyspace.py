@@ -15,7 +15,7 @@ from pyresque.errors import ResqueError
 
 def add_commands(command: Any) -> None:
     p = command("enqueue", cmd_enqueue, "enqueue a job for any worker, Ruby or Python")
-    p.add_argument("queue")
+    p.add_argument("queue", help="the queue to push the job onto")
     p.add_argument("job_class", metavar="CLASS", help='the wire class name, e.g. Archive or "Mailers::Welcome"')
     p.add_argument("args", nargs="*", metavar="ARG", help="each argument as JSON: 42, '\"text\"', '{\"a\":1}'")
     when = p.add_mutually_exclusive_group()
@@ -27,9 +27,9 @@ def add_commands(command: Any) -> None:
     command("info", cmd_info, "show Resque.info: pending, processed, queues, workers, working, failed")
     command("queues", cmd_queues, "list queues and their sizes")
     p = command("peek", cmd_peek, "show jobs waiting in a queue without taking them")
-    p.add_argument("queue")
-    p.add_argument("--start", type=int, default=0)
-    p.add_argument("--count", type=int, default=10)
+    p.add_argument("queue", help="the queue's name")
+    p.add_argument("--start", type=int, default=0, help="from this position (default 0, the head)")
+    p.add_argument("--count", type=int, default=10, help="this many jobs (default 10)")
     command("workers", cmd_workers, "list registered workers (Ruby and Python) and what they run")
     command("check", cmd_check, "check a live keyspace against the Resque protocol")
 

@@ -41,12 +41,15 @@ def add_commands(command: Any) -> None:
                    help="longest sleep between passes, seconds (default: $RESQUE_SCHEDULER_INTERVAL or 5)")
     p.add_argument("-D", "--dynamic", action="store_true", default=s.dynamic,
                    help="also run the schedules kept in Redis (default: $DYNAMIC_SCHEDULE)")
-    p.add_argument("-n", "--app-name", default=s.app_name)
+    p.add_argument("-n", "--app-name", default=s.app_name, help="shown in the process title (default: $APP_NAME)")
     p.add_argument("-E", "--environment", dest="env", default=s.env, help="for rails_env entries (default: $RAILS_ENV)")
-    p.add_argument("-l", "--logfile", default=s.logfile)
-    p.add_argument("-F", "--logformat", choices=["text", "json", "logfmt"], default=s.logformat)
-    p.add_argument("-q", "--quiet", action="store_const", const=logging.ERROR, dest="log_level", default=s.log_level)
-    p.add_argument("-v", "--verbose", action="store_const", const=logging.DEBUG, dest="log_level")
+    p.add_argument("-l", "--logfile", default=s.logfile, help="log here instead of stderr (default: $LOGFILE)")
+    p.add_argument("-F", "--logformat", choices=["text", "json", "logfmt"], default=s.logformat,
+                   help="log line format (default: $LOGFORMAT or text)")
+    p.add_argument("-q", "--quiet", action="store_const", const=logging.ERROR, dest="log_level", default=s.log_level,
+                   help="log errors only ($QUIET)")
+    p.add_argument("-v", "--verbose", action="store_const", const=logging.DEBUG, dest="log_level",
+                   help="debug logging ($VERBOSE)")
     p.add_argument("--catch-up", action="store_true", default=s.catch_up,
                    help="a new master runs once a recurring job whose tick nobody ran ($PYRESQUE_SCHEDULE_CATCH_UP)")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
