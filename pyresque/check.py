@@ -7,10 +7,18 @@ values, heartbeats (unparsable, or stale by Redis ``TIME``), failure records
 in ``failed`` and every ``<q>_failed`` list, stats and resque-scheduler's
 keys, and reports each violation as a :class:`Problem`.
 
-Errors are values that break a reader (a Ruby worker that exits, a resque-web
-page that returns 500, an ``INCRBY`` that fails); warnings are states that
-work but will surprise someone (a stale heartbeat a starting Ruby worker will
-prune, a queue missing from ``queues`` that ``*`` workers never see).
+Severities (protocol/SPEC.md §11): an *error* is a value that makes Ruby
+Resque, resque-web or resque-scheduler raise, lose or misread data (a Ruby
+worker that exits, a resque-web page that returns 500, an ``INCRBY`` that
+fails); a *warning* is a deviation Ruby tolerates but that breaks a
+documented guarantee (byte-exact matching, pruning, stats); a *note* is
+extra data Ruby ignores (node-resque's ``worker:ping:*`` keys and payload
+``queue`` field, say). Every finding names the Ruby reader it affects (or
+``none``) and the SPEC section it is about.
+
+Neighbours are recognised, never taken for something else: node-resque's
+ping keys and extra fields, resque-scheduler's and resque-retry's keys and
+pyresque's own ``pyresque:*`` keys.
 
 Values are judged against the JSON Schemas in ``protocol/schemas/``
 (installed as ``pyresque/schemas/``), the same ones the test suite holds
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from decimal import Decimal
 from dataclasses import dataclass
 from importlib import resources
@@ -31,10 +40,51 @@ import jsonschema
 import redis as redis_py
 
 from pyresque import times
-from pyresque.keys import Keys
+from pyresque.keys import STAT_FAILED, STAT_PROCESSED, KeyKind, Keys
 
 ERROR = "error"
 WARNING = "warning"
+NOTE = "note"
+SEVERITIES = (ERROR, WARNING, NOTE)
+
+# The Ruby readers a finding can affect (Problem.reader).
+R_WORKER = "Ruby worker running the job (Resque::Job)"
+R_FIND = "Resque::Worker.find (Worker.all: resque-web, Resque.info, pruning)"
+R_WEB_WORKERS = "resque-web Working and Workers pages"
+R_WEB_FAILED = "resque-web Failed page and Resque::Failure"
+R_PRUNE = "Ruby worker start-up pruning (prune_dead_workers)"
+R_STATS = "Resque.info and resque-web Stats"
+R_INCR = "Ruby worker recording a job's outcome (INCRBY)"
+R_QUEUES = "'*' workers and resque-web's queue list"
+R_DEQUEUE = "Resque.dequeue (byte-matched LREM)"
+R_PAUSE = "every Ruby and pyresque worker"
+R_SCHEDULER = "resque-scheduler"
+R_REMOVE_DELAYED = "resque-scheduler remove_delayed and delayed_timestamps_for_job_with_args"
+R_NONE = "none"
+
+# Extra payload fields other implementations write, and who writes them.
+KNOWN_EXTRA_FIELDS = {
+    "queue": "node-resque", "id": "php-resque", "prefix": "php-resque", "queue_time": "php-resque",
+    "enqueue_timestamp": "pyres", "vars": "jesque",
+}
+# JavaScript's Date#toString(), as node-resque writes failed_at and run_at.
+_JS_DATE = re.compile(
+    r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{2} \d{4} "
+    r"\d{2}:\d{2}:\d{2} GMT[+-]\d{4}( \([^()\n]*\))?"
+)
+_EPOCH = re.compile(r"\d{9,11}")
+_HOST_PID = re.compile(r"[^:\n]+:\d+")
+# Numbers only a lossy encoder writes (Lua cjson's %.14g): an exponent
+# without a '.', or 14 significant digits in exponent form. Ruby's Float#to_s
+# always writes a '.', and integers in full.
+_CJSON_NUMBER = re.compile(r"(?<![\w.\"])-?(\d+e[+-]?\d+|\d\.\d{13}e[+-]\d+)(?![\w.])")
+# What the value of each kind of key means, for findings about its type.
+_TYPE_READER = {
+    "queues": R_QUEUES, "queue": R_WORKER, "workers": R_FIND, "worker": R_WEB_WORKERS,
+    "worker_started": R_WEB_WORKERS, "heartbeat": R_PRUNE, "prune_lock": R_PRUNE, "pause_all": R_PAUSE,
+    "stat": R_INCR, "failed": R_WEB_FAILED, "failed_queues": R_WEB_FAILED, "failed_list": R_WEB_FAILED,
+    "delayed_schedule": R_SCHEDULER, "delayed": R_SCHEDULER, "timestamps": R_SCHEDULER,
+}
 
 # How many items to read from each end of a long list.
 SAMPLE = 100
@@ -59,6 +109,17 @@ SCHEMA_NAMES = (
     JOB_PAYLOAD, WORKER_ID, WORKER_RECORD, WORKER_STARTED, HEARTBEAT,
     FAILURE_RECORD, STAT_VALUE, DELAYED_ITEM,
 )
+# Who a value that violates each schema breaks, and where SPEC describes it.
+_SCHEMA_READER = {
+    JOB_PAYLOAD: (R_WORKER, "§3"),
+    WORKER_ID: (R_FIND, "§4"),
+    WORKER_RECORD: (R_WEB_WORKERS, "§5"),
+    WORKER_STARTED: (R_WEB_WORKERS, "§5.1"),
+    HEARTBEAT: (R_PRUNE, "§5.1"),
+    FAILURE_RECORD: (R_WEB_FAILED, "§6.1"),
+    STAT_VALUE: (R_INCR, "§8"),
+    DELAYED_ITEM: (R_SCHEDULER, "§9"),
+}
 
 # The Redis type each kind of key (pyresque.keys.KeyKind.kind) must have.
 _EXPECTED_TYPE = {
@@ -82,11 +143,15 @@ _EXPECTED_TYPE = {
 
 @dataclass(frozen=True)
 class Problem:
-    """One violation: ``severity`` is :data:`ERROR` or :data:`WARNING`; ``key`` is the full Redis key."""
+    """One finding: ``severity`` is :data:`ERROR`, :data:`WARNING` or :data:`NOTE`;
+    ``key`` is the full Redis key; ``reader`` the Ruby reader it affects
+    (``none`` when no reader is); ``section`` the protocol/SPEC.md section."""
 
     severity: str
     key: str
     message: str
+    reader: str = R_NONE
+    section: str = ""
 
 
 # Schemas ------------------------------------------------------------------------
@@ -163,11 +228,17 @@ class _Checker:
         self.sample = max(1, sample)
         self.problems: list[Problem] = []
 
-    def error(self, key: str, message: str) -> None:
-        self.problems.append(Problem(ERROR, key, message))
+    def add(self, severity: str, key: str, message: str, reader: str, section: str) -> None:
+        self.problems.append(Problem(severity, key, message, reader, section))
 
-    def warn(self, key: str, message: str) -> None:
-        self.problems.append(Problem(WARNING, key, message))
+    def error(self, key: str, message: str, reader: str, section: str) -> None:
+        self.add(ERROR, key, message, reader, section)
+
+    def warn(self, key: str, message: str, reader: str, section: str) -> None:
+        self.add(WARNING, key, message, reader, section)
+
+    def note(self, key: str, message: str, reader: str = R_NONE, section: str = "") -> None:
+        self.add(NOTE, key, message, reader, section)
 
     def run(self) -> list[Problem]:
         found = self.scan_types()
@@ -177,6 +248,10 @@ class _Checker:
         self.known_queues = set(self.members(self.keys.queues)) if found.get(self.keys.queues) == "set" else set()
         failed_queues = set(self.members(self.keys.failed_queues)) if found.get(self.keys.failed_queues) == "set" else set()
         failure_lists = {self.keys.failed} | {self.keys.failed_list(n) for n in failed_queues}
+        self.beating: set[str] = set()
+        if found.get(self.keys.heartbeat) == "hash":
+            self.beating = {t for t in (_text(f) for f, _ in self.r.hscan_iter(self.keys.heartbeat, count=1000))
+                            if t is not None}
 
         handlers: dict[str, Callable[[str, str], None]] = {
             "queues": self.check_queues_set,
@@ -197,6 +272,11 @@ class _Checker:
         }
         for key in sorted(found):
             kind = self.keys.parse(key)
+            if kind is not None and kind.kind == "node_ping":
+                if "ping:" + kind.arg not in self.registered:
+                    self.check_node_ping(key, kind.arg, found[key])
+                    continue
+                kind = KeyKind("worker", "ping:" + kind.arg)  # a worker on a host named "ping"
             if kind is None or kind.kind not in _EXPECTED_TYPE:
                 continue
             if kind.kind == "failed_list" and key not in failure_lists:
@@ -204,12 +284,13 @@ class _Checker:
             actual = found[key]
             expected = _EXPECTED_TYPE[kind.kind]
             if actual != expected:
-                self.error(key, f"is a Redis {actual}, but Resque keeps a {expected} here")
+                self.error(key, f"is a Redis {actual}, but Resque keeps a {expected} here", _TYPE_READER[kind.kind], "§2")
                 continue
             handlers[kind.kind](key, kind.arg)
-        self.check_heartbeat_presence(found)
-        order = {ERROR: 0, WARNING: 1}
-        return sorted(self.problems, key=lambda p: (order.get(p.severity, 2), p.key, p.message))
+        self.check_registered_workers(found)
+        self.check_stat_totals(found)
+        order = {ERROR: 0, WARNING: 1, NOTE: 2}
+        return sorted(self.problems, key=lambda p: (order.get(p.severity, 3), p.key, p.message))
 
     # Helpers ---------------------------------------------------------------
     def scan_types(self) -> dict[str, str]:
@@ -240,33 +321,39 @@ class _Checker:
         first_tail = length - len(tail)
         return list(enumerate(head)) + [(first_tail + i, v) for i, v in enumerate(tail)]
 
-    def decoded(self, key: str, where: str, raw: Any) -> tuple[bool, Any]:
+    def decoded(self, key: str, where: str, raw: Any, schema: str) -> tuple[bool, Any]:
         """(ok, value): ``raw`` parsed as Ruby's JSON parser would, or an error reported."""
+        reader, section = _SCHEMA_READER[schema]
         text = _strict_text(raw)
         if text is None:
-            self.error(key, f"{where} is not valid UTF-8")
+            self.error(key, f"{where} is not valid UTF-8", reader, section)
             return False, None
         try:
-            value = json.loads(text, parse_constant=_no_constant, parse_int=_big_int)
+            value = json.loads(text, parse_constant=_no_constant, parse_int=_big_int,
+                               object_pairs_hook=_ordered)
         except (ValueError, RecursionError) as exc:
-            self.error(key, f"{where} is not valid JSON ({exc}): {_short(text)}")
+            self.error(key, f"{where} is not valid JSON ({exc}): {_short(text)}", reader, section)
             return False, None
         depth = _depth(value)
         if depth > MAX_NESTING:
-            self.error(key, f"{where} is nested {depth} levels deep; Ruby's JSON parser refuses more than {MAX_NESTING}")
+            self.error(key, f"{where} is nested {depth} levels deep; Ruby's JSON parser refuses more than {MAX_NESTING}",
+                       reader, section)
             return False, None
         return True, value
 
-    def json_against(self, schema: str, key: str, where: str, raw: Any) -> None:
-        """Parse ``raw`` as Ruby would, then check it against ``schema``; report either failure."""
-        ok, value = self.decoded(key, where, raw)
+    def json_against(self, schema: str, key: str, where: str, raw: Any) -> Any:
+        """Parse ``raw`` as Ruby would, then check it against ``schema``; the value, or None."""
+        ok, value = self.decoded(key, where, raw, schema)
         if ok:
             self.against(schema, key, where, value)
+            return value
+        return None
 
     def against(self, schema: str, key: str, where: str, value: Any) -> bool:
+        reader, section = _SCHEMA_READER[schema]
         errors = schema_errors(schema, value)
         for message in errors:
-            self.error(key, f"{where} violates {schema}: {message}")
+            self.error(key, f"{where} violates {schema}: {message}", reader, section)
         return not errors
 
     def check_worker_id(self, key: str, where: str, wid: str) -> bool:
@@ -274,24 +361,44 @@ class _Checker:
             return False
         queues = wid.split(":", 2)[2]
         if ":" in queues:
-            self.warn(key, f"{where} {wid!r} has ':' in its queues; resque-web and Ruby's pruning split on every ':'")
+            self.warn(key, f"{where} {wid!r} has ':' in its queues; resque-web and Ruby's pruning split on every ':'",
+                      R_WEB_WORKERS, "§4")
         return True
 
     # Queues ------------------------------------------------------------------
     def check_queues_set(self, key: str, arg: str) -> None:
         for name in sorted(self.known_queues):
             if not name:
-                self.error(key, "has an empty queue name")
+                self.error(key, "has an empty queue name", R_QUEUES, "§2")
             elif "," in name:
-                self.error(key, f"queue name {name!r} contains ',', which splits worker ids into two queues")
+                self.error(key, f"queue name {name!r} contains ',', which splits worker ids into two queues", R_FIND, "§4")
             elif ":" in name:
-                self.warn(key, f"queue name {name!r} contains ':'; resque-web and Ruby's pruning misread worker ids for it")
+                self.warn(key, f"queue name {name!r} contains ':'; resque-web and Ruby's pruning misread worker ids for it",
+                          R_WEB_WORKERS, "§4")
 
     def check_queue(self, key: str, queue: str) -> None:
         if queue not in self.known_queues:
-            self.warn(key, f"queue {queue!r} is not in the queues set, so '*' workers and resque-web do not see it")
+            self.warn(key, f"queue {queue!r} is not in the queues set, so '*' workers and resque-web do not see it",
+                      R_QUEUES, "§2")
+        extras: dict[str, int] = {}
         for index, raw in self.sampled(key):
-            self.json_against(JOB_PAYLOAD, key, f"item {index}", raw)
+            value = self.json_against(JOB_PAYLOAD, key, f"item {index}", raw)
+            if isinstance(value, dict):
+                for name in list(value)[2:] if list(value)[:2] == ["class", "args"] else [n for n in value if n not in ("class", "args")]:
+                    extras[name] = extras.get(name, 0) + 1
+        if extras:
+            self.note_extra_fields(key, "sampled items", extras,
+                                   "Ruby ignores them when running the job; Resque.dequeue(Class, *args) compares "
+                                   "{class,args} bytes and so does not match these items (Resque.dequeue(Class) does)",
+                                   R_DEQUEUE, "§3")
+
+    def note_extra_fields(self, key: str, what: str, extras: dict[str, int], consequence: str, reader: str, section: str) -> None:
+        named = ", ".join(
+            f"{name!r} ({KNOWN_EXTRA_FIELDS[name]}'s)" if name in KNOWN_EXTRA_FIELDS else repr(name)
+            for name in sorted(extras)
+        )
+        count = max(extras.values())
+        self.note(key, f"{count} {what} carry fields Ruby does not write: {named}; {consequence}", reader, section)
 
     # Workers -----------------------------------------------------------------
     def check_workers_set(self, key: str, arg: str) -> None:
@@ -301,13 +408,42 @@ class _Checker:
     def worker_value(self, key: str, wid: str) -> Any:
         """The value of one of ``wid``'s keys, warning when the worker is not registered."""
         if wid not in self.registered:
-            self.warn(key, f"worker {wid!r} is not in the workers set; its record is left over")
+            self.warn(key, f"worker {wid!r} is not in the workers set; its record is left over",
+                      R_WEB_WORKERS, "§5")
         return self.r.get(key)
 
     def check_worker_record(self, key: str, wid: str) -> None:
         raw = self.worker_value(key, wid)
-        if raw is not None:
-            self.json_against(WORKER_RECORD, key, "value", raw)
+        if raw is None:
+            return
+        ok, value = self.decoded(key, "value", raw, WORKER_RECORD)
+        if not ok:
+            return
+        if isinstance(value, dict):
+            run_at = value.get("run_at")
+            if isinstance(run_at, str) and _JS_DATE.fullmatch(run_at):
+                self.warn(key, f"run_at {run_at!r} is JavaScript's Date#toString form, not Ruby's UTC ISO 8601 "
+                               "(2026-11-23T03:22:31Z): resque-web's Working page reads it, tools that parse "
+                               "Resque's format do not", R_WEB_WORKERS, "§5.1")
+                value = {**value, "run_at": "2000-01-01T00:00:00Z"}
+            extras = {n: 1 for n in value if n not in ("queue", "run_at", "payload")}
+            if extras:
+                self.note_extra_fields(key, "record", extras, "Ruby ignores them", R_NONE, "§5")
+            self.check_reencoded(key, _strict_text(raw) or "")
+        self.against(WORKER_RECORD, key, "value", value)
+
+    def check_reencoded(self, key: str, text: str) -> None:
+        """A payload that went through a lossy JSON encoder (Lua cjson) on its way into worker:<id>."""
+        signs = []
+        if "\\/" in text:
+            signs.append("'/' escaped as '\\/'")
+        number = _CJSON_NUMBER.search(text)
+        if number:
+            signs.append(f"a number written as {number.group(0)} (rounded to 14 digits)")
+        if signs:
+            self.warn(key, "the job in this record was re-encoded lossily (" + "; ".join(signs) + "), not copied "
+                           "as queued: resque-web shows altered values, and if this worker is pruned the failure "
+                           "record (and so a retry) carries the altered args", R_WEB_WORKERS, "§5")
 
     def check_started(self, key: str, wid: str) -> None:
         raw = self.worker_value(key, wid)
@@ -315,46 +451,62 @@ class _Checker:
             return
         text = _strict_text(raw)
         if text is None:
-            self.error(key, "value is not valid UTF-8")
+            self.error(key, "value is not valid UTF-8", R_WEB_WORKERS, "§5.1")
+        elif _EPOCH.fullmatch(text):
+            self.warn(key, f"value {text!r} is epoch seconds, not Ruby's Time#to_s (2026-11-23 03:22:31 +0000): "
+                           "resque-web lists the worker but cannot show when it started", R_WEB_WORKERS, "§5.1")
         else:
             self.against(WORKER_STARTED, key, "value", text)
+
+    def check_node_ping(self, key: str, name: str, kind: str) -> None:
+        self.note(key, f"node-resque's liveness key for its worker {name!r}; Ruby ignores it (Ruby's pruning reads "
+                       "only Resque's heartbeat hash)", R_NONE, "§7")
 
     def check_heartbeats(self, key: str, arg: str) -> None:
         for field, raw in sorted(((_text(f) or "", v) for f, v in self.r.hscan_iter(key, count=1000)), key=lambda fv: fv[0]):
             self.check_worker_id(key, "field", field)
             text = _strict_text(raw)
             if text is None:
-                self.error(key, f"heartbeat of {field!r} is not valid UTF-8")
+                self.error(key, f"heartbeat of {field!r} is not valid UTF-8", R_PRUNE, "§5.1")
                 continue
             if not self.against(HEARTBEAT, key, f"heartbeat of {field!r}", text):
                 continue
             try:
                 beat = times.parse_heartbeat(text)
             except ValueError as exc:
-                self.error(key, f"heartbeat of {field!r} cannot be parsed: {exc}")
+                self.error(key, f"heartbeat of {field!r} cannot be parsed: {exc}", R_PRUNE, "§5.1")
                 continue
             age = self.now - beat
             if age > STALE_HEARTBEAT_S:
                 self.warn(key, f"heartbeat of {field!r} is {int(age)}s old (by Redis TIME); "
-                               f"the next Ruby worker to start will prune it as dead")
+                               f"the next Ruby worker to start will prune it as dead", R_PRUNE, "§7")
             elif age < -FUTURE_HEARTBEAT_S:
                 self.warn(key, f"heartbeat of {field!r} is {int(-age)}s in the future; "
-                               "its writer is not using Redis TIME")
+                               "its writer is not using Redis TIME", R_PRUNE, "§7")
 
-    def check_heartbeat_presence(self, found: dict[str, str]) -> None:
+    def check_registered_workers(self, found: dict[str, str]) -> None:
         for wid in sorted(self.registered):
             started = self.keys.worker_started(wid)
             if started not in found:
-                self.warn(self.keys.workers, f"worker {wid!r} has no {self.keys.strip(started)!r} value")
+                self.warn(self.keys.workers, f"worker {wid!r} has no {self.keys.strip(started)!r} value",
+                          R_WEB_WORKERS, "§5")
+            if wid not in self.beating and schema_errors(WORKER_ID, wid) == []:
+                host = wid.split(":", 1)[0]
+                self.warn(self.keys.workers,
+                          f"worker {wid!r} has no heartbeat: a Ruby or pyresque worker starting "
+                          f"on host {host!r} with queues '*' or the same queues prunes it while it runs, unless its "
+                          "process title matches 'resque:work', 'resque: Starting' or 'resque-<digit>'",
+                          R_PRUNE, "§7")
 
     def check_prune_lock(self, key: str, arg: str) -> None:
         if int(self.r.ttl(key)) == -1:
-            self.error(key, "has no expiry; Ruby sets it with a 60s TTL and no worker will prune dead workers while it exists")
+            self.error(key, "has no expiry; Ruby sets it with a 60s TTL and no worker will prune dead workers while it exists",
+                       R_PRUNE, "§7")
 
     def check_pause(self, key: str, arg: str) -> None:
         value = _text(self.r.get(key)) or ""
         if value.strip().lower() == "true":
-            self.warn(key, "is 'true': every Ruby and Python worker is paused")
+            self.warn(key, "is 'true': every Ruby and Python worker is paused", R_PAUSE, "§2")
 
     # Stats -------------------------------------------------------------------
     def check_stat(self, key: str, arg: str) -> None:
@@ -363,22 +515,67 @@ class _Checker:
             return
         text = _strict_text(raw)
         if text is None:
-            self.error(key, "value is not valid UTF-8")
+            self.error(key, "value is not valid UTF-8", R_INCR, "§8")
             return
         if not self.against(STAT_VALUE, key, "value", text):
             return
         if not _INT64[0] <= int(text) <= _INT64[1]:
-            self.error(key, f"value {text} is outside Redis's 64-bit integer range, so INCRBY fails")
+            self.error(key, f"value {text} is outside Redis's 64-bit integer range, so INCRBY fails", R_INCR, "§8")
+        name, _, wid = arg.partition(":")
+        if not wid or name not in (STAT_PROCESSED, STAT_FAILED):
+            return
+        if _HOST_PID.fullmatch(wid):
+            self.warn(key, f"is a per-worker stat under {wid!r}, which is not a worker id (host:pid:queues): "
+                           "resque-web's worker page never shows it, and Ruby's unregister and pruning delete "
+                           "per-worker stats by worker id only, so nobody deletes it once its worker is gone", R_STATS, "§8")
+        elif wid not in self.registered:
+            self.warn(key, f"worker {wid!r} is not in the workers set; its per-worker stat is left over "
+                           "(Ruby deletes it at unregister)", R_STATS, "§8")
+
+    def check_stat_totals(self, found: dict[str, str]) -> None:
+        processed, failed = self.keys.processed_stat(), self.keys.failed_stat()
+        if found.get(processed) not in (None, "string") or found.get(failed) != "string":
+            return
+        values = [_text(self.r.get(processed)), _text(self.r.get(failed))]
+        try:
+            done, failures = (int(v) if v is not None else 0 for v in values)
+        except ValueError:
+            return
+        if done < failures:
+            self.warn(processed, f"is {done}, less than {self.keys.strip(failed)} ({failures}): Ruby counts every "
+                                 "job a worker finished as processed, failed ones included; a writer that counts only "
+                                 "successes makes the totals and resque-web's Stats wrong", R_STATS, "§8")
 
     # Failures ----------------------------------------------------------------
     def check_failed_queues(self, key: str, arg: str) -> None:
         for name in sorted(self.members(key)):
             if name == Keys.queue_of_failed_queue(name):
-                self.warn(key, f"member {name!r} does not end in '_failed' as Ruby's failure list names do")
+                self.warn(key, f"member {name!r} does not end in '_failed' as Ruby's failure list names do",
+                          R_WEB_FAILED, "§6.2")
 
     def check_failures(self, key: str) -> None:
         for index, raw in self.sampled(key):
-            self.json_against(FAILURE_RECORD, key, f"record {index}", raw)
+            ok, value = self.decoded(key, f"record {index}", raw, FAILURE_RECORD)
+            if not ok:
+                continue
+            if isinstance(value, dict):
+                value = self.tolerated_failure_fields(key, f"record {index}", value)
+            self.against(FAILURE_RECORD, key, f"record {index}", value)
+
+    def tolerated_failure_fields(self, key: str, where: str, value: dict[str, Any]) -> dict[str, Any]:
+        """Warn about values Ruby reads but Resque never writes; the record with them replaced by valid ones."""
+        failed_at = value.get("failed_at")
+        if isinstance(failed_at, str) and _JS_DATE.fullmatch(failed_at):
+            self.warn(key, f"{where} failed_at {failed_at!r} is JavaScript's Date#toString form, not Ruby's "
+                           "%Y/%m/%d %H:%M:%S %Z: resque-web (DateTime.parse) reads it, tools that parse "
+                           "Resque's format do not", R_WEB_FAILED, "§5.1")
+            value = {**value, "failed_at": "2000/01/01 00:00:00 UTC"}
+        worker = value.get("worker")
+        if isinstance(worker, str) and _HOST_PID.fullmatch(worker):
+            self.warn(key, f"{where} worker {worker!r} is host:pid, not a worker id (host:pid:queues): resque-web "
+                           "shows it but links it to no worker", R_WEB_FAILED, "§6.1")
+            value = {**value, "worker": worker + ":unknown"}
+        return value
 
     # resque-scheduler -------------------------------------------------------
     def check_schedule(self, key: str, arg: str) -> None:
@@ -388,31 +585,105 @@ class _Checker:
             for member, score in self.r.zrange(key, start, stop, withscores=True):
                 text = _text(member) or ""
                 if not text.isdigit() or float(text) != score:
-                    self.error(key, f"member {text!r} (score {score}) is not a unix timestamp equal to its score")
+                    self.error(key, f"member {text!r} (score {score}) is not a unix timestamp equal to its score",
+                               R_SCHEDULER, "§9")
 
     def check_delayed(self, key: str, ts: str) -> None:
+        misordered = []
         for index, raw in self.sampled(key):
-            self.json_against(DELAYED_ITEM, key, f"item {index}", raw)
+            value = self.json_against(DELAYED_ITEM, key, f"item {index}", raw)
+            if isinstance(value, dict) and not _scheduler_order(value):
+                misordered.append(index)
+        if misordered:
+            self.warn(key, f"{len(misordered)} item(s) (first: item {misordered[0]}) are not in resque-scheduler's "
+                           "key order class, args, queue: Ruby's remove_delayed encodes that order and cannot "
+                           "match them, so they cannot be removed or found by their args", R_REMOVE_DELAYED, "§9")
 
     def check_timestamps(self, key: str, encoded: str) -> None:
-        self.json_against(DELAYED_ITEM, key, "the item in the key name", encoded)
+        value = self.json_against(DELAYED_ITEM, key, "the item in the key name", encoded)
+        if isinstance(value, dict) and not _scheduler_order(value):
+            self.warn(key, "names an item not in resque-scheduler's key order class, args, queue: Ruby's "
+                           "remove_delayed looks up the set named by its own encoding and never finds this one",
+                      R_REMOVE_DELAYED, "§9")
         for member in sorted(self.members(key)):
             parsed = self.keys.parse(self.keys.prefix + member)
             if parsed is None or parsed.kind != "delayed":
-                self.error(key, f"member {member!r} does not name a delayed list (un-namespaced, a unix timestamp)")
+                self.error(key, f"member {member!r} does not name a delayed list (un-namespaced, a unix timestamp)",
+                           R_SCHEDULER, "§9")
+
+
+def _scheduler_order(item: dict[str, Any]) -> bool:
+    """Whether an item's keys come in the order resque-scheduler encodes them."""
+    names = [n for n in item if n in ("class", "args", "queue")]
+    return names == [n for n in ("class", "args", "queue") if n in item]
+
+
+def _ordered(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return dict(pairs)
 
 
 # Output -------------------------------------------------------------------------
 def format_problems(problems: Iterable[Problem]) -> str:
-    """Problems one per line (``ERROR   key: message``), then a count line."""
+    """Findings one per line (``ERROR   key: message``), then a count line."""
     problems = list(problems)
     if not problems:
         return "No problems found."
     lines = [f"{p.severity.upper():<8}{p.key}: {p.message}" for p in problems]
-    errors = sum(1 for p in problems if p.severity == ERROR)
-    warnings = len(problems) - errors
-    lines.append(f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}.")
+    lines.append(_counts(problems) + ".")
     return "\n".join(lines)
+
+
+def _counts(problems: list[Problem]) -> str:
+    parts = []
+    for severity in SEVERITIES:
+        n = sum(1 for p in problems if p.severity == severity)
+        if severity != NOTE or n:
+            parts.append(f"{n} {severity}{'s' if n != 1 else ''}")
+    return ", ".join(parts)
+
+
+REPORT_LEGEND = (
+    "error: a value that makes Ruby Resque, resque-web or resque-scheduler raise, lose or misread data; "
+    "warning: a deviation Ruby tolerates that breaks a documented guarantee (byte-exact matching, pruning, stats); "
+    "note: extra data Ruby ignores."
+)
+
+
+def report_data(problems: Iterable[Problem], namespace: str) -> dict[str, Any]:
+    """The conformance report as plain data (what ``pyresque check --report --json`` prints)."""
+    problems = list(problems)
+    return {
+        "namespace": namespace,
+        "spec": "protocol/SPEC.md",
+        "summary": {s: sum(1 for p in problems if p.severity == s) for s in SEVERITIES},
+        "findings": [
+            {"severity": p.severity, "key": p.key, "reader": p.reader, "section": p.section, "message": p.message}
+            for p in problems
+        ],
+    }
+
+
+def format_report(problems: Iterable[Problem], namespace: str) -> str:
+    """The conformance report in Markdown: a summary line, then one table row per finding."""
+    problems = list(problems)
+    lines = [
+        f"# Resque protocol conformance: namespace `{namespace}`",
+        "",
+        f"{_counts(problems)}. Severities and sections: protocol/SPEC.md ({REPORT_LEGEND})",
+        "",
+    ]
+    if not problems:
+        lines.append("No findings: every key read conforms.")
+        return "\n".join(lines)
+    lines += ["| Severity | Key | Ruby reader affected | SPEC | Finding |", "|---|---|---|---|---|"]
+    for p in problems:
+        cells = [p.severity, f"`{p.key}`", p.reader, p.section, p.message]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def _text(value: Any) -> str | None:
@@ -462,6 +733,7 @@ def _short(text: str, limit: int = 80) -> str:
 
 
 __all__ = [
-    "ERROR", "WARNING", "Problem", "check", "format_problems", "load_schemas",
+    "ERROR", "NOTE", "SEVERITIES", "WARNING", "Problem", "check", "format_problems", "format_report",
+    "load_schemas", "report_data",
     "schema_dir", "schema_errors", "validator",
 ]

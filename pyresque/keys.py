@@ -29,6 +29,8 @@ _DELAYED_SCHEDULE = "delayed_queue_schedule"
 _DELAYED = "delayed:"
 _TIMESTAMPS = "timestamps:"
 _STARTED_SUFFIX = ":started"
+# node-resque's liveness key, worker:ping:<host:pid> (a JSON {time,name,queues}).
+_NODE_PING = _WORKER + "ping:"
 # pyresque's own keys, which Ruby never reads: all under this prefix.
 _PYRESQUE = "pyresque:"
 _RESERVATION = _PYRESQUE + "reservation:"
@@ -45,7 +47,8 @@ class KeyKind:
     ``kind`` is one of: queues, queue, workers, worker, worker_started,
     heartbeat, prune_lock, pause_all, stat, failed, failed_queues,
     failed_list, delayed_schedule, delayed, timestamps, pyresque (pyresque's
-    own, which Ruby ignores), other. ``arg`` is the
+    own, which Ruby ignores), node_ping (node-resque's ``worker:ping:<name>``,
+    which Ruby ignores), other. ``arg`` is the
     variable part: the queue name, worker id, stat suffix (``processed`` or
     ``processed:<id>``), failure list name, timestamp or encoded item.
     """
@@ -195,6 +198,7 @@ class Keys:
     def parse(self, key: str) -> KeyKind | None:
         """What ``key`` is in Resque's layout, or None when it is outside the namespace.
 
+        ``worker:ping:<name>`` is node-resque's liveness key (``node_ping``).
         ``worker:<id>:started`` wins over ``worker:<id>`` (an id cannot end in
         ``:started`` unless a queue is named ``started``). Any ``<x>_failed``
         is reported as a failure list; callers that care can check it against
@@ -219,6 +223,10 @@ class Keys:
             return KeyKind("queue", bare[len(_QUEUE):])
         if bare.startswith(_PYRESQUE):
             return KeyKind("pyresque", bare[len(_PYRESQUE):])
+        if bare.startswith(_NODE_PING) and not bare.endswith(_STARTED_SUFFIX):
+            # Also what worker:<id> of a worker on a host named "ping" looks
+            # like: a caller that sees "ping:<name>" in workers reads it so.
+            return KeyKind("node_ping", bare[len(_NODE_PING):])
         if bare.startswith(_WORKER):
             rest = bare[len(_WORKER):]
             if rest.endswith(_STARTED_SUFFIX):
