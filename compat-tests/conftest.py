@@ -63,3 +63,22 @@ def web(ruby_available: None, redis_server: str):
 
     with ResqueWeb(redis_server).running() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def node_available() -> None:
+    from nodeside import INSTALL_HINT as NODE_HINT, node_problem
+
+    problem = node_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"node-resque is required in CI: {problem}. {NODE_HINT}")
+        pytest.skip(f"{problem}. {NODE_HINT}")
+
+
+@pytest.fixture
+def node(node_available: None, r: redis_py.Redis, redis_server: str):
+    """The real node-resque on the test's Redis, namespace resque."""
+    from nodeside import Node
+
+    return Node(redis_server)
