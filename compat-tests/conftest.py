@@ -82,3 +82,32 @@ def node(node_available: None, r: redis_py.Redis, redis_server: str):
     from nodeside import Node
 
     return Node(redis_server)
+
+
+@pytest.fixture(scope="session")
+def resque32_available(ruby_available: None) -> None:
+    from resque32 import INSTALL_HINT as HINT_32, resque32_problem
+
+    problem = resque32_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"Resque 3.2.0 is required in CI: {problem}. {HINT_32}")
+        pytest.skip(f"{problem}. {HINT_32}")
+
+
+@pytest.fixture
+def ruby32(resque32_available: None, r: redis_py.Redis, redis_server: str) -> Ruby:
+    """Resque 3.2.0's real code (from its unpacked gem) on the test's Redis, default namespace."""
+    from resque32 import LIB
+
+    return Ruby(redis_server, resque_lib=LIB)
+
+
+@pytest.fixture(scope="module")
+def web32(resque32_available: None, redis_server: str):
+    """resque-web 3.2.0 over HTTP on this session's Redis, default namespace."""
+    from resque32 import LIB
+    from webside import ResqueWeb
+
+    with ResqueWeb(redis_server, resque_lib=LIB).running() as server:
+        yield server

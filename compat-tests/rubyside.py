@@ -42,6 +42,11 @@ class Ruby:
 
     redis_url: str
     namespace: str | None = None
+    # Another Resque's lib/ loaded ahead of the bundled one (resque32.py: 3.2.0 from its unpacked gem).
+    resque_lib: Path | None = None
+
+    def ruby(self) -> list[str]:
+        return ["bundle", "exec", "ruby"] + (["-I", str(self.resque_lib)] if self.resque_lib else [])
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -54,7 +59,7 @@ class Ruby:
 
     def run(self, script: str, *args: str, stdin: str = "", timeout_s: float = 120, **env: str) -> subprocess.CompletedProcess:
         proc = subprocess.run(
-            ["bundle", "exec", "ruby", f"scripts/{script}", *args],
+            [*self.ruby(), f"scripts/{script}", *args],
             cwd=FIXTURES, input=stdin, capture_output=True, text=True,
             timeout=timeout_s, env=self.env(**env),
         )
@@ -80,7 +85,7 @@ class Ruby:
     def spawn(self, script: str, *args: str, **env: str) -> subprocess.Popen:
         """Start a Ruby script in the background (e.g. a long-running worker)."""
         return subprocess.Popen(
-            ["bundle", "exec", "ruby", f"scripts/{script}", *args],
+            [*self.ruby(), f"scripts/{script}", *args],
             cwd=FIXTURES, env=self.env(**env),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )

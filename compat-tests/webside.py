@@ -37,10 +37,13 @@ HOST = socket.gethostname()
 class ResqueWeb:
     """``resque-web -F -L`` on 127.0.0.1:<free port>, against one Redis and namespace."""
 
-    def __init__(self, redis_url: str, namespace: str = "resque", config: Path | None = None) -> None:
+    def __init__(self, redis_url: str, namespace: str = "resque", config: Path | None = None,
+                 resque_lib: Path | None = None) -> None:
         self.redis_url = redis_url
         self.namespace = namespace
         self.config = config
+        # Another Resque's lib/ (and its bin/resque-web) instead of the bundled one.
+        self.resque_lib = resque_lib
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.app_dir = tempfile.mkdtemp(prefix="pyresque-web-")
@@ -52,8 +55,11 @@ class ResqueWeb:
         env.pop("RESQUECONFIG", None)
         if self.config is not None:
             env["RESQUECONFIG"] = str(self.config)
+        command = ["bundle", "exec", "resque-web"]
+        if self.resque_lib is not None:
+            command = ["bundle", "exec", "ruby", "-I", str(self.resque_lib), str(self.resque_lib.parent / "bin" / "resque-web")]
         self.proc = subprocess.Popen(
-            ["bundle", "exec", "resque-web", "-F", "-L", "-p", str(self.port), "-o", "127.0.0.1",
+            [*command, "-F", "-L", "-p", str(self.port), "-o", "127.0.0.1",
              "-r", self.redis_url, "-N", self.namespace, "--app-dir", self.app_dir],
             cwd=FIXTURES, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
