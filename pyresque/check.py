@@ -387,7 +387,7 @@ class _Checker:
                 for name in list(value)[2:] if list(value)[:2] == ["class", "args"] else [n for n in value if n not in ("class", "args")]:
                     extras[name] = extras.get(name, 0) + 1
         if extras:
-            self.note_extra_fields(key, "sampled items", extras,
+            self.note_extra_fields(key, "sampled item(s)", extras,
                                    "Ruby ignores them when running the job; Resque.dequeue(Class, *args) compares "
                                    "{class,args} bytes and so does not match these items (Resque.dequeue(Class) does)",
                                    R_DEQUEUE, "§3")
@@ -398,7 +398,7 @@ class _Checker:
             for name in sorted(extras)
         )
         count = max(extras.values())
-        self.note(key, f"{count} {what} carry fields Ruby does not write: {named}; {consequence}", reader, section)
+        self.note(key, f"fields Ruby does not write ({named}) in {count} {what}; {consequence}", reader, section)
 
     # Workers -----------------------------------------------------------------
     def check_workers_set(self, key: str, arg: str) -> None:
