@@ -140,3 +140,31 @@ def test_always_hook_that_raises_fails_the_job_and_names_both_errors() -> None:
         raise ValueError("job")
     with pytest.raises(RuntimeError, match=r"Additional error \(KeyError: 'hook'\).*ValueError: job"):
         perform_with_hooks(boom, [], _hooks(always=[bad]))
+
+
+def test_a_worker_runs_always_hooks_of_decorated_and_class_jobs(resque, registry, r) -> None:
+    from pyresque.worker import Worker
+
+    ran: list = []
+
+    def explode(*args: Any) -> None:
+        raise ValueError("no")
+
+    spec = registry.register(explode, name="Explode")
+    spec.always(lambda *a: ran.append(("decorated", a)))
+
+    class Tidy:
+        @staticmethod
+        def perform(*args: Any) -> None:
+            ran.append(("perform", args))
+
+        @staticmethod
+        def always_tidy(*args: Any) -> None:
+            ran.append(("method", args))
+
+    registry.register(Tidy, name="Tidy")
+    resque.enqueue_to("q", "Explode", 1)
+    resque.enqueue_to("q", "Tidy", 2)
+    Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=False, handle_signals=False).work()
+    assert ran == [("decorated", (1,)), ("perform", (2,)), ("method", (2,))]
+    assert r.llen("resque:failed") == 1
