@@ -122,3 +122,23 @@ def test_a_node_worker_without_heartbeat_is_pruned_while_it_runs(node: Node, r: 
     finally:
         r.set(RELEASE_KEY, "1")
         stop(server)
+
+
+def test_pyresque_failed_commands_handle_node_records(node: Node, resque: Resque, r: redis_py.Redis,
+                                                      redis_server: str, capsys: Any) -> None:
+    from pyresque.cli import main
+
+    node.enqueue("q", "Explode", ["a"])
+    node.enqueue("q", "Explode", ["b"])
+    node.work("q", 2)
+    assert main(["failed", "list", "--json", "--redis", redis_server]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(f["index"], f["payload"]["args"], f["error"], f["worker"].count(":")) for f in listed] == [
+        (0, ["a"], 'boom ["a"]', 1), (1, ["b"], 'boom ["b"]', 1)]
+    assert main(["failed", "show", "0", "--redis", redis_server]) == 0
+    assert "GMT" in capsys.readouterr().out  # node's failed_at, shown as written
+    assert main(["failed", "retry", "1", "--redis", redis_server]) == 0
+    assert json.loads(r.lindex(K.queue("q"), 0)) == {"class": "Explode", "args": ["b"]}
+    assert main(["failed", "clear-retried", "--redis", redis_server]) == 0
+    assert main(["failed", "remove", "0", "--redis", redis_server]) == 0
+    assert r.llen(K.failed) == 0
