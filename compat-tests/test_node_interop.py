@@ -41,12 +41,21 @@ def failures(r: redis_py.Redis) -> list[dict[str, Any]]:
 def test_node_enqueues_pyresque_runs_with_exact_values(node: Node, resque: Resque, registry: Registry,
                                                        r: redis_py.Redis) -> None:
     seen = []
-    registry.register(lambda *args: seen.append(list(args)), name="Echo")
+    records = []
+
+    def echo(*args: Any) -> None:
+        seen.append(list(args))
+        records.extend(r.get(k) for k in r.scan_iter(K.worker("*")) if not k.endswith(b":started"))
+
+    registry.register(echo, name="Echo")
     payload = node.enqueue("q", "Echo", VALUES)
     assert json.loads(payload) == {"class": "Echo", "queue": "q", "args": VALUES}
     assert list(json.loads(payload)) == ["class", "queue", "args"]  # node-resque's extra field, its order
     drain(resque, registry, ["q"])
     assert seen == [VALUES]
+    # While it ran, worker:<id> held the payload exactly as queued, as Ruby's does.
+    [record] = records
+    assert record.decode().endswith(',"payload":' + payload + "}")
     assert int(r.get(K.processed_stat())) == 1
 
 
