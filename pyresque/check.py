@@ -73,6 +73,10 @@ _JS_DATE = re.compile(
     r"\d{2}:\d{2}:\d{2} GMT[+-]\d{4}( \([^()\n]*\))?"
 )
 _EPOCH = re.compile(r"\d{9,11}")
+# Times Ruby's DateTime.parse reads although Resque never writes them: a
+# date (year first) with an optional time and zone. Anything else that
+# misses Resque's format is taken as unreadable (compat-tests/test_check_proofs.py).
+_READABLE_DATE = re.compile(r"\d{4}[-/]\d{2}[-/]\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?( ?(Z|[A-Za-z]{1,6}|[+-]\d{2}:?(\d{2})?))?")
 _HOST_PID = re.compile(r"[^:\n]+:\d+")
 # Numbers only a lossy encoder writes (Lua cjson's %.14g): an exponent
 # without a '.', or 14 significant digits in exponent form. Ruby's Float#to_s
@@ -421,10 +425,13 @@ class _Checker:
             return
         if isinstance(value, dict):
             run_at = value.get("run_at")
-            if isinstance(run_at, str) and _JS_DATE.fullmatch(run_at):
-                self.warn(key, f"run_at {run_at!r} is JavaScript's Date#toString form, not Ruby's UTC ISO 8601 "
-                               "(2026-11-23T03:22:31Z): resque-web's Working page reads it, tools that parse "
-                               "Resque's format do not", R_WEB_WORKERS, "§5.1")
+            probe = {"queue": "q", "run_at": run_at, "payload": {"class": "A", "args": []}}
+            if isinstance(run_at, str) and schema_errors(WORKER_RECORD, probe):
+                # resque-web prints it (a browser relatizes it); no Ruby code parses it.
+                form = "JavaScript's Date#toString form" if _JS_DATE.fullmatch(run_at) else "another format"
+                self.warn(key, f"run_at {run_at!r} ({form}) is not Ruby's UTC ISO 8601 (2026-11-23T03:22:31Z): "
+                               "resque-web shows it as text, tools that parse Resque's format do not",
+                          R_WEB_WORKERS, "§5.1")
                 value = {**value, "run_at": "2000-01-01T00:00:00Z"}
             extras = {n: 1 for n in value if n not in ("queue", "run_at", "payload")}
             if extras:
@@ -455,8 +462,11 @@ class _Checker:
         elif _EPOCH.fullmatch(text):
             self.warn(key, f"value {text!r} is epoch seconds, not Ruby's Time#to_s (2026-11-23 03:22:31 +0000): "
                            "resque-web lists the worker but cannot show when it started", R_WEB_WORKERS, "§5.1")
-        else:
-            self.against(WORKER_STARTED, key, "value", text)
+        elif schema_errors(WORKER_STARTED, text):
+            # resque-web only prints it (JavaScript relatizes it in the browser); no Ruby code parses it.
+            self.warn(key, f"value {text!r} is not in the required format, Ruby's Time#to_s "
+                           "(2026-11-23 03:22:31 +0000): resque-web shows it as text, and only a browser reads it",
+                      R_WEB_WORKERS, "§5.1")
 
     def check_node_ping(self, key: str, name: str, kind: str) -> None:
         self.note(key, f"node-resque's liveness key for its worker {name!r}; Ruby ignores it (Ruby's pruning reads "
@@ -564,12 +574,16 @@ class _Checker:
 
     def tolerated_failure_fields(self, key: str, where: str, value: dict[str, Any]) -> dict[str, Any]:
         """Warn about values Ruby reads but Resque never writes; the record with them replaced by valid ones."""
-        failed_at = value.get("failed_at")
-        if isinstance(failed_at, str) and _JS_DATE.fullmatch(failed_at):
-            self.warn(key, f"{where} failed_at {failed_at!r} is JavaScript's Date#toString form, not Ruby's "
-                           "%Y/%m/%d %H:%M:%S %Z: resque-web (DateTime.parse) reads it, tools that parse "
-                           "Resque's format do not", R_WEB_FAILED, "§5.1")
-            value = {**value, "failed_at": "2000/01/01 00:00:00 UTC"}
+        for field in ("failed_at", "retried_at"):
+            when = value.get(field)
+            if not isinstance(when, str) or not schema_errors(FAILURE_RECORD, {**GOOD_TIMES, field: when}):
+                continue
+            if _JS_DATE.fullmatch(when) or _READABLE_DATE.fullmatch(when):
+                form = "JavaScript's Date#toString form" if _JS_DATE.fullmatch(when) else "another format"
+                self.warn(key, f"{where} {field} {when!r} ({form}) is not Ruby's %Y/%m/%d %H:%M:%S %Z: "
+                               "resque-web (DateTime.parse) reads it, tools that parse Resque's format do not",
+                          R_WEB_FAILED, "§5.1")
+                value = {**value, field: GOOD_TIMES["failed_at"]}
         worker = value.get("worker")
         if isinstance(worker, str) and _HOST_PID.fullmatch(worker):
             self.warn(key, f"{where} worker {worker!r} is host:pid, not a worker id (host:pid:queues): resque-web "
@@ -610,6 +624,13 @@ class _Checker:
             if parsed is None or parsed.kind != "delayed":
                 self.error(key, f"member {member!r} does not name a delayed list (un-namespaced, a unix timestamp)",
                            R_SCHEDULER, "§9")
+
+
+# A record every field of which is valid, to test one time field at a time.
+GOOD_TIMES: dict[str, Any] = {
+    "failed_at": "2000/01/01 00:00:00 UTC", "payload": None, "exception": "E", "error": "", "backtrace": [],
+    "worker": "h:1:q", "queue": "q", "raw_payload": "",
+}
 
 
 def _scheduler_order(item: dict[str, Any]) -> bool:
