@@ -469,8 +469,11 @@ class _Checker:
                       R_WEB_WORKERS, "§5.1")
 
     def check_node_ping(self, key: str, name: str, kind: str) -> None:
+        alive = any(wid.startswith(name + ":") for wid in self.registered)
+        left = "" if alive else (" Its worker is not registered: the key is left over until node-resque's "
+                                 "scheduler cleans it up after its stuck-worker timeout.")
         self.note(key, f"node-resque's liveness key for its worker {name!r}; Ruby ignores it (Ruby's pruning reads "
-                       "only Resque's heartbeat hash)", R_NONE, "§7")
+                       f"only Resque's heartbeat hash).{left}", R_NONE, "§7")
 
     def check_heartbeats(self, key: str, arg: str) -> None:
         for field, raw in sorted(((_text(f) or "", v) for f, v in self.r.hscan_iter(key, count=1000)), key=lambda fv: fv[0]):
