@@ -81,7 +81,8 @@ def start_worker(side: str, redis_url: str, log_path: Path, *, interval_s: float
         argv = ["bundle", "exec", "ruby", "scripts/bench_work.rb"]
         cwd, env = FIXTURES, worker_env(redis_url, **extra)
     elif side == "pyresque":
-        argv = [sys.executable, "-m", "pyresque", "work", "-q", QUEUE, "--import", "bench.jobs"]
+        # Quiet, as a Ruby worker is by default (it logs jobs only with VERBOSE).
+        argv = [sys.executable, "-m", "pyresque", "work", "-q", QUEUE, "--import", "bench.jobs", "--log-level", "warning"]
         if interval_s is not None:
             argv += ["-i", _number(interval_s)]
         if fork is not None:

@@ -21,7 +21,7 @@ from pyresque import failure as failure_mod
 from pyresque import hooks as hook_runner
 from pyresque import payload as codec
 from pyresque import workers as worker_records
-from pyresque.connection import as_int, as_text, connect, describe
+from pyresque.connection import RedisTimeouts, as_int, as_text, connect, describe
 from pyresque.errors import ConnectionFailed, DontPerform, InvalidQueueName, MalformedPayload, NoQueueError, UnknownJob
 from pyresque.config import default_environment
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
@@ -59,9 +59,13 @@ class Resque:
     """A connection to one Resque keyspace (a Redis database and a namespace).
 
     ``redis`` is a ``redis.Redis`` client, a ``redis://``/``rediss://``/
-    ``unix://`` URL, or Resque's ``host:port[:db][/namespace]`` string
-    (default ``localhost:6379``). ``inline=True`` performs jobs at once in
-    the caller and writes nothing to Redis, like ``Resque.inline``.
+    ``unix://``/``redis+sentinel://`` URL, or Resque's
+    ``host:port[:db][/namespace]`` string (default ``localhost:6379``).
+    ``sentinel=[(host, port), ...]`` with ``service_name=`` finds the
+    primary through Sentinel instead. ``timeouts`` bounds every wait on
+    Redis (see :class:`~pyresque.connection.RedisTimeouts`; a client passed
+    in keeps its own). ``inline=True`` performs jobs at once in the caller
+    and writes nothing to Redis, like ``Resque.inline``.
     """
 
     def __init__(
@@ -73,8 +77,11 @@ class Resque:
         inline: bool = False,
         failure_backend: str = "redis",
         environment: str | None = None,
+        timeouts: RedisTimeouts | None = None,
+        sentinel: Sequence[tuple[str, int]] | None = None,
+        service_name: str | None = None,
     ) -> None:
-        self.redis, ns = connect(redis, namespace)
+        self.redis, ns = connect(redis, namespace, timeouts=timeouts, sentinel=sentinel, service_name=service_name)
         self.namespace = ns
         self.layout = Keys(ns)
         self.registry = registry if registry is not None else default_registry

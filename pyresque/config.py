@@ -7,13 +7,15 @@ names are Ruby Resque's, so an existing ``rake resque:work`` setup carries over.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
 from pyresque import timeouts
-from pyresque.errors import WorkerError
+from pyresque.connection import RedisTimeouts
+from pyresque.errors import ConnectionFailed, WorkerError
 
 
 def default_environment(env: Mapping[str, str] | None = None) -> str:
@@ -24,12 +26,19 @@ def default_environment(env: Mapping[str, str] | None = None) -> str:
 
 @dataclass
 class ClientSettings:
-    """Where the keyspace is: ``REDIS_URL``, ``RESQUE_NAMESPACE``, ``FAILURE_BACKEND``."""
+    """Where the keyspace is: ``REDIS_URL``, ``RESQUE_NAMESPACE``, ``FAILURE_BACKEND``.
+
+    And how long to wait on it: ``PYRESQUE_REDIS_TIMEOUT`` (seconds for any
+    reply) and ``PYRESQUE_REDIS_CONNECT_TIMEOUT``; unset means
+    :class:`RedisTimeouts`' defaults.
+    """
 
     redis: str | None = None
     namespace: str = "resque"
     failure_backend: str = "redis"
     environment: str = "development"
+    redis_timeout_s: float | None = None
+    redis_connect_timeout_s: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "ClientSettings":
@@ -38,7 +47,17 @@ class ClientSettings:
             namespace=env.get("RESQUE_NAMESPACE") or "resque",
             failure_backend=env.get("FAILURE_BACKEND") or "redis",
             environment=default_environment(env),
+            redis_timeout_s=_redis_timeout(env, "PYRESQUE_REDIS_TIMEOUT"),
+            redis_connect_timeout_s=_redis_timeout(env, "PYRESQUE_REDIS_CONNECT_TIMEOUT"),
         )
+
+    def redis_timeouts(self, timeout_s: float | None = None, connect_timeout_s: float | None = None) -> RedisTimeouts:
+        """The Redis timeouts: the arguments (flags) over these settings over the defaults."""
+        chosen = {
+            "timeout_s": timeout_s if timeout_s is not None else self.redis_timeout_s,
+            "connect_timeout_s": connect_timeout_s if connect_timeout_s is not None else self.redis_connect_timeout_s,
+        }
+        return dataclasses.replace(RedisTimeouts(), **{k: v for k, v in chosen.items() if v is not None})
 
 
 @dataclass
@@ -68,6 +87,7 @@ class WorkerSettings:
     unknown_jobs: str = ""
     requeue_on_term: bool = False
     log_format: str = "text"
+    log_level_name: str = ""
     logfile: str | None = None
 
     @classmethod
@@ -105,6 +125,7 @@ class WorkerSettings:
             unknown_jobs=_choice(env, "PYRESQUE_UNKNOWN_JOBS", ("requeue", "fail")),
             requeue_on_term=(env.get("PYRESQUE_REQUEUE_ON_TERM") or "") not in ("", "0", "false", "no"),
             log_format=_choice(env, "PYRESQUE_LOG_FORMAT", ("text", "json")) or "text",
+            log_level_name=_choice(env, "PYRESQUE_LOG_LEVEL", ("debug", "info", "warning", "error")),
             logfile=env.get("PYRESQUE_LOGFILE") or None,
         )
 
@@ -112,6 +133,17 @@ class WorkerSettings:
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     value = _opt_float(env, name)
     return default if value is None else value
+
+
+def _redis_timeout(env: Mapping[str, str], name: str) -> float | None:
+    """A Redis timeout from ``env``: unset or empty is None (the default), zero is refused."""
+    text = env.get(name)
+    if not text:
+        return None
+    try:
+        return timeouts.validated(float(text), name)
+    except ValueError:
+        raise ConnectionFailed(f"{name}={text!r} is not a positive number of seconds") from None
 
 
 def _opt_float(env: Mapping[str, str], name: str) -> float | None:

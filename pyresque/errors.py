@@ -122,6 +122,11 @@ class FailureNotFound(ResqueError):
     """A failure index does not point at a record (the list moved or shrank)."""
 
 
+class ItemChanged(ResqueError):
+    """A list item an action named (by position and content digest) is no longer
+    there: someone else removed, retried or moved it first. Nothing was done."""
+
+
 class WorkerError(ResqueError):
     """A worker cannot start: bad settings, an unusable pidfile, no queues."""
 

@@ -27,6 +27,7 @@ import threading
 import redis as redis_py
 
 from pyresque import times
+from pyresque.connection import clone
 from pyresque.keys import Keys
 from pyresque.outage import Outage
 
@@ -52,9 +53,7 @@ class Heartbeat:
 
     def __init__(self, client: redis_py.Redis, keys: Keys, worker_id: str, interval_s: float = INTERVAL_S,
                  outage: Outage | None = None) -> None:
-        pool = client.connection_pool
-        self._client = redis_py.Redis(connection_pool=pool.__class__(pool.connection_class, **pool.connection_kwargs),
-                                      single_connection_client=True)
+        self._client = clone(client, single_connection_client=True)
         self._keys = keys
         self._worker_id = worker_id
         self._interval_s = interval_s

@@ -34,6 +34,7 @@ _NODE_PING = _WORKER + "ping:"
 # pyresque's own keys, which Ruby never reads: all under this prefix.
 _PYRESQUE = "pyresque:"
 _RESERVATION = _PYRESQUE + "reservation:"
+_HISTORY = _PYRESQUE + "history:"
 
 # Stat names: stat:<name> and stat:<name>:<worker id>.
 STAT_PROCESSED = "processed"
@@ -113,6 +114,17 @@ class Keys:
         repeated ``next_job`` call (its reply was lost) neither records a job
         twice nor loses the one it reserved. Ruby never reads it."""
         return self._k(_RESERVATION + worker_id)
+
+    def history(self, resolution: str) -> str:
+        """pyresque's list of counter samples at one resolution (``10s``,
+        ``5m``), newest first, trimmed to a fixed length; the dashboard's rate
+        charts read it. Ruby never reads it."""
+        return self._k(_HISTORY + resolution)
+
+    def history_lock(self, resolution: str) -> str:
+        """pyresque's string with a TTL of one sampling period: held by
+        whichever dashboard process takes the current sample."""
+        return self._k(_HISTORY + resolution + ":lock")
 
     @property
     def heartbeat(self) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 
 import redis as redis_py
 
+from pyresque.connection import raw_connection
 from pyresque.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,7 @@ class QueueWatcher:
     """Blocks until a watched key changes, a signal arrives, or a timeout."""
 
     def __init__(self, client: redis_py.Redis, keys: Keys, signals: SignalPipe | None) -> None:
-        self._kwargs = dict(client.connection_pool.connection_kwargs)
-        self._connection_class = client.connection_pool.connection_class
+        self._client = client
         self._prefixes = [keys.queue_prefix, keys.queues, keys.pause_all]
         self._signals = signals
         self._subscriber: Any = None
@@ -94,12 +94,12 @@ class QueueWatcher:
         return self.tracking
 
     def _connect(self) -> None:
-        self._subscriber = self._connection_class(**self._kwargs)
+        self._subscriber = raw_connection(self._client)
         self._subscriber.send_command("CLIENT", "ID")
         subscriber_id = self._subscriber.read_response()
         self._subscriber.send_command("SUBSCRIBE", _CHANNEL)
         self._subscriber.read_response()
-        self._tracker = self._connection_class(**self._kwargs)
+        self._tracker = raw_connection(self._client)
         args: list[Any] = ["CLIENT", "TRACKING", "ON", "REDIRECT", subscriber_id, "BCAST"]
         for prefix in self._prefixes:
             args += ["PREFIX", prefix]

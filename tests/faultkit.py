@@ -6,6 +6,11 @@
 * :class:`Proxy`: a TCP proxy in front of it that can swallow the reply to
   one command and cut the connection, as a restart or a network cut does
   after Redis ran a command but before its reply arrived.
+* :class:`UnacceptingServer`: a port whose accept queue is full, so a
+  connect hangs (as behind a firewall that drops SYNs).
+* :class:`SentinelCluster`: a primary, a replica and three Sentinels on
+  loopback, with ways to fail the primary over and wait until the Sentinels
+  agree again.
 
 Nothing here is mocked: the worker under test talks RESP to a real server.
 """
@@ -16,12 +21,15 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
 import redis as redis_py
 
 from testsupport import free_port, wait_until
+
+LOOPBACK = "127.0.0.1"
 
 
 class RedisServer:
@@ -175,3 +183,186 @@ def _close(*socks: socket.socket) -> None:
         except OSError:
             pass
         s.close()
+
+
+class UnacceptingServer:
+    """A listening ``port`` whose accept queue is full: a new connect hangs."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.bind((LOOPBACK, 0))
+        self._listener.listen(0)
+        self.port: int = self._listener.getsockname()[1]
+        self._fillers: list[socket.socket] = []
+
+    def __enter__(self) -> "UnacceptingServer":
+        for _ in range(16):
+            filler = socket.socket()
+            filler.settimeout(0.2)
+            self._fillers.append(filler)
+            try:
+                filler.connect((LOOPBACK, self.port))
+            except socket.timeout:
+                return self  # the queue is full: this SYN, and the next, are dropped
+        raise RuntimeError("could not fill the accept queue")
+
+    def __exit__(self, *exc: Any) -> None:
+        for filler in self._fillers:
+            filler.close()
+        self._listener.close()
+
+
+def sentinel_binary() -> str | None:
+    """The ``redis-sentinel`` executable, if installed."""
+    return shutil.which("redis-sentinel")
+
+
+class SentinelCluster:
+    """A primary, a replica and three Sentinels monitoring them as ``service``.
+
+    Quorum 2, ``down-after-milliseconds`` 1000, a short failover timeout:
+    a killed primary is replaced within a few seconds. ``start`` returns
+    once every Sentinel sees the replica and the other two Sentinels, so a
+    failover can happen; ``stop`` kills everything and removes the directory.
+    """
+
+    QUORUM = 2
+    DOWN_AFTER_MS = 1000
+    FAILOVER_TIMEOUT_MS = 3000
+
+    def __init__(self, service: str = "mymaster", down_after_ms: int = DOWN_AFTER_MS) -> None:
+        self.service = service
+        self.down_after_ms = down_after_ms
+        self.dir = Path(tempfile.mkdtemp(prefix="pyresque-sentinel-"))
+        ports: list[int] = []
+        while len(ports) < 5:
+            port = free_port()
+            if port not in ports:
+                ports.append(port)
+        self.redis_ports, self.sentinel_ports = ports[:2], ports[2:]
+        self.procs: dict[int, subprocess.Popen] = {}
+        self._clients: dict[int, redis_py.Redis] = {}
+
+    # Addresses ------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The ``redis+sentinel://`` URL of the service, database 0."""
+        hosts = ",".join(f"{LOOPBACK}:{p}" for p in self.sentinel_ports)
+        return f"redis+sentinel://{hosts}/{self.service}/0"
+
+    @property
+    def sentinels(self) -> list[tuple[str, int]]:
+        return [(LOOPBACK, p) for p in self.sentinel_ports]
+
+    def client(self, port: int) -> redis_py.Redis:
+        """A plain client for the Redis or Sentinel on ``port`` (closed by ``stop``)."""
+        if port not in self._clients:
+            self._clients[port] = redis_py.Redis(LOOPBACK, port, socket_timeout=2, socket_connect_timeout=2)
+        return self._clients[port]
+
+    def primary_port(self, sentinel_port: int | None = None) -> int | None:
+        """The primary's port as one Sentinel reports it (None if unreachable)."""
+        try:
+            reply = self.client(sentinel_port or self.sentinel_ports[0]).execute_command(
+                "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)
+        except redis_py.RedisError:
+            return None
+        return int(reply[1]) if reply else None
+
+    def role(self, port: int) -> str | None:
+        try:
+            return self.client(port).execute_command("ROLE")[0].decode()
+        except redis_py.RedisError:
+            return None
+
+    # Lifecycle ------------------------------------------------------------
+    def start(self, timeout_s: float = 30.0) -> "SentinelCluster":
+        primary, replica = self.redis_ports
+        self._redis(primary)
+        self._redis(replica, "--replicaof", LOOPBACK, str(primary))
+        wait_until(lambda: self._link_up(replica), timeout_s, "the replica to sync with the primary")
+        for port in self.sentinel_ports:
+            conf = self.dir / f"sentinel-{port}.conf"
+            conf.write_text(
+                f"port {port}\nbind {LOOPBACK}\ndir {self.dir}\n"
+                f"sentinel monitor {self.service} {LOOPBACK} {primary} {self.QUORUM}\n"
+                f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {self.service} {self.FAILOVER_TIMEOUT_MS}\n"
+                f"sentinel parallel-syncs {self.service} 1\n"
+            )
+            self._spawn(port, [sentinel_binary() or "redis-sentinel", str(conf), "--loglevel", "warning"])
+        self.wait_settled(primary, timeout_s)
+        self.wait_replica_known(timeout_s)
+        return self
+
+    def wait_settled(self, primary: int, timeout_s: float = 30.0) -> None:
+        """Until every Sentinel names ``primary``, sees the two others, and ``primary`` is a master."""
+        def settled() -> bool:
+            for port in self.sentinel_ports:
+                try:
+                    state = self.client(port).sentinel_master(self.service)
+                except redis_py.RedisError:
+                    return False
+                if int(state["port"]) != primary or state["num-other-sentinels"] < 2 or state["is_sdown"]:
+                    return False
+            return self.role(primary) == "master"
+        wait_until(settled, timeout_s, f"the Sentinels to agree on the primary at port {primary}", step_s=0.1)
+
+    def wait_replica_known(self, timeout_s: float = 30.0) -> None:
+        """Until every Sentinel knows a live replica (needed to fail over)."""
+        def known() -> bool:
+            for port in self.sentinel_ports:
+                try:
+                    replicas = self.client(port).sentinel_slaves(self.service)
+                except redis_py.RedisError:
+                    return False
+                if not any(not r["is_sdown"] and r.get("master-link-status") == "ok" for r in replicas):
+                    return False
+            return True
+        wait_until(known, timeout_s, "every Sentinel to know the replica", step_s=0.1)
+
+    def kill_primary(self) -> int:
+        """SIGKILL the current primary (a crash); its port."""
+        port = self.primary_port()
+        assert port is not None, "no primary to kill"
+        proc = self.procs[port]
+        proc.kill()
+        proc.wait(10)
+        return port
+
+    def wait_failover(self, old_primary: int, timeout_s: float = 30.0) -> int:
+        """Until every Sentinel names a primary other than ``old_primary`` that answers as master; its port."""
+        def new_primary() -> int | None:
+            ports = {self.primary_port(p) for p in self.sentinel_ports}
+            if len(ports) != 1:
+                return None
+            (port,) = ports
+            return port if port not in (None, old_primary) and self.role(port) == "master" else None
+        return wait_until(new_primary, timeout_s, f"a failover away from port {old_primary}", step_s=0.1)
+
+    def stop(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # Internals ------------------------------------------------------------
+    def _redis(self, port: int, *extra: str) -> None:
+        self._spawn(port, ["redis-server", "--port", str(port), "--bind", LOOPBACK, "--save", "",
+                           "--appendonly", "no", "--dir", str(self.dir), "--loglevel", "warning",
+                           "--dbfilename", f"dump-{port}.rdb", "--repl-diskless-sync-delay", "0", *extra])
+        wait_until(lambda: self.role(port) is not None, 10, f"redis-server on port {port}", step_s=0.05)
+
+    def _spawn(self, port: int, cmd: list[str]) -> None:
+        log = open(self.dir / f"{port}.log", "wb")
+        self.procs[port] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+
+    def _link_up(self, replica: int) -> bool:
+        try:
+            return self.client(replica).info("replication").get("master_link_status") == "up"
+        except redis_py.RedisError:
+            return False

@@ -32,5 +32,8 @@ def test_the_wheel_has_the_lua_scripts_schemas_and_cli(tmp_path):
     assert lua and {f"pyresque/scripts/{n}" for n in lua} <= names
     assert schemas and {f"pyresque/schemas/{n}" for n in schemas} <= names
     assert "pyresque/py.typed" in names
+    web = {f"pyresque/web/{p.relative_to(ROOT / 'pyresque' / 'web')}"
+           for p in (ROOT / "pyresque" / "web").rglob("*") if p.suffix in (".html", ".js", ".css")}
+    assert "pyresque/web/templates/pyresque/base.html" in web and web <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "pyresque = pyresque.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

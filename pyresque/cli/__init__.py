@@ -6,6 +6,7 @@
     pyresque failed list|show|retry|remove|clear|retry-all|clear-retried
     pyresque check
     pyresque pause | resume | health [--worker ID] [--json]
+    pyresque web [--host H] [--port 5678] [--prefix /p] [--read-only] [--auth-file F]
 
 Common options: ``--redis`` (default ``$REDIS_URL``, else localhost:6379),
 ``--namespace`` (default ``$RESQUE_NAMESPACE``, else resque), ``--json``.
@@ -26,11 +27,11 @@ from typing import Any, Callable, Sequence
 import redis as redis_py
 
 from pyresque import __version__
-from pyresque.cli import failed, keyspace, ops, work
-from pyresque.cli.common import EXIT_ERROR, EXIT_USAGE, UsageError
+from pyresque.cli import failed, keyspace, ops, web, work
+from pyresque.cli.common import EXIT_ERROR, EXIT_USAGE, UsageError, seconds
 from pyresque.errors import ResqueError
 
-GROUPS = (keyspace, failed, ops, work)
+GROUPS = (keyspace, failed, ops, work, web)
 
 EXIT_CODES = """exit codes (every command):
   0    done; `health`: healthy
@@ -80,7 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--redis", default=argparse.SUPPRESS,
-                        help="redis:// URL or host:port[:db][/namespace] (default: $REDIS_URL or localhost:6379)")
+                        help="redis:// or redis+sentinel:// URL, or host:port[:db][/namespace] (default: $REDIS_URL or localhost:6379)")
+    common.add_argument("--redis-timeout", type=seconds, default=argparse.SUPPRESS, metavar="SECONDS",
+                        help="give up on a Redis reply after this long (default: $PYRESQUE_REDIS_TIMEOUT or 10)")
+    common.add_argument("--redis-connect-timeout", type=seconds, default=argparse.SUPPRESS, metavar="SECONDS",
+                        help="give up connecting to Redis after this long (default: $PYRESQUE_REDIS_CONNECT_TIMEOUT or 5)")
     common.add_argument("--namespace", default=argparse.SUPPRESS,
                         help="key namespace (default: $RESQUE_NAMESPACE or resque)")
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")

@@ -23,8 +23,10 @@ def client_from(args: argparse.Namespace) -> Resque:
     settings = ClientSettings.from_env(os.environ)
     redis_target = getattr(args, "redis", None) or settings.redis
     namespace = getattr(args, "namespace", None) or settings.namespace
+    redis_timeouts = settings.redis_timeouts(getattr(args, "redis_timeout", None),
+                                             getattr(args, "redis_connect_timeout", None))
     return Resque(redis_target, namespace, failure_backend=settings.failure_backend,
-                  environment=settings.environment)
+                  environment=settings.environment, timeouts=redis_timeouts)
 
 
 def wants_json(args: argparse.Namespace) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 from pyresque import payload as codec
 from pyresque.cli.common import UsageError, client_from, emit, wants_json
 from pyresque.describe import job_name
+from pyresque.failed_admin import FailedAdmin, FailureFilter
 
 
 def add_commands(command: Any) -> None:
@@ -18,18 +19,29 @@ def add_commands(command: Any) -> None:
     p.add_argument("--queue", dest="failed_queue", help="a redis_multi_queue failure list, e.g. high_failed")
     p.add_argument("--start", type=int, default=0)
     p.add_argument("--count", type=int, default=20)
+    p.add_argument("--class", dest="job_class", default="", help="list: only this job class (ActiveJob's too)")
+    p.add_argument("--exception", default="", help="list: only this exception class")
+    p.add_argument("--grep", default="", help="list: only errors containing this text (any case)")
 
 
 def cmd_failed(args: argparse.Namespace) -> int:
-    failures = client_from(args).failures
+    resque = client_from(args)
+    failures = resque.failures
     action, index, fq = args.action, args.index, args.failed_queue
     if action in ("show", "retry", "remove") and index is None:
         raise UsageError(f"failed {action} needs the failure's INDEX (see `pyresque failed list`)")
     if action == "list":
         if args.count < 1 or args.start < 0:
             raise UsageError("--count must be at least 1 and --start at least 0")
-        total = failures.count(fq)
-        items = failures.all(fq, args.start, args.count)
+        if args.job_class or args.exception or args.grep:
+            # The dashboard's filter, from the library: the same records match in both.
+            flt = FailureFilter(job_class=args.job_class, exception=args.exception, text=args.grep)
+            page = FailedAdmin(resque.redis, resque.layout, resque.failure_backend).page(
+                args.start, args.count, only=fq, flt=flt, newest_first=False)
+            total, items = page.total, page.items
+        else:
+            total = failures.count(fq)
+            items = failures.all(fq, args.start, args.count)
         if wants_json(args):
             print(codec.encode([{"index": f.index, **(f.data or {"corrupt": f.raw})} for f in items], max_nesting=None))
         else:

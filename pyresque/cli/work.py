@@ -25,6 +25,7 @@ from pyresque.unknown_jobs import DEFAULT as DEFAULT_UNKNOWN_JOBS
 from pyresque.unknown_jobs import POLICIES as UNKNOWN_JOB_POLICIES
 
 log = logging.getLogger("pyresque.cli")
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
 ENVIRONMENT = """environment variables (a flag wins over its variable):
@@ -34,6 +35,7 @@ ENVIRONMENT = """environment variables (a flag wins over its variable):
   PYRESQUE_JOBS          --import     PYRESQUE_JOB_TIMEOUT                 --job-timeout
   PYRESQUE_UNKNOWN_JOBS  --unknown-jobs                PYRESQUE_REQUEUE_ON_TERM=1  --requeue-on-term
   PYRESQUE_LOG_FORMAT    --log-format PYRESQUE_LOGFILE                     --logfile
+  PYRESQUE_LOG_LEVEL     --log-level
   PYRESQUE_HEARTBEAT_INTERVAL  --heartbeat-interval    PYRESQUE_PRUNE_INTERVAL     --prune-interval
   REDIS_URL              --redis      RESQUE_NAMESPACE                     --namespace
   VVERBOSE               -v           FAILURE_BACKEND (redis, redis_multi_queue)
@@ -89,6 +91,9 @@ def add_commands(command: Any) -> None:
                         "at the head of its queue instead of recording a DirtyExit ($PYRESQUE_REQUEUE_ON_TERM=1)")
     p.add_argument("--log-format", choices=logs.FORMATS, default=w.log_format,
                    help="text, or one JSON object per line ($PYRESQUE_LOG_FORMAT)")
+    p.add_argument("--log-level", choices=list(LOG_LEVELS), default=w.log_level_name or "info",
+                   help="info (the default: a line per job) or warning (failures and trouble only) "
+                        "($PYRESQUE_LOG_LEVEL)")
     p.add_argument("--logfile", default=w.logfile, metavar="PATH",
                    help="write the log here instead of stderr ($PYRESQUE_LOGFILE); use it with --background")
     p.add_argument("-v", "--verbose", action="count", default=0,
@@ -102,7 +107,7 @@ def cmd_work(args: argparse.Namespace) -> int:
     s: WorkerSettings = args.worker_settings
     if args.env_error:
         raise UsageError(args.env_error)
-    level = logging.DEBUG if args.verbose or s.log_level == logging.DEBUG else logging.INFO
+    level = logging.DEBUG if args.verbose or s.log_level == logging.DEBUG else LOG_LEVELS[args.log_level]
     try:
         formatter = logs.configure(level, args.log_format, args.logfile)
     except OSError as exc:
