@@ -179,3 +179,26 @@ def test_always_hooks_run_as_in_resque_3_2(ruby32: Ruby) -> None:
             error = {"ValueError": "ArgumentError", "DontPerform": None}.get(type(exc).__name__, type(exc).__name__)
         got.append([log, error])
     assert got == expected
+
+
+def test_a_starting_ruby_3_2_worker_leaves_a_busy_python_worker_alone(ruby32: Ruby, procs, r: redis_py.Redis) -> None:
+    # Ruby 3.2's start-up pruning (same host, same queues) must see a live
+    # Resque worker in pyresque: a fresh heartbeat and a Resque process title.
+    from webside import worker_id
+    from testsupport import wait_until
+
+    release = "pyresque-test:release32"
+    py = procs.py("record")
+    py_id = worker_id(py, "record")
+    wait_until(lambda: r.sismember(K.workers, py_id), 30, "the Python worker to register")
+    r.rpush(K.queue("record"), json.dumps({"class": "Waiter", "args": [release, "busy"]}))
+    wait_until(lambda: r.exists(K.worker(py_id)), 30, "the Python worker to take the job")
+    r.delete(K.prune_lock)  # the Python worker prunes under the same lock; let Ruby take it
+    ruby32.work("record")  # prunes, finds nothing to do, exits
+    assert r.get(K.prune_lock) is not None  # Ruby 3.2 did run its pruning
+    assert r.sismember(K.workers, py_id) and r.exists(K.worker(py_id))
+    seen = ruby32.eval("w = Resque::Worker.find(%q(" + py_id + ")); [w.working?, w.job['payload'], w.heartbeat.nil?]")
+    assert seen == [True, {"class": "Waiter", "args": [release, "busy"]}, False]
+    assert r.llen(K.failed) == 0
+    r.set(release, "1")
+    wait_until(lambda: not r.exists(K.worker(py_id)), 30, "the job to finish")
