@@ -31,36 +31,20 @@ import functools
 import json
 import re
 from decimal import Decimal
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import jsonschema
 import redis as redis_py
 
 from pyresque import times
+from pyresque.findings import (  # the finding names are re-exported: check's public API
+    ERROR, NOTE, R_DEQUEUE, R_FIND, R_INCR, R_NONE, R_PAUSE, R_PRUNE, R_QUEUES, R_REMOVE_DELAYED, R_SCHEDULER,
+    R_STATS, R_WEB_FAILED, R_WEB_WORKERS, R_WORKER, SEVERITIES, WARNING, Problem, format_problems,
+    format_report, report_data,
+)
 from pyresque.keys import STAT_FAILED, STAT_PROCESSED, KeyKind, Keys
-
-ERROR = "error"
-WARNING = "warning"
-NOTE = "note"
-SEVERITIES = (ERROR, WARNING, NOTE)
-
-# The Ruby readers a finding can affect (Problem.reader).
-R_WORKER = "Ruby worker running the job (Resque::Job)"
-R_FIND = "Resque::Worker.find (Worker.all: resque-web, Resque.info, pruning)"
-R_WEB_WORKERS = "resque-web Working and Workers pages"
-R_WEB_FAILED = "resque-web Failed page and Resque::Failure"
-R_PRUNE = "Ruby worker start-up pruning (prune_dead_workers)"
-R_STATS = "Resque.info and resque-web Stats"
-R_INCR = "Ruby worker recording a job's outcome (INCRBY)"
-R_QUEUES = "'*' workers and resque-web's queue list"
-R_DEQUEUE = "Resque.dequeue (byte-matched LREM)"
-R_PAUSE = "every Ruby and pyresque worker"
-R_SCHEDULER = "resque-scheduler"
-R_REMOVE_DELAYED = "resque-scheduler remove_delayed and delayed_timestamps_for_job_with_args"
-R_NONE = "none"
 
 # Extra payload fields other implementations write, and who writes them.
 KNOWN_EXTRA_FIELDS = {
@@ -143,19 +127,6 @@ _EXPECTED_TYPE = {
     "delayed": "list",
     "timestamps": "set",
 }
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding: ``severity`` is :data:`ERROR`, :data:`WARNING` or :data:`NOTE`;
-    ``key`` is the full Redis key; ``reader`` the Ruby reader it affects
-    (``none`` when no reader is); ``section`` the protocol/SPEC.md section."""
-
-    severity: str
-    key: str
-    message: str
-    reader: str = R_NONE
-    section: str = ""
 
 
 # Schemas ------------------------------------------------------------------------
@@ -333,8 +304,7 @@ class _Checker:
             self.error(key, f"{where} is not valid UTF-8", reader, section)
             return False, None
         try:
-            value = json.loads(text, parse_constant=_no_constant, parse_int=_big_int,
-                               object_pairs_hook=_ordered)
+            value = json.loads(text, parse_constant=_no_constant, parse_int=_big_int)
         except (ValueError, RecursionError) as exc:
             self.error(key, f"{where} is not valid JSON ({exc}): {_short(text)}", reader, section)
             return False, None
@@ -388,8 +358,9 @@ class _Checker:
         for index, raw in self.sampled(key):
             value = self.json_against(JOB_PAYLOAD, key, f"item {index}", raw)
             if isinstance(value, dict):
-                for name in list(value)[2:] if list(value)[:2] == ["class", "args"] else [n for n in value if n not in ("class", "args")]:
-                    extras[name] = extras.get(name, 0) + 1
+                for name in value:
+                    if name not in ("class", "args"):
+                        extras[name] = extras.get(name, 0) + 1
         if extras:
             self.note_extra_fields(key, "sampled item(s)", extras,
                                    "Ruby ignores them when running the job; Resque.dequeue(Class, *args) compares "
@@ -640,74 +611,6 @@ def _scheduler_order(item: dict[str, Any]) -> bool:
     """Whether an item's keys come in the order resque-scheduler encodes them."""
     names = [n for n in item if n in ("class", "args", "queue")]
     return names == [n for n in ("class", "args", "queue") if n in item]
-
-
-def _ordered(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    return dict(pairs)
-
-
-# Output -------------------------------------------------------------------------
-def format_problems(problems: Iterable[Problem]) -> str:
-    """Findings one per line (``ERROR   key: message``), then a count line."""
-    problems = list(problems)
-    if not problems:
-        return "No problems found."
-    lines = [f"{p.severity.upper():<8}{p.key}: {p.message}" for p in problems]
-    lines.append(_counts(problems) + ".")
-    return "\n".join(lines)
-
-
-def _counts(problems: list[Problem]) -> str:
-    parts = []
-    for severity in SEVERITIES:
-        n = sum(1 for p in problems if p.severity == severity)
-        if severity != NOTE or n:
-            parts.append(f"{n} {severity}{'s' if n != 1 else ''}")
-    return ", ".join(parts)
-
-
-REPORT_LEGEND = (
-    "error: a value that makes Ruby Resque, resque-web or resque-scheduler raise, lose or misread data; "
-    "warning: a deviation Ruby tolerates that breaks a documented guarantee (byte-exact matching, pruning, stats); "
-    "note: extra data Ruby ignores."
-)
-
-
-def report_data(problems: Iterable[Problem], namespace: str) -> dict[str, Any]:
-    """The conformance report as plain data (what ``pyresque check --report --json`` prints)."""
-    problems = list(problems)
-    return {
-        "namespace": namespace,
-        "spec": "protocol/SPEC.md",
-        "summary": {s: sum(1 for p in problems if p.severity == s) for s in SEVERITIES},
-        "findings": [
-            {"severity": p.severity, "key": p.key, "reader": p.reader, "section": p.section, "message": p.message}
-            for p in problems
-        ],
-    }
-
-
-def format_report(problems: Iterable[Problem], namespace: str) -> str:
-    """The conformance report in Markdown: a summary line, then one table row per finding."""
-    problems = list(problems)
-    lines = [
-        f"# Resque protocol conformance: namespace `{namespace}`",
-        "",
-        f"{_counts(problems)}. Severities and sections: protocol/SPEC.md ({REPORT_LEGEND})",
-        "",
-    ]
-    if not problems:
-        lines.append("No findings: every key read conforms.")
-        return "\n".join(lines)
-    lines += ["| Severity | Key | Ruby reader affected | SPEC | Finding |", "|---|---|---|---|---|"]
-    for p in problems:
-        cells = [p.severity, f"`{p.key}`", p.reader, p.section, p.message]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return "\n".join(lines)
-
-
-def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 def _text(value: Any) -> str | None:
