@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,22 @@ INSTALL_HINT = (
     "`apt-get install ruby ruby-dev ruby-bundler build-essential` then "
     "`cd ruby-fixtures && bundle config set --local path vendor/bundle && bundle install`"
 )
+
+
+def default_resque_lib() -> Path | None:
+    """``PYRESQUE_RESQUE_LIB``: another Resque's lib/ for every Ruby the compat
+    tests run, e.g. ``ruby-fixtures/gems/resque-3.2.0/lib`` to run them all
+    against Resque 3.2.0 (compat-tests/resque32.py)."""
+    value = os.environ.get("PYRESQUE_RESQUE_LIB")
+    return Path(value).resolve() if value else None
+
+
+def ruby_failure_fields() -> list[str]:
+    """The fields of a failure record the Ruby under test writes: 3.1+ adds ``failure_id``."""
+    fields = ["failed_at", "payload", "exception", "error", "backtrace", "worker", "queue"]
+    lib = default_resque_lib()
+    version = lib.parent.name.removeprefix("resque-") if lib else "3.0.3"
+    return fields + ["failure_id"] if tuple(int(x) for x in version.split(".")[:2]) >= (3, 1) else fields
 
 
 def ruby_problem() -> str | None:
@@ -43,7 +59,7 @@ class Ruby:
     redis_url: str
     namespace: str | None = None
     # Another Resque's lib/ loaded ahead of the bundled one (resque32.py: 3.2.0 from its unpacked gem).
-    resque_lib: Path | None = None
+    resque_lib: Path | None = field(default_factory=default_resque_lib)
 
     def ruby(self) -> list[str]:
         return ["bundle", "exec", "ruby"] + (["-I", str(self.resque_lib)] if self.resque_lib else [])

@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-from rubyside import FIXTURES
+from rubyside import FIXTURES, default_resque_lib
 from testsupport import free_port, wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -43,7 +43,7 @@ class ResqueWeb:
         self.namespace = namespace
         self.config = config
         # Another Resque's lib/ (and its bin/resque-web) instead of the bundled one.
-        self.resque_lib = resque_lib
+        self.resque_lib = resque_lib if resque_lib is not None else default_resque_lib()
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.app_dir = tempfile.mkdtemp(prefix="pyresque-web-")
@@ -149,7 +149,9 @@ def ruby_worker(redis_url: str, queues: str, *, interval: str = "0.1", log_dir: 
         full_env.pop(name, None)
     full_env.update(REDIS_URL=redis_url, QUEUES=queues, INTERVAL=interval)
     full_env.update(env)
-    return _spawn(["bundle", "exec", "ruby", f"scripts/{script}"], cwd=str(FIXTURES), env=full_env, log_dir=log_dir)
+    lib = default_resque_lib()
+    ruby = ["bundle", "exec", "ruby"] + (["-I", str(lib)] if lib else [])
+    return _spawn([*ruby, f"scripts/{script}"], cwd=str(FIXTURES), env=full_env, log_dir=log_dir)
 
 
 def _spawn(argv: list[str], cwd: str, env: dict[str, str], log_dir: str | None) -> subprocess.Popen:
