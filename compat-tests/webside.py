@@ -114,6 +114,24 @@ class ResqueWeb:
     def get(self, path: str, xhr: bool = False) -> str:
         return self.request(path, headers={"X-Requested-With": "XMLHttpRequest"} if xhr else None)
 
+    @property
+    def post_only(self) -> bool:
+        """Whether retry and remove of one failure are POST-only (resque-web 3.2+)."""
+        version = self.resque_lib.parent.name.removeprefix("resque-") if self.resque_lib else "3.0.3"
+        return tuple(int(x) for x in version.split(".")[:2]) >= (3, 2)
+
+    def act(self, path: str, xhr: bool = False) -> str:
+        """Retry or remove one failure as resque-web's own page does: the GET its
+        3.0 links send, the POST its 3.2 forms send."""
+        headers = {"X-Requested-With": "XMLHttpRequest"} if xhr else None
+        return self.request(path, data=b"" if self.post_only else None, headers=headers)
+
+    def retry_control(self, path: str) -> str:
+        """The Retry control the Failed page shows for ``path``: a link in 3.0, a form in 3.2."""
+        if self.post_only:
+            return f'<form method="POST" action="{path}" class="retry">'
+        return f'<a href="{path}" rel="retry">Retry</a>'
+
     def post(self, path: str) -> str:
         return self.request(path, data=b"")
 
