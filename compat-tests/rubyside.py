@@ -61,8 +61,12 @@ class Ruby:
     # Another Resque's lib/ loaded ahead of the bundled one (resque32.py: 3.2.0 from its unpacked gem).
     resque_lib: Path | None = field(default_factory=default_resque_lib)
 
-    def ruby(self) -> list[str]:
-        return ["bundle", "exec", "ruby"] + (["-I", str(self.resque_lib)] if self.resque_lib else [])
+    def ruby(self, env: dict[str, str] | None = None) -> list[str]:
+        """``bundle exec ruby``, with -I for ``resque_lib`` unless ``env`` picks
+        another set of gems (BUNDLE_GEMFILE), which brings its own Resque."""
+        other_gems = env is not None and "BUNDLE_GEMFILE" in env
+        lib = [] if self.resque_lib is None or other_gems else ["-I", str(self.resque_lib)]
+        return ["bundle", "exec", "ruby", *lib]
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -75,7 +79,7 @@ class Ruby:
 
     def run(self, script: str, *args: str, stdin: str = "", timeout_s: float = 120, **env: str) -> subprocess.CompletedProcess:
         proc = subprocess.run(
-            [*self.ruby(), f"scripts/{script}", *args],
+            [*self.ruby(env), f"scripts/{script}", *args],
             cwd=FIXTURES, input=stdin, capture_output=True, text=True,
             timeout=timeout_s, env=self.env(**env),
         )
@@ -101,7 +105,7 @@ class Ruby:
     def spawn(self, script: str, *args: str, **env: str) -> subprocess.Popen:
         """Start a Ruby script in the background (e.g. a long-running worker)."""
         return subprocess.Popen(
-            [*self.ruby(), f"scripts/{script}", *args],
+            [*self.ruby(env), f"scripts/{script}", *args],
             cwd=FIXTURES, env=self.env(**env),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )

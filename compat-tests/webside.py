@@ -38,12 +38,16 @@ class ResqueWeb:
     """``resque-web -F -L`` on 127.0.0.1:<free port>, against one Redis and namespace."""
 
     def __init__(self, redis_url: str, namespace: str = "resque", config: Path | None = None,
-                 resque_lib: Path | None = None) -> None:
+                 resque_lib: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.redis_url = redis_url
         self.namespace = namespace
         self.config = config
-        # Another Resque's lib/ (and its bin/resque-web) instead of the bundled one.
-        self.resque_lib = resque_lib if resque_lib is not None else default_resque_lib()
+        self.extra_env = dict(env or {})  # e.g. BUNDLE_GEMFILE for another set of gems
+        # Another Resque's lib/ (and its bin/resque-web) instead of the bundled one; not
+        # with another set of gems, which brings its own Resque.
+        if resque_lib is None and "BUNDLE_GEMFILE" not in self.extra_env:
+            resque_lib = default_resque_lib()
+        self.resque_lib = resque_lib
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.app_dir = tempfile.mkdtemp(prefix="pyresque-web-")
@@ -55,6 +59,7 @@ class ResqueWeb:
         env.pop("RESQUECONFIG", None)
         if self.config is not None:
             env["RESQUECONFIG"] = str(self.config)
+        env.update(self.extra_env)
         command = ["bundle", "exec", "resque-web"]
         if self.resque_lib is not None:
             command = ["bundle", "exec", "ruby", "-I", str(self.resque_lib), str(self.resque_lib.parent / "bin" / "resque-web")]
@@ -167,7 +172,7 @@ def ruby_worker(redis_url: str, queues: str, *, interval: str = "0.1", log_dir: 
         full_env.pop(name, None)
     full_env.update(REDIS_URL=redis_url, QUEUES=queues, INTERVAL=interval)
     full_env.update(env)
-    lib = default_resque_lib()
+    lib = default_resque_lib() if "BUNDLE_GEMFILE" not in env else None  # another gem set: its own Resque
     ruby = ["bundle", "exec", "ruby"] + (["-I", str(lib)] if lib else [])
     return _spawn([*ruby, f"scripts/{script}"], cwd=str(FIXTURES), env=full_env, log_dir=log_dir)
 

@@ -41,7 +41,7 @@ import redis as redis_py
 from pyresque import times
 from pyresque.findings import (  # the finding names are re-exported: check's public API
     ERROR, NOTE, R_DEQUEUE, R_FIND, R_INCR, R_NONE, R_PAUSE, R_PRUNE, R_QUEUES, R_REMOVE_DELAYED, R_SCHEDULER,
-    R_STATS, R_WEB_FAILED, R_WEB_WORKERS, R_WORKER, SEVERITIES, WARNING, Problem, format_problems,
+    R_RETRY, R_STATS, R_WEB_FAILED, R_WEB_WORKERS, R_WORKER, SEVERITIES, WARNING, Problem, format_problems,
     format_report, report_data,
 )
 from pyresque.keys import STAT_FAILED, STAT_PROCESSED, KeyKind, Keys
@@ -72,6 +72,8 @@ _TYPE_READER = {
     "worker_started": R_WEB_WORKERS, "heartbeat": R_PRUNE, "prune_lock": R_PRUNE, "pause_all": R_PAUSE,
     "stat": R_INCR, "failed": R_WEB_FAILED, "failed_queues": R_WEB_FAILED, "failed_list": R_WEB_FAILED,
     "delayed_schedule": R_SCHEDULER, "delayed": R_SCHEDULER, "timestamps": R_SCHEDULER,
+    "persistent_schedules": R_SCHEDULER, "schedules_changed": R_SCHEDULER, "last_enqueued_at": R_SCHEDULER,
+    "scheduler_lock": R_SCHEDULER, "retry": R_RETRY, "retry_failure": R_RETRY,
 }
 
 # How many items to read from each end of a long list.
@@ -93,9 +95,15 @@ HEARTBEAT = "heartbeat"
 FAILURE_RECORD = "failure-record"
 STAT_VALUE = "stat-value"
 DELAYED_ITEM = "delayed-item"
+SCHEDULE_CONFIG = "schedule-config"
+SCHEDULER_LOCK = "scheduler-lock"
+LAST_ENQUEUED_AT = "last-enqueued-at"
+RETRY_COUNTER = "retry-counter"
+RETRY_FAILURE = "retry-failure"
 SCHEMA_NAMES = (
     JOB_PAYLOAD, WORKER_ID, WORKER_RECORD, WORKER_STARTED, HEARTBEAT,
     FAILURE_RECORD, STAT_VALUE, DELAYED_ITEM,
+    SCHEDULE_CONFIG, SCHEDULER_LOCK, LAST_ENQUEUED_AT, RETRY_COUNTER, RETRY_FAILURE,
 )
 # Who a value that violates each schema breaks, and where SPEC describes it.
 _SCHEMA_READER = {
@@ -106,7 +114,12 @@ _SCHEMA_READER = {
     HEARTBEAT: (R_PRUNE, "§5.1"),
     FAILURE_RECORD: (R_WEB_FAILED, "§6.1"),
     STAT_VALUE: (R_INCR, "§8"),
-    DELAYED_ITEM: (R_SCHEDULER, "§9"),
+    DELAYED_ITEM: (R_SCHEDULER, "§9.2"),
+    SCHEDULE_CONFIG: (R_SCHEDULER, "§9.5"),
+    SCHEDULER_LOCK: (R_SCHEDULER, "§9.4"),
+    LAST_ENQUEUED_AT: (R_SCHEDULER, "§9.5"),
+    RETRY_COUNTER: (R_RETRY, "§9.7"),
+    RETRY_FAILURE: (R_RETRY, "§9.7"),
 }
 
 # The Redis type each kind of key (pyresque.keys.KeyKind.kind) must have.
@@ -126,6 +139,12 @@ _EXPECTED_TYPE = {
     "delayed_schedule": "zset",
     "delayed": "list",
     "timestamps": "set",
+    "persistent_schedules": "hash",
+    "schedules_changed": "set",
+    "last_enqueued_at": "hash",
+    "scheduler_lock": "string",
+    "retry": "string",
+    "retry_failure": "string",
 }
 
 
@@ -244,6 +263,12 @@ class _Checker:
             "delayed_schedule": self.check_schedule,
             "delayed": self.check_delayed,
             "timestamps": self.check_timestamps,
+            "persistent_schedules": self.check_persistent_schedules,
+            "schedules_changed": lambda key, arg: None,
+            "last_enqueued_at": self.check_last_enqueued_at,
+            "scheduler_lock": self.check_scheduler_lock,
+            "retry": self.check_retry_counter,
+            "retry_failure": lambda key, arg: self.json_against(RETRY_FAILURE, key, "the details", self.r.get(key)),
         }
         for key in sorted(found):
             kind = self.keys.parse(key)
@@ -574,30 +599,72 @@ class _Checker:
                 text = _text(member) or ""
                 if not text.isdigit() or float(text) != score:
                     self.error(key, f"member {text!r} (score {score}) is not a unix timestamp equal to its score",
-                               R_SCHEDULER, "§9")
+                               R_SCHEDULER, "§9.1")
 
     def check_delayed(self, key: str, ts: str) -> None:
+        if self.r.zscore(self.keys.delayed_schedule, ts) is None:
+            self.error(key, f"{ts} is not in the schedule (zset): no scheduler will ever move these jobs",
+                       R_SCHEDULER, "§9.1")
         misordered = []
         for index, raw in self.sampled(key):
-            value = self.json_against(DELAYED_ITEM, key, f"item {index}", raw)
-            if isinstance(value, dict) and not _scheduler_order(value):
+            ok, item = self.decoded(key, f"item {index}", raw, DELAYED_ITEM)
+            if not ok or not self.against(DELAYED_ITEM, key, f"item {index}", item):
+                continue
+            if item.get("queue") is None:
+                self.warn(key, f"item {index} has no queue: Ruby's scheduler drops it unless it can load "
+                               f"{item.get('class')!r} (pyresque's records a failure)", R_SCHEDULER, "§9.2")
+            if not _scheduler_order(item):
                 misordered.append(index)
         if misordered:
             self.warn(key, f"{len(misordered)} item(s) (first: item {misordered[0]}) are not in resque-scheduler's "
                            "key order class, args, queue: Ruby's remove_delayed encodes that order and cannot "
-                           "match them, so they cannot be removed or found by their args", R_REMOVE_DELAYED, "§9")
+                           "match them, so they cannot be removed or found by their args", R_REMOVE_DELAYED, "§9.2")
 
     def check_timestamps(self, key: str, encoded: str) -> None:
         value = self.json_against(DELAYED_ITEM, key, "the item in the key name", encoded)
         if isinstance(value, dict) and not _scheduler_order(value):
             self.warn(key, "names an item not in resque-scheduler's key order class, args, queue: Ruby's "
                            "remove_delayed looks up the set named by its own encoding and never finds this one",
-                      R_REMOVE_DELAYED, "§9")
+                      R_REMOVE_DELAYED, "§9.2")
         for member in sorted(self.members(key)):
             parsed = self.keys.parse(self.keys.prefix + member)
             if parsed is None or parsed.kind != "delayed":
                 self.error(key, f"member {member!r} does not name a delayed list (un-namespaced, a unix timestamp)",
-                           R_SCHEDULER, "§9")
+                           R_SCHEDULER, "§9.1")
+
+
+    def check_persistent_schedules(self, key: str, arg: str) -> None:
+        from pyresque.scheduler.schedule import parse_entry
+
+        for name, raw in sorted(self.r.hscan_iter(key, count=1000)):
+            where = f"schedule {_text(name)!r}"
+            ok, config = self.decoded(key, where, raw, SCHEDULE_CONFIG)  # Ruby's scheduler dies on one it cannot decode
+            if not ok or not self.against(SCHEDULE_CONFIG, key, where, config):
+                continue
+            for problem in parse_entry(_text(name) or "", config)[1]:
+                self.warn(key, f"{where}: {problem.message} (Ruby logs and skips it)" if problem.fatal
+                          else f"{where}: {problem.message}", R_SCHEDULER, "§9.5")
+
+    def check_last_enqueued_at(self, key: str, arg: str) -> None:
+        for name, value in sorted(self.r.hscan_iter(key, count=1000)):
+            text = _text(value) or ""
+            if schema_errors(LAST_ENQUEUED_AT, text):
+                self.warn(key, f"{_text(name)!r}: {text!r} is not Ruby's Time#to_s (2026-01-15 16:28:07 -0500)",
+                          R_SCHEDULER, "§9.5")
+
+    def check_scheduler_lock(self, key: str, arg: str) -> None:
+        value = _text(self.r.get(key)) or ""
+        if schema_errors(SCHEDULER_LOCK, value):
+            self.error(key, f"{value!r} is not <hostname>:<pid>: no scheduler will ever renew or release it",
+                       R_SCHEDULER, "§9.4")
+        if int(self.r.ttl(key)) == -1:
+            self.error(key, "has no TTL: if its holder died, no scheduler becomes master until it is deleted",
+                       R_SCHEDULER, "§9.4")
+
+    def check_retry_counter(self, key: str, arg: str) -> None:
+        value = _text(self.r.get(key)) or ""
+        if schema_errors(RETRY_COUNTER, value):
+            self.error(key, f"{value!r} is not an integer: resque-retry's INCR fails on it", R_RETRY, "§9.7")
 
 
 # A record every field of which is valid, to test one time field at a time.

@@ -26,6 +26,7 @@ from pyresque.errors import ConnectionFailed, DontPerform, InvalidQueueName, Mal
 from pyresque.config import default_environment
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
 from pyresque.registry import JobSpec, Registry, default_registry
+from pyresque.scheduler.delayed import Delayed
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,6 +90,7 @@ class Resque:
         self.environment = environment or default_environment()
         self.failure_backend = failure_mod.backend_for(failure_backend, self.layout, self.redis)
         self.failures = failure_mod.Failures(self.redis, self.layout, self.failure_backend)
+        self.delayed = Delayed(self)
 
     def __repr__(self) -> str:
         return f"<Resque {describe(self.redis)} namespace={self.namespace!r}>"
@@ -312,6 +314,97 @@ class Resque:
     def working(self) -> list[worker_records.WorkerInfo]:
         """The registered workers that are running a job (Ruby's ``Resque.working``)."""
         return [w for w in self.workers() if w.job is not None]
+
+    # Delayed jobs (resque-scheduler's names; see pyresque.scheduler.delayed) ---
+    @translate_redis_errors
+    def enqueue_at(self, when: Any, job: Any, *args: Any) -> bool:
+        """Run ``job`` on its queue at ``when`` (aware/naive datetime or epoch seconds)."""
+        return self.delayed.enqueue_at(when, job, *args)
+
+    @translate_redis_errors
+    def enqueue_in(self, delay: Any, job: Any, *args: Any) -> bool:
+        """Run ``job`` on its queue after ``delay`` (seconds or a timedelta)."""
+        return self.delayed.enqueue_in(delay, job, *args)
+
+    @translate_redis_errors
+    def enqueue_at_with_queue(self, queue: str, when: Any, job: Any, *args: Any) -> bool:
+        return self.delayed.enqueue_at_with_queue(queue, when, job, *args)
+
+    @translate_redis_errors
+    def enqueue_in_with_queue(self, queue: str, delay: Any, job: Any, *args: Any) -> bool:
+        return self.delayed.enqueue_in_with_queue(queue, delay, job, *args)
+
+    @translate_redis_errors
+    def delay_or_enqueue_at(self, when: Any, job: Any, *args: Any) -> int:
+        return self.delayed.delay_or_enqueue_at(when, job, *args)
+
+    @translate_redis_errors
+    def delay_or_enqueue_in(self, delay: Any, job: Any, *args: Any) -> int:
+        return self.delayed.delay_or_enqueue_in(delay, job, *args)
+
+    @translate_redis_errors
+    def remove_delayed(self, job: Any, *args: Any) -> int:
+        return self.delayed.remove_delayed(job, *args)
+
+    @translate_redis_errors
+    def remove_delayed_in_queue(self, job: Any, queue: str, *args: Any) -> int:
+        return self.delayed.remove_delayed_in_queue(job, queue, *args)
+
+    @translate_redis_errors
+    def remove_delayed_job_from_timestamp(self, when: Any, job: Any, *args: Any) -> int:
+        return self.delayed.remove_delayed_job_from_timestamp(when, job, *args)
+
+    @translate_redis_errors
+    def enqueue_delayed(self, job: Any, *args: Any) -> int:
+        return self.delayed.enqueue_delayed(job, *args)
+
+    @translate_redis_errors
+    def enqueue_delayed_with_queue(self, job: Any, queue: str, *args: Any) -> int:
+        return self.delayed.enqueue_delayed_with_queue(job, queue, *args)
+
+    @translate_redis_errors
+    def is_delayed(self, job: Any, *args: Any) -> bool:
+        return self.delayed.is_delayed(job, *args)
+
+    @translate_redis_errors
+    def scheduled_at(self, job: Any, *args: Any) -> list[int]:
+        return self.delayed.scheduled_at(job, *args)
+
+    @translate_redis_errors
+    def delayed_queue_peek(self, start: int, count: int) -> list[int]:
+        return self.delayed.delayed_queue_peek(start, count)
+
+    @translate_redis_errors
+    def delayed_timestamp_peek(self, when: Any, start: int, count: int) -> list[Any]:
+        return self.delayed.delayed_timestamp_peek(when, start, count)
+
+    @translate_redis_errors
+    def delayed_timestamp_size(self, when: Any) -> int:
+        return self.delayed.delayed_timestamp_size(when)
+
+    @translate_redis_errors
+    def delayed_queue_schedule_size(self) -> int:
+        return self.delayed.delayed_queue_schedule_size()
+
+    @translate_redis_errors
+    def count_all_scheduled_jobs(self) -> int:
+        return self.delayed.count_all_scheduled_jobs()
+
+    @translate_redis_errors
+    def find_delayed_selection(self, predicate: Callable[[Any], bool], job: Any = None) -> list[str]:
+        return self.delayed.find_delayed_selection(predicate, job)
+
+    @translate_redis_errors
+    def remove_delayed_selection(self, predicate: Callable[[Any], bool], job: Any = None) -> int:
+        return self.delayed.remove_delayed_selection(predicate, job)
+
+    @translate_redis_errors
+    def enqueue_delayed_selection(self, predicate: Callable[[Any], bool], job: Any = None) -> int:
+        return self.delayed.enqueue_delayed_selection(predicate, job)
+
+    @translate_redis_errors
+    def reset_delayed_queue(self) -> None:
+        self.delayed.reset_delayed_queue()
 
     # Helpers ---------------------------------------------------------------
     def _job(self, job: Any) -> tuple[JobSpec | None, str]:

@@ -169,3 +169,56 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     if value and value not in choices:
         raise WorkerError(f"{name}={value!r} must be one of {', '.join(choices)}")
     return value
+
+
+# resque-scheduler's booleans (Resque::Scheduler::Configuration#to_bool).
+_TRUE = frozenset({"1", "t", "T", "true", "TRUE", "on", "ON"})
+
+
+@dataclass
+class SchedulerSettings:
+    """Everything ``pyresque scheduler`` takes, under resque-scheduler's variable names."""
+
+    interval_s: float = 5.0
+    dynamic: bool = False
+    lock_timeout_s: int = 180
+    lock_prefix: str = ""
+    # Items per move script; Ruby's default is 100 (see scheduler.move).
+    batch_size: int = 1000
+    app_name: str | None = None
+    env: str | None = None
+    logformat: str = "text"
+    logfile: str | None = None
+    log_level: int = logging.INFO
+    schedule_file: str | None = None
+    catch_up: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "SchedulerSettings":
+        level = logging.INFO
+        if env.get("VERBOSE") in _TRUE:
+            level = logging.DEBUG
+        if env.get("QUIET") in _TRUE:
+            level = logging.ERROR
+        try:
+            interval = float(env.get("RESQUE_SCHEDULER_INTERVAL", "5"))
+            lock_timeout = int(env.get("LOCK_TIMEOUT", "180"))
+            batch = int(env["DELAYED_REQUEUE_BATCH_SIZE"]) if env.get("DELAYED_REQUEUE_BATCH_SIZE") else 1000
+        except ValueError as exc:
+            raise WorkerError(f"bad scheduler setting: {exc}") from None
+        return cls(
+            interval_s=interval,
+            dynamic=env.get("DYNAMIC_SCHEDULE") in _TRUE,
+            lock_timeout_s=lock_timeout,
+            lock_prefix=env.get("RESQUE_SCHEDULER_MASTER_LOCK_PREFIX") or "",
+            batch_size=batch,
+            app_name=env.get("APP_NAME") or None,
+            env=env.get("RAILS_ENV") or None,
+            logformat=(env.get("LOGFORMAT") or "text").lower(),
+            logfile=env.get("LOGFILE") or None,
+            log_level=level,
+            # pyresque's own: where the YAML schedule is, and whether a new
+            # master runs once a recurring job whose tick it missed.
+            schedule_file=env.get("RESQUE_SCHEDULE") or None,
+            catch_up=env.get("PYRESQUE_SCHEDULE_CATCH_UP") in _TRUE,
+        )

@@ -71,6 +71,15 @@ class MalformedPayload(ResqueError):
         self.raw = self.raw_bytes.decode("utf-8", "replace")
 
 
+class InvalidSchedule(ResqueError):
+    """A time, delay, cron line, ``every`` duration or schedule entry cannot be understood.
+
+    Raised by the delayed-job calls for a ``when`` or ``delay`` that is not a
+    time, and by :mod:`pyresque.scheduler.schedule` for a bad entry, with
+    the entry's name in the message.
+    """
+
+
 class DontPerform(ResqueError):
     """Raise in a ``before_perform`` hook to skip the job (Resque::Job::DontPerform).
 

@@ -26,7 +26,7 @@ from typing import Any, Callable, Protocol
 from pyresque import failure as failure_mod
 from pyresque import hooks as hook_runner
 from pyresque import payload as codec
-from pyresque import timeouts
+from pyresque import current, timeouts
 from pyresque.errors import DirtyExit, DontPerform, JobTimeout, TermException, WorkerError
 from pyresque.payload import Job
 from pyresque.registry import Registry
@@ -63,6 +63,7 @@ def perform(
     worker_id: str,
     timeout_s: float | None = None,
     on_timeout: Callable[[JobTimeout], None] | None = None,
+    client: Any = None,
 ) -> Outcome:
     """Run ``job`` here and now, inside its hooks, catching everything it raises.
 
@@ -71,12 +72,14 @@ def perform(
     """
     try:
         spec = registry.resolve(job.class_name)
-        with timeouts.Alarm(timeout_s, on_timeout):
+        with timeouts.Alarm(timeout_s, on_timeout), current.running_with(client):
             hook_runner.perform_with_hooks(spec.perform, job.args, spec.hooks)
         return SUCCESS
     except DontPerform:
         return SUCCESS  # Resque counts a skipped job as processed, not failed
     except BaseException as exc:  # noqa: BLE001 - every job error becomes a record
+        if hook_runner.retry_scheduled(exc):
+            return SUCCESS  # a retry is scheduled: no failure record (resque-retry's suppression)
         return Outcome(failure_mod.record_for_job(job, exc, worker_id), True)
 
 
@@ -161,6 +164,8 @@ class Context:
     term_timeout_s: float = 4.0
     # The timeout of jobs that have none of their own; None: no timeout.
     job_timeout_s: float | None = None
+    # The worker's client, current while a job runs (see pyresque.current).
+    client: Any = None
     # TERM gives a forked job term_timeout_s to end, then kills it and puts
     # it back at the head of its queue (instead of a DirtyExit).
     requeue_on_term: bool = False
@@ -188,7 +193,7 @@ class InProcess:
     def run(self, job: Job) -> Outcome:
         self.running = True
         try:
-            return perform(job, self.ctx.registry, self.ctx.worker_id, self.ctx.timeout_for(job))
+            return perform(job, self.ctx.registry, self.ctx.worker_id, self.ctx.timeout_for(job), client=self.ctx.client)
         finally:
             self.running = False
 
@@ -422,7 +427,7 @@ def _child_main(job: Job | None, job_fd: int | None, write_fd: int, ctx: Context
         # Otherwise the child inherited the parent's "Processing ..." title.
         try:
             hook_runner.run_all(ctx.registry.worker_hooks["after_fork"], job)
-            outcome = perform(job, ctx.registry, ctx.worker_id, ctx.timeout_for(job), _term_means_timeout)
+            outcome = perform(job, ctx.registry, ctx.worker_id, ctx.timeout_for(job), _term_means_timeout, ctx.client)
         except BaseException as exc:  # noqa: BLE001 - an after_fork error fails the job
             outcome = Outcome(failure_mod.record_for_job(job, exc, ctx.worker_id), True)
         # The codec, not json: a payload may hold ints longer than Python's

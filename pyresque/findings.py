@@ -37,6 +37,7 @@ R_QUEUES = "'*' workers and resque-web's queue list"
 R_DEQUEUE = "Resque.dequeue (byte-matched LREM)"
 R_PAUSE = "every Ruby and pyresque worker"
 R_SCHEDULER = "resque-scheduler"
+R_RETRY = "resque-retry"
 R_REMOVE_DELAYED = "resque-scheduler remove_delayed and delayed_timestamps_for_job_with_args"
 R_NONE = "none"
 

@@ -35,6 +35,12 @@ JOB_HOOKS = (
     "after_perform",
     "on_failure",
     "always",
+    # resque-scheduler's: before_schedule returning False drops a delayed
+    # job; before_delayed_enqueue runs as the scheduler moves it (its result
+    # is ignored, as in Ruby); after_schedule runs once it is scheduled.
+    "before_schedule",
+    "after_schedule",
+    "before_delayed_enqueue",
 )
 
 WORKER_HOOKS = (
@@ -47,6 +53,21 @@ WORKER_HOOKS = (
     "worker_exit",
     "shutdown",
 )
+
+
+# Set on an exception by an on_failure hook that scheduled a retry of the job
+# (resque-retry, ActiveJob retry_on): the worker then records no failure, as
+# resque-retry's MultipleWithRetrySuppression backend does.
+_RETRIED = "_pyresque_retry_scheduled"
+
+
+def mark_retry_scheduled(exc: BaseException) -> None:
+    """Say that ``exc`` was handled by scheduling a retry (no failure record)."""
+    setattr(exc, _RETRIED, True)
+
+
+def retry_scheduled(exc: BaseException) -> bool:
+    return bool(getattr(exc, _RETRIED, False))
 
 
 def all_allow(hooks: Iterable[Callable[..., Any]], *args: Any) -> bool:

@@ -31,9 +31,16 @@ _TIMESTAMPS = "timestamps:"
 _STARTED_SUFFIX = ":started"
 # node-resque's liveness key, worker:ping:<host:pid> (a JSON {time,name,queues}).
 _NODE_PING = _WORKER + "ping:"
+_PERSISTENT_SCHEDULES = "persistent_schedules"
+_SCHEDULES_CHANGED = "schedules_changed"
+_LAST_ENQUEUED_AT = "delayed:last_enqueued_at"
+_MASTER_LOCK = "resque_scheduler_master_lock"
+_RETRY = "resque-retry:"
+_RETRY_FAILURE = "failure-"
 # pyresque's own keys, which Ruby never reads: all under this prefix.
 _PYRESQUE = "pyresque:"
 _RESERVATION = _PYRESQUE + "reservation:"
+_SCHEDULE_TICK = _PYRESQUE + "schedule_tick"
 _HISTORY = _PYRESQUE + "history:"
 
 # Stat names: stat:<name> and stat:<name>:<worker id>.
@@ -47,9 +54,10 @@ class KeyKind:
 
     ``kind`` is one of: queues, queue, workers, worker, worker_started,
     heartbeat, prune_lock, pause_all, stat, failed, failed_queues,
-    failed_list, delayed_schedule, delayed, timestamps, pyresque (pyresque's
-    own, which Ruby ignores), node_ping (node-resque's ``worker:ping:<name>``,
-    which Ruby ignores), other. ``arg`` is the
+    failed_list, delayed_schedule, delayed, timestamps, persistent_schedules,
+    schedules_changed, last_enqueued_at, scheduler_lock, retry,
+    pyresque (pyresque's own, which Ruby ignores), node_ping (node-resque's
+    ``worker:ping:<name>``, which Ruby ignores), other. ``arg`` is the
     variable part: the queue name, worker id, stat suffix (``processed`` or
     ``processed:<id>``), failure list name, timestamp or encoded item.
     """
@@ -206,6 +214,50 @@ class Keys:
         """Set of ``delayed:<ts>`` members for one encoded delayed item."""
         return self._k(_TIMESTAMPS + encoded_item)
 
+    @property
+    def persistent_schedules(self) -> str:
+        """Hash: schedule name -> JSON config of a dynamic schedule set with ``persist``."""
+        return self._k(_PERSISTENT_SCHEDULES)
+
+    @property
+    def schedules_changed(self) -> str:
+        """Set of schedule names changed since the master last reloaded them."""
+        return self._k(_SCHEDULES_CHANGED)
+
+    @property
+    def last_enqueued_at(self) -> str:
+        """Hash: schedule name -> Ruby ``Time#to_s`` of its last recurring enqueue.
+
+        It shares the ``delayed:`` prefix with the buckets; it is not one."""
+        return self._k(_LAST_ENQUEUED_AT)
+
+    def master_lock(self, lock_prefix: str = "") -> str:
+        """String ``<hostname>:<pid>`` with a TTL: the scheduler master.
+
+        resque-scheduler builds the name with the namespace inside it and
+        then namespaces it again, so the namespace appears twice
+        (``resque:resque:resque_scheduler_master_lock``);
+        ``RESQUE_SCHEDULER_MASTER_LOCK_PREFIX`` goes between them.
+        """
+        middle = f"{lock_prefix}:" if lock_prefix else ""
+        return self._k(f"{self.namespace}:{middle}{_MASTER_LOCK}")
+
+    @property
+    def schedule_ticks(self) -> str:
+        """pyresque's hash: schedule name -> epoch second of the last tick it
+        enqueued, so a tick is enqueued once across pyresque schedulers and
+        failovers. Ruby never reads it."""
+        return self._k(_SCHEDULE_TICK)
+
+    def retry(self, identifier: str) -> str:
+        """resque-retry's attempt counter ``resque-retry:<Class>[:<id>]``."""
+        return self._k(_RETRY + identifier)
+
+    def retry_failure(self, identifier: str) -> str:
+        """resque-retry's ``failure-resque-retry:<Class>[:<id>]``: JSON details
+        of the last failure of a job waiting for its retry (TTL 2 x delay)."""
+        return self._k(_RETRY_FAILURE + _RETRY + identifier)
+
     # Reading key names back --------------------------------------------------
     def parse(self, key: str) -> KeyKind | None:
         """What ``key`` is in Resque's layout, or None when it is outside the namespace.
@@ -228,11 +280,20 @@ class Keys:
             _FAILED: "failed",
             _FAILED_QUEUES: "failed_queues",
             _DELAYED_SCHEDULE: "delayed_schedule",
+            _PERSISTENT_SCHEDULES: "persistent_schedules",
+            _SCHEDULES_CHANGED: "schedules_changed",
+            _LAST_ENQUEUED_AT: "last_enqueued_at",
         }
         if bare in exact:
             return KeyKind(exact[bare])
         if bare.startswith(_QUEUE):
             return KeyKind("queue", bare[len(_QUEUE):])
+        if bare.endswith(_MASTER_LOCK) and bare.startswith(self.namespace + ":"):
+            return KeyKind("scheduler_lock", bare[len(self.namespace) + 1 : -len(_MASTER_LOCK)].rstrip(":"))
+        if bare.startswith(_RETRY):
+            return KeyKind("retry", bare[len(_RETRY):])
+        if bare.startswith(_RETRY_FAILURE + _RETRY):
+            return KeyKind("retry_failure", bare[len(_RETRY_FAILURE + _RETRY):])
         if bare.startswith(_PYRESQUE):
             return KeyKind("pyresque", bare[len(_PYRESQUE):])
         if bare.startswith(_NODE_PING) and not bare.endswith(_STARTED_SUFFIX):

@@ -212,6 +212,12 @@ def job(
     *,
     timeout: float | None = None,
     registry: Registry | None = None,
+    retry_limit: int | None = None,
+    retry_delay: float | None = None,
+    backoff: Any = None,
+    retry_exceptions: Any = None,
+    fatal_exceptions: Any = None,
+    expire_retry_key_after: float | None = None,
 ) -> Callable[[Any], Any]:
     """Register a function or class as a job under the wire class ``name``.
 
@@ -222,14 +228,30 @@ def job(
     ``job_timeout_s``, and a zero or negative one raises :class:`ValueError`
     at once. Functions come back as a :class:`JobSpec` that is still callable
     and takes hook decorators; classes come back unchanged.
+
+    ``retry_limit``, ``retry_delay``, ``backoff``, ``retry_exceptions``,
+    ``fatal_exceptions`` and ``expire_retry_key_after`` give the job
+    resque-retry's retries, on its keys (see :mod:`pyresque.retry`).
     """
     if callable(name) and queue is None and timeout is None and registry is None:
         # Used bare: @pyresque.job
         return job()(name)
     timeout_s = timeouts.validated(timeout, "timeout")
+    retry_options = {k: v for k, v in dict(
+        retry_limit=retry_limit, retry_delay=retry_delay, backoff=backoff, retry_exceptions=retry_exceptions,
+        fatal_exceptions=fatal_exceptions, expire_retry_key_after=expire_retry_key_after).items() if v is not None}
+    policy = None
+    if retry_options:
+        from pyresque.retry import RetryPolicy
+
+        policy = RetryPolicy(**retry_options)  # a bad combination fails here, not when a job runs
 
     def register(target: Any) -> Any:
         spec = (registry or default_registry).register(target, name=name, queue=queue, timeout_s=timeout_s)
+        if policy is not None:
+            from pyresque.retry import attach
+
+            attach(spec, policy)
         return target if inspect.isclass(target) else spec
 
     return register

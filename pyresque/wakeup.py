@@ -65,9 +65,11 @@ class SignalPipe:
 class QueueWatcher:
     """Blocks until a watched key changes, a signal arrives, or a timeout."""
 
-    def __init__(self, client: redis_py.Redis, keys: Keys, signals: SignalPipe | None) -> None:
+    def __init__(self, client: redis_py.Redis, keys: Keys, signals: SignalPipe | None,
+                 prefixes: list[str] | None = None) -> None:
         self._client = client
-        self._prefixes = [keys.queue_prefix, keys.queues, keys.pause_all]
+        # The worker watches its queues; the scheduler passes its own keys.
+        self._prefixes = prefixes or [keys.queue_prefix, keys.queues, keys.pause_all]
         self._signals = signals
         self._subscriber: Any = None
         self._tracker: Any = None

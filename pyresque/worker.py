@@ -149,7 +149,7 @@ class Worker:
             fork_per_job = hasattr(os, "fork")
         self._signals: SignalPipe | None = None
         self.ctx = execution.Context(
-            registry=self.registry,
+            registry=self.registry, client=resque,
             worker_id=self.id,
             procline=self.procline,
             term_child=term_child,
@@ -257,7 +257,7 @@ class Worker:
                 continue
             if status == "empty" and not self._idle:
                 self._idle = True
-                hook_runner.run_all(self.registry.worker_hooks["queue_empty"])
+                self._run_hooks("queue_empty")
             if self.interval_s == 0:
                 break
             self.interval_s = min(self.interval_s + self.backoff_interval_s, self.max_interval_s)
@@ -556,6 +556,15 @@ class Worker:
         if not self.strategy.forks and getattr(self.strategy, "running", False):
             self._after_signals()
 
+    def _run_hooks(self, kind: str, *args: Any) -> None:
+        """Hooks of a worker that is already working: one that raises (say, on a
+        Redis that just went away) is logged, and the worker goes on. Ruby's
+        worker would die of it; startup's and shutdown's hooks still may."""
+        try:
+            hook_runner.run_all(self.registry.worker_hooks[kind], *args)
+        except Exception:  # noqa: BLE001 - a hook's failure must not stop the worker
+            log.exception("worker %s: a %s hook raised; carrying on", self.id, kind)
+
     def _after_signals(self) -> None:
         """Run the hooks signals asked for, outside the signal handlers."""
         if self.shutdown_requested and not self._shutdown_hooks_ran:
@@ -566,7 +575,7 @@ class Worker:
             self._pause_changed = False
             log.info("worker %s %s", self.id, "paused (USR2)" if self.paused else "resumed (CONT)")
             kind = "before_pause" if self.paused else "after_pause"
-            hook_runner.run_all(self.registry.worker_hooks[kind], self)
+            self._run_hooks(kind, self)
 
 
 def check_settings(interval_s: float, min_interval_s: float | None, max_interval_s: float | None,

@@ -340,6 +340,15 @@ class SentinelCluster:
             return port if port not in (None, old_primary) and self.role(port) == "master" else None
         return wait_until(new_primary, timeout_s, f"a failover away from port {old_primary}", step_s=0.1)
 
+    def restore(self, port: int, timeout_s: float = 30.0) -> None:
+        """Start the server killed on ``port`` again, as a replica of the current
+        primary, and wait until every Sentinel knows it: ready for another failover."""
+        primary = self.primary_port()
+        assert primary is not None and primary != port
+        self._redis(port, "--replicaof", LOOPBACK, str(primary))
+        wait_until(lambda: self._link_up(port), timeout_s, "the old primary to sync as a replica")
+        self.wait_replica_known(timeout_s)
+
     def stop(self) -> None:
         for client in self._clients.values():
             client.close()

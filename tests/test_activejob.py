@@ -323,7 +323,7 @@ def test_records_with_to_global_id_and_option_names_as_job_keywords(resque, r):
                                  {"queue": "as-a-keyword", "_aj_ruby2_keywords": ["queue"]}]
     assert (data["priority"], data["locale"], data["timezone"]) == (1, "de", "Berlin")
     with pytest.raises(TypeError, match="unknown option"):
-        job.set(wait=5)
+        job.set(wait_for=5)  # wait= and wait_until= are options now (resque-scheduler)
 
 
 def test_registered_handler_enqueues_to_its_queue_and_python_worker_runs_it(resque, registry, r):

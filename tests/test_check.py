@@ -103,7 +103,7 @@ def test_check_only_reads_and_never_uses_keys(resque: Resque, r: redis_py.Redis)
     assert check(r, K)
     stats = r.info("commandstats")
     used = {name.split("|")[0].removeprefix("cmdstat_") for name in stats}
-    read_only = {"scan", "type", "time", "sscan", "hscan", "llen", "lrange", "get", "ttl", "zcard", "zrange", "config", "info"}
+    read_only = {"scan", "type", "time", "sscan", "hscan", "llen", "lrange", "get", "ttl", "zcard", "zrange", "zscore", "config", "info"}
     assert used <= read_only, used - read_only
     assert "keys" not in used
     assert {k: r.dump(k) for k in r.scan_iter()} == before
@@ -272,15 +272,17 @@ def test_a_ping_key_is_a_worker_record_when_a_worker_on_host_ping_owns_it(r: red
 
 
 def test_neighbours_keys_are_never_taken_for_resques(r: redis_py.Redis) -> None:
-    # resque-scheduler's and resque-retry's own keys, and pyresque's: no findings at all.
+    # resque-scheduler's and resque-retry's own keys (valid), and pyresque's: no findings at all.
     r.hset(K.prefix + "delayed:last_enqueued_at", "nightly", "2026-11-23 03:22:31 +0000")
-    r.hset(K.prefix + "persistent_schedules", "nightly", '{"cron":"0 0 * * *"}')
+    r.hset(K.prefix + "persistent_schedules", "nightly", '{"cron":"0 0 * * *","class":"Nightly","queue":"n"}')
     r.sadd(K.prefix + "schedules_changed", "nightly")
-    r.set(K.prefix + "resque:resque_scheduler_master_lock", "web-1:99")
+    r.set(K.prefix + "resque:resque_scheduler_master_lock", "web-1:99", ex=180)
     r.set(K.prefix + "resque-retry:Archive:1", "2")
-    r.set(K.prefix + "failure-resque-retry:Archive:1", '{"failed_at":"x"}')
+    r.set(K.prefix + "failure-resque-retry:Archive:1", _failure(failed_at="2026/11/23 03:22:31"))
     r.set(K.reservation("web-1:4242:q"), "0123456789abcdef", ex=60)
-    assert check(r, K) == []
+    r.rpush(K.prefix + "pyresque:history:10s", "1700000000 1 0")
+    r.set(K.prefix + "connection_test_key", "1")  # node-resque's
+    assert check(r, K) == [], format_problems(check(r, K))
 
 
 def test_every_finding_names_a_reader_and_a_section(resque: Resque, r: redis_py.Redis) -> None:

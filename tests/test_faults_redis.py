@@ -168,7 +168,7 @@ def test_after_a_redis_restart_the_worker_is_registered_again_within_seconds(tmp
     server = RedisServer(tmp_path, appendonly=appendonly)
     r = server.start()
     try:
-        proc = procs.worker(server.url, "-q", "q", "--no-fork")
+        proc = procs.worker(server.url, "-q", "q", "--no-fork", env=_no_hooks(server.url))
         wid = f"{HOST}:{proc.pid}:q"
         wait_until(lambda: r.sismember("resque:workers", wid), 10, "the worker to register")
         r = server.restart()

@@ -56,3 +56,28 @@ def test_an_in_process_worker_keeps_a_flat_rss(r, redis_server):
     assert int(r.get("resque:stat:processed")) == soak.SMALL["memory"]
     # Allocator noise is a few hundred kB; a leak of even 20 bytes a job would be 200 kB per 10,000.
     assert memory.growth_kb_per_10k < 150, memory.table()
+
+
+@pytest.fixture
+def cluster():
+    import shutil
+
+    from conftest import IN_CI
+    from faultkit import SentinelCluster, sentinel_binary
+
+    if sentinel_binary() is None or shutil.which("redis-server") is None:
+        message = "redis-sentinel not found: apt-get install redis-sentinel (and redis-server)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    c = SentinelCluster()
+    try:
+        yield c.start()
+    finally:
+        c.stop()
+
+
+def test_sentinel_failover_soak(cluster, tmp_path):
+    figures = soak.failover_soak(cluster, tmp_path, jobs=soak.SMALL["failover"][0],
+                                 failovers=soak.SMALL["failover"][1], seed=SEED)
+    check(figures)

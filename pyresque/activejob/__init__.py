@@ -29,6 +29,7 @@ from pyresque.activejob.jobs import (
     job,
     perform_later,
 )
+from pyresque.activejob.rescue import DiscardOn, RetryOn
 from pyresque.activejob.values import (
     DateTime,
     Duration,
@@ -44,6 +45,7 @@ __all__ = [
     "DEFAULT_QUEUE",
     "WRAPPER_CLASS",
     "DateTime",
+    "DiscardOn",
     "Dispatcher",
     "Duration",
     "GlobalID",
@@ -53,6 +55,7 @@ __all__ = [
     "Module",
     "RailsJob",
     "Range",
+    "RetryOn",
     "Symbol",
     "add_serializer",
     "current_job",

@@ -19,9 +19,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from pyresque import times
-from pyresque.activejob import arguments
+from pyresque.activejob import arguments, rescue
 from pyresque.errors import ActiveJobDeserializationError, ResqueError, UnknownActiveJob
 from pyresque.registry import JobSpec, Registry, default_registry
+from pyresque.scheduler.delayed import seconds_of
 
 if TYPE_CHECKING:
     from pyresque.client import Resque
@@ -113,6 +114,9 @@ class RailsJob:
     priority: int | None = None
     locale: str = "en"
     timezone: str | None = "UTC"
+    # When the job is due, epoch nanoseconds (``set(wait=...)``/``wait_until``);
+    # None: at once. Rails: ``scheduled_at``.
+    scheduled_at_ns: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -121,10 +125,21 @@ class RailsJob:
             raise TypeError(f"priority must be an int or None, not {self.priority!r}")
 
     def set(self, **options: Any) -> "RailsJob":
-        """A copy with other options (``queue``, ``priority``, ``locale``, ``timezone``)."""
-        unknown = set(options) - {"queue", "priority", "locale", "timezone"}
+        """A copy with other options (``queue``, ``priority``, ``locale``, ``timezone``,
+        ``wait`` in seconds or a ``timedelta``, ``wait_until`` an aware ``datetime``).
+
+        As Rails' ``set``, ``wait`` counts from now, the moment ``set`` is called;
+        a delayed job goes through resque-scheduler (``enqueue_at_with_queue``).
+        """
+        unknown = set(options) - {"queue", "priority", "locale", "timezone", "wait", "wait_until"}
         if unknown:
-            raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; use queue, priority, locale or timezone")
+            raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; "
+                            "use queue, priority, locale, timezone, wait or wait_until")
+        wait, wait_until = options.pop("wait", None), options.pop("wait_until", None)
+        if wait is not None:
+            options["scheduled_at_ns"] = time.time_ns() + int(round(seconds_of(wait) * 1e9))
+        if wait_until is not None:
+            options["scheduled_at_ns"] = _epoch_ns(wait_until)
         return dataclasses.replace(self, **options)
 
     def job_data(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -144,7 +159,7 @@ class RailsJob:
             "locale": self.locale,
             "timezone": self.timezone,
             "enqueued_at": times.utc_iso8601_from_ns(),
-            "scheduled_at": None,
+            "scheduled_at": None if self.scheduled_at_ns is None else times.utc_iso8601_from_ns(self.scheduled_at_ns),
         }
 
     def perform_later(self, resque: "Resque", /, *args: Any, **kwargs: Any) -> JobInfo:
@@ -154,8 +169,21 @@ class RailsJob:
         :class:`~pyresque.errors.InvalidArgument` before anything is written.
         """
         data = self.job_data(*args, **kwargs)
-        resque.enqueue_to(self.queue, WRAPPER_CLASS, data)
+        if self.scheduled_at_ns is None:
+            resque.enqueue_to(self.queue, WRAPPER_CLASS, data)
+        else:
+            # Rails' adapter: enqueue_at_with_queue(queue, scheduled_at.to_f, JobWrapper, job_data)
+            resque.enqueue_at_with_queue(self.queue, self.scheduled_at_ns / 1e9, WRAPPER_CLASS, data)
         return JobInfo.from_job_data(data)
+
+
+def _epoch_ns(moment: Any) -> int:
+    if isinstance(moment, datetime):
+        whole = int(moment.replace(microsecond=0).timestamp())
+        return whole * 1_000_000_000 + moment.microsecond * 1000
+    if isinstance(moment, (int, float)) and not isinstance(moment, bool):
+        return int(round(moment * 1e9))
+    raise TypeError(f"wait_until must be a datetime or epoch seconds, not {moment!r}")
 
 
 def perform_later(
@@ -165,6 +193,8 @@ def perform_later(
     *args: Any,
     queue: str | None = None,
     priority: int | None = None,
+    wait: Any = None,
+    wait_until: Any = None,
     **kwargs: Any,
 ) -> JobInfo:
     """Enqueue the ActiveJob job ``job_class`` for whatever worker runs it, Ruby or Python.
@@ -173,8 +203,11 @@ def perform_later(
 
     is Rails' ``ArchiveJob.perform_later(repo_id, branch: "main")``. ``queue``
     defaults to the queue of a Python handler registered for ``job_class``,
-    else ``"default"``. Other keyword arguments are the job's own; for a job
-    keyword called ``queue`` or ``priority``, use ``RailsJob(...).perform_later``.
+    else ``"default"``. ``wait`` (seconds or a ``timedelta``) or ``wait_until``
+    (a ``datetime``) delays it through resque-scheduler, as Rails'
+    ``set(wait: 5.minutes)``. Other keyword arguments are the job's own; for a job
+    keyword called ``queue``, ``priority``, ``wait`` or ``wait_until``, use
+    ``RailsJob(...).set(...).perform_later``.
     """
     job = job_class if isinstance(job_class, RailsJob) else _known(resque.registry, job_class)
     options: dict[str, Any] = {}
@@ -182,6 +215,10 @@ def perform_later(
         options["queue"] = queue
     if priority is not None:
         options["priority"] = priority
+    if wait is not None:
+        options["wait"] = wait
+    if wait_until is not None:
+        options["wait_until"] = wait_until
     return job.set(**options).perform_later(resque, *args, **kwargs)
 
 
@@ -201,6 +238,8 @@ class Handler(RailsJob):
     """
 
     target: Any = None
+    # Rails' retry_on / discard_on rules (pyresque.activejob.rescue), in declaration order.
+    rescue_rules: tuple[Any, ...] = ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.target(*args, **kwargs)
@@ -241,6 +280,11 @@ class Dispatcher:
         token = _current.set(info)
         try:
             return handler.run(info, args, kwargs)
+        except Exception as exc:
+            # As Rails' rescue_from: a retried or discarded job ends normally.
+            if handler.rescue_rules and rescue.handle(handler.rescue_rules, exc, data, info.executions, WRAPPER_CLASS):
+                return None
+            raise
         finally:
             _current.reset(token)
 
@@ -264,6 +308,8 @@ def job(
     queue: str = DEFAULT_QUEUE,
     priority: int | None = None,
     registry: Registry | None = None,
+    retry_on: Any = None,
+    discard_on: Any = None,
 ) -> Callable[[Any], Any]:
     """Run the ActiveJob class ``name`` with the decorated function or class.
 
@@ -274,9 +320,14 @@ def job(
     needs a ``perform`` method; each job gets a fresh instance whose ``job``
     attribute is its :class:`JobInfo` (functions call :func:`current_job`).
     ``queue`` and ``priority`` are used when Python enqueues the job.
+    ``retry_on``/``discard_on`` are lists of :class:`~pyresque.activejob.RetryOn`
+    and :class:`~pyresque.activejob.DiscardOn` (or bare exception classes),
+    Rails' ``retry_on``/``discard_on``; a later rule wins over an earlier one.
     Functions come back as a :class:`Handler` (callable, with ``perform_later``);
     classes come back unchanged.
     """
+
+    rules = rescue.as_rules(retry_on, discard_on)
 
     def register(target: Any) -> Any:
         if inspect.isclass(target):
@@ -284,7 +335,7 @@ def job(
                 raise TypeError(f"ActiveJob handler class {target.__name__} has no perform method")
         elif not callable(target):
             raise TypeError(f"cannot register {target!r} as an ActiveJob handler: it is not callable")
-        handler = Handler(name=name, queue=queue, priority=priority, target=target)
+        handler = Handler(name=name, queue=queue, priority=priority, target=target, rescue_rules=rules)
         dispatcher(registry).handlers[name] = handler
         return target if inspect.isclass(target) else handler
 

@@ -5,6 +5,10 @@
     pyresque work -q QUEUES [--import MODULE] [-i INTERVAL] [--count N] ...
     pyresque failed list|show|retry|remove|clear|retry-all|clear-retried
     pyresque check
+    pyresque enqueue --in 10m | --at 2027-01-01T09:00:00+01:00 QUEUE CLASS [ARG...]
+    pyresque scheduler [--schedule FILE] [-D]      (rake resque:scheduler)
+    pyresque delayed list|show|remove|enqueue-now|clear
+    pyresque schedule list|show [NAME]
     pyresque pause | resume | health [--worker ID] [--json]
     pyresque web [--host H] [--port 5678] [--prefix /p] [--read-only] [--auth-file F]
 
@@ -27,11 +31,11 @@ from typing import Any, Callable, Sequence
 import redis as redis_py
 
 from pyresque import __version__
-from pyresque.cli import failed, keyspace, ops, web, work
+from pyresque.cli import failed, keyspace, ops, scheduler, web, work
 from pyresque.cli.common import EXIT_ERROR, EXIT_USAGE, UsageError, seconds
 from pyresque.errors import ResqueError
 
-GROUPS = (keyspace, failed, ops, work, web)
+GROUPS = (keyspace, failed, ops, work, web, scheduler)
 
 EXIT_CODES = """exit codes (every command):
   0    done; `health`: healthy

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from typing import Any
 
 from pyresque.cli.common import EXIT_ERROR, UsageError, client_from, emit, parse_json_arg, wants_json
@@ -17,6 +18,11 @@ def add_commands(command: Any) -> None:
     p.add_argument("queue")
     p.add_argument("job_class", metavar="CLASS", help='the wire class name, e.g. Archive or "Mailers::Welcome"')
     p.add_argument("args", nargs="*", metavar="ARG", help="each argument as JSON: 42, '\"text\"', '{\"a\":1}'")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--in", dest="delay", metavar="DURATION",
+                      help="delay it (resque-scheduler's enqueue_in): 90, 30s, 10m, 1h30m, 2d")
+    when.add_argument("--at", dest="at", metavar="TIME",
+                      help="delay it until an ISO 8601 time, e.g. 2027-01-01T09:00:00+01:00 (no offset: local)")
 
     command("info", cmd_info, "show Resque.info: pending, processed, queues, workers, working, failed")
     command("queues", cmd_queues, "list queues and their sizes")
@@ -37,6 +43,14 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     except ResqueError as exc:
         raise UsageError(str(exc)) from None
     values = [parse_json_arg(a, i + 1) for i, a in enumerate(args.args)]
+    if args.delay is not None or args.at is not None:
+        from pyresque.cli.scheduler import parse_at, parse_in
+
+        when = time.time() + parse_in(args.delay) if args.delay is not None else parse_at(args.at).timestamp()
+        client_from(args).enqueue_at_with_queue(args.queue, when, args.job_class, *values)
+        emit(args, {"queue": args.queue, "class": args.job_class, "args": values, "at": int(when)},
+             f"delayed {args.job_class} on {args.queue} until {time.strftime('%Y-%m-%d %H:%M:%S %z', time.localtime(when))}")
+        return 0
     resque = client_from(args)
     resque.enqueue_to(args.queue, args.job_class, *values)
     emit(args, {"queue": args.queue, "class": args.job_class, "args": values},

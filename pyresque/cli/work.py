@@ -18,7 +18,8 @@ from pyresque.cli.common import UsageError, client_from, seconds
 from pyresque.cli.supervise import Supervisor, child_argv, child_env, hostname
 from pyresque.client import Resque
 from pyresque.config import WorkerSettings
-from pyresque.errors import InvalidQueueName, ResqueError, WorkerError
+from pyresque.connection import describe
+from pyresque.errors import ConnectionFailed, InvalidQueueName, ResqueError, WorkerError
 from pyresque.queues import QueueList
 from pyresque.registry import default_registry
 from pyresque.unknown_jobs import DEFAULT as DEFAULT_UNKNOWN_JOBS
@@ -163,6 +164,8 @@ def cmd_work(args: argparse.Namespace) -> int:
         write_pidfile(pidfile)
     try:
         worker.work()
+    except (redis_py.ConnectionError, redis_py.TimeoutError) as exc:
+        raise ConnectionFailed(f"cannot reach Redis at {describe(resque.redis)}: {exc}") from None
     except (ResqueError, redis_py.RedisError):
         raise
     except Exception as exc:  # noqa: BLE001 - a hook or a bug at startup: one line, the traceback with -v

@@ -1,0 +1,315 @@
+"""Delayed jobs on resque-scheduler's keys, with its names and meanings.
+
+    resque.enqueue_in(600, Archive, 42)           # in ten minutes
+    resque.enqueue_at(datetime(2027, 1, 1, 9, tzinfo=paris), "Report", "daily")
+    resque.remove_delayed(Archive, 42)             # 1: the job we just delayed
+
+A delayed item is ``{"class":"K","args":[...],"queue":"q"}`` (that key
+order, Ruby's exact bytes) in the list ``delayed:<ts>``; ``<ts>`` is the
+whole unix second it is due (fractions dropped, as Ruby's ``to_i``), listed
+in the ``delayed_queue_schedule`` sorted set; the set
+``timestamps:<item>`` names every bucket holding that exact item. Matching
+(``remove_delayed``, ``scheduled_at``...) is by those bytes, so it finds
+what Ruby wrote and Ruby finds what we wrote.
+
+Unlike Ruby, every write here is one atomic script, and every item carries
+its ``queue`` (Ruby's scheduler cannot move an item of a class it cannot
+load without one). :class:`Delayed` holds the logic; the client's methods
+of the same names delegate to it.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from pyresque import hooks as hook_runner
+from pyresque import payload as codec
+from pyresque.connection import as_text
+from pyresque.errors import InvalidSchedule, NoQueueError
+from pyresque.scripts import source
+
+if TYPE_CHECKING:
+    from pyresque.client import Resque
+    from pyresque.registry import JobSpec
+
+# Ruby pipelines selection reads 100 buckets at a time; so do we.
+_SELECTION_BATCH = 100
+
+
+def epoch_of(when: Any) -> int:
+    """The whole unix second of ``when``, as Ruby's ``timestamp.to_i``.
+
+    An aware ``datetime`` is that instant; a naive one is the machine's
+    local time (as Ruby's ``Time``); a number is epoch seconds. Fractions
+    are dropped toward zero.
+    """
+    if isinstance(when, bool):
+        raise InvalidSchedule(f"{when!r} is not a time")
+    if isinstance(when, datetime):
+        return int(when.timestamp())
+    if isinstance(when, (int, float)):
+        return int(when)
+    raise InvalidSchedule(f"{when!r} is not a time: give a datetime or epoch seconds")
+
+
+def seconds_of(delay: Any) -> float:
+    """``delay`` in seconds: a number or a ``timedelta`` (Ruby refuses anything else)."""
+    if isinstance(delay, timedelta):
+        return delay.total_seconds()
+    if isinstance(delay, (int, float)) and not isinstance(delay, bool):
+        return float(delay)
+    raise InvalidSchedule(f"{delay!r} is not a delay: give seconds or a timedelta")
+
+
+def encode_item(class_name: str, args: Any, queue: str | None) -> str:
+    """The exact bytes of a delayed item (``queue`` may be None: ``null``, as Ruby writes for a class without one)."""
+    return codec.encode_job(class_name, args, {"queue": queue})
+
+
+def job_params(args: Any) -> list[Any]:
+    """The arguments Ruby's scheduler enqueues for an item's ``args``:
+    a Hash is one argument, nil none, a scalar one (Ruby's ``Array(args)``)."""
+    if args is None:
+        return []
+    if isinstance(args, list):
+        return args
+    return [args]
+
+
+class Delayed:
+    """resque-scheduler's delaying calls for one :class:`~pyresque.client.Resque`."""
+
+    def __init__(self, resque: "Resque") -> None:
+        self.resque = resque
+        self.redis = resque.redis
+        self.layout = resque.layout
+        self._push = self.redis.register_script(source("delayed_push"))
+        self._take = self.redis.register_script(source("take_delayed"))
+        self._again = self.redis.register_script(source("delay_again"))
+
+    # Enqueue ---------------------------------------------------------------
+    def enqueue_at(self, when: Any, job: Any, *args: Any) -> bool:
+        return self.enqueue_at_with_queue(self._queue_of(job, required=True), when, job, *args)
+
+    def enqueue_in(self, delay: Any, job: Any, *args: Any) -> bool:
+        return self.enqueue_at(time.time() + seconds_of(delay), job, *args)
+
+    def enqueue_at_with_queue(self, queue: str, when: Any, job: Any, *args: Any) -> bool:
+        from pyresque.client import validate_queue
+
+        validate_queue(queue)
+        ts = epoch_of(when)
+        spec, name = self.resque._job(job)
+        hooks = _hooks(spec)
+        item = encode_item(name, list(args), queue)  # validates the args before any hook runs
+        if not hook_runner.all_allow(hooks["before_schedule"], *args):
+            return False
+        if self.resque.inline or ts <= int(time.time()):
+            # Due already (or inline): Ruby enqueues at once, writing no item.
+            self.resque.enqueue_to(queue, job, *args)
+        else:
+            self.push(ts, item)
+        hook_runner.run_all(hooks["after_schedule"], *args)
+        return True
+
+    def enqueue_in_with_queue(self, queue: str, delay: Any, job: Any, *args: Any) -> bool:
+        return self.enqueue_at_with_queue(queue, time.time() + seconds_of(delay), job, *args)
+
+    def delay_or_enqueue_at(self, when: Any, job: Any, *args: Any) -> int:
+        """Move every matching delayed job to ``when``, or delay one new job. Returns how many.
+
+        In one atomic step when nothing else has to happen on the way (no
+        schedule hooks, not inline, ``when`` still ahead); otherwise as Ruby
+        does it: remove, then ``enqueue_at`` each.
+        """
+        queue = self._queue_of(job, required=True)
+        spec, name = self.resque._job(job)
+        ts = epoch_of(when)
+        hooks = _hooks(spec)
+        if self.resque.inline or ts <= int(time.time()) or hooks["before_schedule"] or hooks["after_schedule"]:
+            count = self.remove_delayed(job, *args) or 1
+            for _ in range(count):
+                self.enqueue_at(when, job, *args)
+            return count
+        item = encode_item(name, list(args), queue)
+        stamps = self.layout.timestamps(item)
+        old = sorted(as_text(m) for m in self.redis.smembers(stamps))
+        keys = [stamps, self.layout.delayed_schedule, self.layout.delayed(ts)] + [self.layout.prefix + b for b in old]
+        return int(self._again(keys=keys, args=[item, self.layout.delayed_member(ts), ts, *old]))
+
+    def delay_or_enqueue_in(self, delay: Any, job: Any, *args: Any) -> int:
+        return self.delay_or_enqueue_at(time.time() + seconds_of(delay), job, *args)
+
+    def push(self, when: Any, item: str) -> None:
+        """Store an encoded item due at ``when`` (Ruby's ``delayed_push``), atomically."""
+        ts = epoch_of(when)
+        self._push(keys=[self.layout.delayed(ts), self.layout.timestamps(item), self.layout.delayed_schedule],
+                   args=[item, self.layout.delayed_member(ts), ts])
+
+    # Remove or run now -----------------------------------------------------------
+    def remove_delayed(self, job: Any, *args: Any) -> int:
+        """Remove every delayed copy of ``job`` with exactly ``args`` on its class queue. Returns how many."""
+        return self._take_item(self._item(job, args, self._queue_of(job)))
+
+    def remove_delayed_in_queue(self, job: Any, queue: str, *args: Any) -> int:
+        return self._take_item(self._item(job, args, queue))
+
+    def remove_delayed_job_from_timestamp(self, when: Any, job: Any, *args: Any) -> int:
+        """Remove the copies due at ``when`` only; an emptied bucket goes too."""
+        if self.resque.inline:
+            return 0
+        item = self._item(job, args, self._queue_of(job))
+        bucket = self.layout.delayed_member(epoch_of(when))
+        return self._take_item(item, buckets=[bucket], clean_up=True)
+
+    def enqueue_delayed(self, job: Any, *args: Any) -> int:
+        """Run now: move every delayed copy of ``job`` with ``args`` onto its queue. Returns how many."""
+        return self.enqueue_delayed_with_queue(job, self._queue_of(job), *args)
+
+    def enqueue_delayed_with_queue(self, job: Any, queue: str | None, *args: Any) -> int:
+        item = self._item(job, args, queue)
+        spec, name = self.resque._job(job)
+        target = queue or (spec.queue if spec else None)
+        if not target:
+            raise NoQueueError(f"{name} has no queue: use enqueue_delayed_with_queue")
+        if self.resque.inline:
+            return 0
+        hooks = _hooks(spec)
+        # Ruby's enqueue_from_config: before_schedule may cancel; then
+        # before_delayed_enqueue (its result ignored), then before_enqueue.
+        allowed = (hook_runner.all_allow(hooks["before_schedule"], *args)
+                   and (hook_runner.run_all(hooks["before_delayed_enqueue"], *args) or True)
+                   and hook_runner.all_allow(hooks["before_enqueue"], *args))
+        payload = codec.encode_job(name, list(args)) if allowed else ""
+        count = self._take_item(item, push_to=target if allowed else "", payload=payload)
+        if allowed:
+            for _ in range(count):
+                hook_runner.run_all(hooks["after_enqueue"], *args)
+                hook_runner.run_all(hooks["after_schedule"], *args)
+        return count
+
+    def _take_item(self, item: str, *, buckets: list[str] | None = None, clean_up: bool = False,
+                   push_to: str = "", payload: str = "") -> int:
+        if self.resque.inline:
+            return 0
+        stamps = self.layout.timestamps(item)
+        if buckets is None:
+            buckets = sorted(as_text(m) for m in self.redis.smembers(stamps))
+        if not buckets:
+            return 0
+        keys = [stamps, self.layout.queues, self.layout.queue(push_to or "_"), self.layout.delayed_schedule]
+        keys += [self.layout.prefix + b for b in buckets]
+        return int(self._take(keys=keys, args=[item, push_to, payload, "1" if clean_up else "0", *buckets]))
+
+    # Inspect -----------------------------------------------------------------
+    def is_delayed(self, job: Any, *args: Any) -> bool:
+        """Ruby's ``delayed?``: is ``job`` with ``args`` waiting in some bucket?"""
+        return bool(self.scheduled_at(job, *args))
+
+    def scheduled_at(self, job: Any, *args: Any) -> list[int]:
+        """The timestamps ``job`` with ``args`` is delayed to (any order)."""
+        item = self._item(job, args, self._queue_of(job))
+        members = self.redis.smembers(self.layout.timestamps(item))
+        return sorted(int(as_text(m).rpartition(":")[2]) for m in members)
+
+    def delayed_queue_peek(self, start: int, count: int) -> list[int]:
+        """Timestamps that have delayed jobs, oldest first, from position ``start``."""
+        return [int(float(as_text(m))) for m in self.redis.zrange(self.layout.delayed_schedule, start, start + count - 1)]
+
+    def delayed_timestamp_peek(self, when: Any, start: int, count: int) -> list[Any]:
+        """The decoded items due at ``when`` (raw text for one that is not JSON)."""
+        raws = self.redis.lrange(self.layout.delayed(epoch_of(when)), start, start + count - 1)
+        return [_decoded_or_text(r) for r in raws]
+
+    def delayed_timestamp_size(self, when: Any) -> int:
+        return int(self.redis.llen(self.layout.delayed(epoch_of(when))))
+
+    def delayed_queue_schedule_size(self) -> int:
+        """How many timestamps have delayed jobs (not how many jobs)."""
+        return int(self.redis.zcard(self.layout.delayed_schedule))
+
+    def count_all_scheduled_jobs(self) -> int:
+        total = 0
+        for batch in self._timestamp_batches(10_000):
+            pipe = self.redis.pipeline(transaction=False)
+            for ts in batch:
+                pipe.llen(self.layout.delayed(ts))
+            total += sum(int(n) for n in pipe.execute())
+        return total
+
+    def next_timestamp(self) -> int | None:
+        """The earliest timestamp with delayed jobs, due or not."""
+        first = self.redis.zrange(self.layout.delayed_schedule, 0, 0)
+        return int(float(as_text(first[0]))) if first else None
+
+    # Selections --------------------------------------------------------------
+    def find_delayed_selection(self, predicate: Callable[[list[Any]], bool], job: Any = None) -> list[str]:
+        """The encoded items whose args satisfy ``predicate`` (of ``job`` only, if given)."""
+        name = None if job is None else self.resque._job(job)[1]
+        found: list[str] = []
+        for batch in self._timestamp_batches(_SELECTION_BATCH):
+            pipe = self.redis.pipeline(transaction=False)
+            for ts in batch:
+                pipe.lrange(self.layout.delayed(ts), 0, -1)
+            for items in pipe.execute():
+                for raw in items:
+                    data = _decoded_or_text(raw)
+                    if not isinstance(data, dict) or (name is not None and data.get("class") != name):
+                        continue
+                    if predicate(data.get("args")):
+                        found.append(as_text(raw))
+        return found
+
+    def remove_delayed_selection(self, predicate: Callable[[list[Any]], bool], job: Any = None) -> int:
+        return sum(self._take_item(item) for item in dict.fromkeys(self.find_delayed_selection(predicate, job)))
+
+    def enqueue_delayed_selection(self, predicate: Callable[[list[Any]], bool], job: Any = None) -> int:
+        total = 0
+        for item in dict.fromkeys(self.find_delayed_selection(predicate, job)):
+            data = codec.decode(item)
+            args = job_params(data.get("args"))
+            total += self.enqueue_delayed_with_queue(data["class"], data.get("queue"), *args)
+        return total
+
+    def reset_delayed_queue(self) -> None:
+        """Delete every delayed job: each bucket, its ``timestamps:`` keys, the schedule.
+
+        Not atomic, as in Ruby: items added meanwhile to a new timestamp survive."""
+        for batch in self._timestamp_batches(_SELECTION_BATCH):
+            for ts in batch:
+                bucket = self.layout.delayed(ts)
+                items = {as_text(i) for i in self.redis.lrange(bucket, 0, -1)}
+                self.redis.delete(bucket, *(self.layout.timestamps(i) for i in items))
+        self.redis.delete(self.layout.delayed_schedule)
+
+    # Helpers ---------------------------------------------------------------
+    def _timestamp_batches(self, size: int) -> Iterator[list[int]]:
+        stamps = [int(float(as_text(m))) for m in self.redis.zrange(self.layout.delayed_schedule, 0, -1)]
+        for start in range(0, len(stamps), size):
+            yield stamps[start : start + size]
+
+    def _queue_of(self, job: Any, required: bool = False) -> str | None:
+        spec, name = self.resque._job(job)
+        queue = spec.queue if spec else None
+        if required and not queue:
+            raise NoQueueError(f"{name} has no queue: register it with queue=... or use enqueue_at_with_queue")
+        return queue
+
+    def _item(self, job: Any, args: tuple[Any, ...], queue: str | None) -> str:
+        return encode_item(self.resque._job(job)[1], list(args), queue)
+
+
+_NO_HOOKS: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in hook_runner.JOB_HOOKS}
+
+
+def _hooks(spec: "JobSpec | None") -> dict[str, list[Callable[..., Any]]]:
+    return spec.hooks if spec is not None else _NO_HOOKS
+
+
+def _decoded_or_text(raw: Any) -> Any:
+    try:
+        return codec.decode(raw)
+    except (ValueError, UnicodeDecodeError):
+        return as_text(raw)

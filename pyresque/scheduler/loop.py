@@ -1,0 +1,292 @@
+"""``pyresque scheduler``: the peer of ``rake resque:scheduler``.
+
+Each pass, as Ruby's: take or renew the master lock; as master, reload
+changed dynamic schedules, move every due delayed item and enqueue the
+recurring jobs whose tick has come. Then, unlike Ruby's fixed 5-second
+poll, sleep until the earliest of: the next due timestamp, the next
+recurring tick, the polling interval (which keeps the lock renewed). Redis
+client tracking (see :mod:`pyresque.wakeup`) wakes the sleep at once when
+anyone, Ruby included, adds a timestamp, changes a dynamic schedule or
+frees the lock, so a job due at second ``t`` is queued right at ``t``.
+
+Signals are Ruby's: INT/TERM/QUIT stop (releasing the lock), USR1 logs the
+schedule, USR2 reloads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from typing import Any, Callable
+
+import redis as redis_py
+
+from pyresque import payload as codec
+from pyresque.config import SchedulerSettings
+from pyresque.scheduler import schedule as sched
+from pyresque.scheduler.lock import MasterLock
+from pyresque.scheduler.move import LostLock, Mover
+from pyresque.scripts import source
+from pyresque.wakeup import QueueWatcher, SignalPipe
+
+log = logging.getLogger("pyresque.scheduler")
+
+# The resque-scheduler release whose process title we follow.
+RESQUE_SCHEDULER_VERSION = "5.0.1"
+
+try:
+    from setproctitle import setproctitle as _setproctitle
+except ImportError:  # pragma: no cover - a declared dependency
+    _setproctitle = None
+
+
+def ruby_time_now() -> str:
+    """Ruby's ``Time.now.to_s``: ``2026-01-15 16:28:07 -0500`` (for ``last_enqueued_at``)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime())
+
+
+class Scheduler:
+    """Moves due delayed jobs and fires recurring ones while it is master.
+
+    ``entries`` is the static schedule (from YAML); with ``settings.dynamic``
+    the ``persistent_schedules`` in Redis are merged in and kept current.
+    """
+
+    def __init__(self, resque: Any, settings: SchedulerSettings | None = None,
+                 entries: list[sched.Entry] | None = None, *, lock: MasterLock | None = None) -> None:
+        self.resque = resque
+        self.settings = settings or SchedulerSettings()
+        self.layout = resque.layout
+        self.redis = resque.redis
+        self.lock = lock or MasterLock(self.redis, self.layout, timeout_s=self.settings.lock_timeout_s,
+                                       lock_prefix=self.settings.lock_prefix)
+        self.mover = Mover(resque, self.lock.key, self.lock.value, self.settings.batch_size)
+        self.static = list(entries or [])
+        self.entries: dict[str, sched.Entry] = {}
+        self._next: dict[str, float] = {}
+        self._fire = self.redis.register_script(source("fire_tick"))
+        # None until the first pass, so that pass always sets the title.
+        self.master: bool | None = None
+        self.started_s = time.time()
+        self._stopping = False
+        self._reload_requested = False
+        self._print_requested = False
+        self.load_schedule()
+
+    # The loop -------------------------------------------------------------
+    def run(self) -> None:
+        self.procline("Starting")
+        signals = SignalPipe()
+        previous = self._install_signals()
+        watcher = QueueWatcher(self.redis, self.layout, signals, prefixes=[
+            self.layout.delayed_schedule, self.layout.schedules_changed, self.lock.key])
+        watcher.start()
+        try:
+            while not self._stopping:
+                self._sleep(watcher, self.tick())
+        finally:
+            watcher.close()
+            signals.close()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            if self.master:
+                try:
+                    self.lock.release()
+                except redis_py.RedisError:
+                    pass
+            log.info("Exiting")
+
+    def tick(self, now_s: float | None = None) -> float:
+        """One pass; returns how long to sleep before the next."""
+        self._handle_requests()
+        try:
+            master = self.lock.acquire_or_renew()
+            if master != self.master:
+                self.master = master
+                self.procline("Master scheduler" if master else "Child scheduler")
+                if master:
+                    self.load_schedule()
+                    self._plan_ticks(time.time() if now_s is None else now_s, becoming_master=True)
+            if master:
+                if self.settings.dynamic:
+                    self.update_schedule()
+                self.mover.move_due(now_s)
+                self.fire_recurring(time.time() if now_s is None else now_s)
+        except LostLock as exc:
+            log.warning("no longer master: %s", exc)
+            self.master = False
+            self.procline("Child scheduler")
+        except (redis_py.ConnectionError, redis_py.TimeoutError) as exc:
+            # Ruby's INTERMITTENT_ERRORS: log, give the lock up, go on.
+            log.error("Redis: %s", exc)
+            self._release_quietly()
+            return min(self.settings.interval_s, 1.0)
+        except redis_py.RedisError as exc:
+            # Another Redis error (a server LOADING after a restart, a read-only
+            # replica after a failover...): log it and try again; Ruby would exit.
+            log.error("Redis: %s", exc)
+            return min(self.settings.interval_s, 1.0)
+        return self._sleep_s(time.time() if now_s is None else now_s)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def _sleep(self, watcher: QueueWatcher, wait_s: float) -> None:
+        """Sleep until the next pass is due. A write to the schedule (every
+        ``enqueue_in`` anywhere) only makes a master look at the earliest
+        timestamp again, one ``ZRANGE``, not run a whole pass."""
+        deadline = time.monotonic() + wait_s
+        while not self._stopping:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not watcher.wait(remaining) or not self.master:
+                return  # due, a signal, or (for a child) the lock may have changed
+            try:
+                nxt = self.resque.delayed.next_timestamp()
+            except redis_py.RedisError:
+                return
+            if nxt is not None and nxt <= time.time():
+                return
+            if nxt is not None:
+                deadline = min(deadline, time.monotonic() + (nxt - time.time()))
+
+    def _sleep_s(self, now_s: float) -> float:
+        wait = self.settings.interval_s
+        if self.master:
+            nxt = self.resque.delayed.next_timestamp()
+            if nxt is not None:
+                wait = min(wait, nxt - now_s)
+            if self._next:
+                wait = min(wait, min(self._next.values()) - now_s)
+        return max(0.0, wait)
+
+    # Recurring jobs -----------------------------------------------------------
+    def load_schedule(self) -> None:
+        """(Re)build the entries: static ones, then persistent ones if dynamic."""
+        entries = {e.name: e for e in self.static if e.runs_in(self.settings.env)}
+        for e in self.static:
+            if not e.runs_in(self.settings.env):
+                log.info("Skipping schedule of %s because configured env %r does not match current env %r",
+                         e.name, ",".join(e.envs), self.settings.env)
+        if self.settings.dynamic:
+            found, problems = sched.parse_schedule(sched.persistent_schedules(self.redis, self.layout))
+            for p in problems:
+                log.error("%s - skipping" if p.fatal else "%s", p)
+            entries.update({e.name: e for e in found if e.runs_in(self.settings.env)})
+            if self.master:
+                self.redis.delete(self.layout.schedules_changed)
+        self.entries = entries
+        self._next = {k: v for k, v in self._next.items() if k in entries}
+        if not entries:
+            log.info("Schedule empty! Set Resque.schedule")
+
+    def update_schedule(self) -> None:
+        """Pick up dynamic schedules changed in Redis (Ruby's ``update_schedule``)."""
+        changed = set()
+        while True:
+            name = self.redis.spop(self.layout.schedules_changed)
+            if name is None:
+                break
+            changed.add(name.decode() if isinstance(name, bytes) else name)
+        if not changed:
+            return
+        log.info("Updating schedule: %s", ", ".join(sorted(changed)))
+        self.load_schedule()
+        for name in changed:
+            self._next.pop(name, None)
+        self._plan_ticks(time.time(), becoming_master=False)
+
+    def _plan_ticks(self, now_s: float, becoming_master: bool) -> None:
+        """Work out each entry's next tick; a new master looks at what it missed."""
+        stored = {k.decode(): float(v) for k, v in self.redis.hgetall(self.layout.schedule_ticks).items()}
+        for name, entry in self.entries.items():
+            if name in self._next:
+                continue
+            last = stored.get(name)
+            nxt = entry.next_after(last if last is not None else now_s, self.started_s, last)
+            if last is not None and nxt <= now_s - max(self.settings.interval_s, 1.0) - 1:
+                missed = nxt
+                if self.settings.catch_up:
+                    log.warning("%s missed its tick at %s while no scheduler was master: running it now",
+                                name, time.ctime(missed))
+                    self._fire_entry(entry, int(missed))
+                else:
+                    log.warning("%s missed its tick at %s while no scheduler was master (not replayed; "
+                                "set PYRESQUE_SCHEDULE_CATCH_UP=1 to run it)", name, time.ctime(missed))
+                nxt = entry.next_after(now_s, self.started_s, last)
+            self._next[name] = nxt
+
+    def fire_recurring(self, now_s: float) -> None:
+        """Enqueue every entry whose tick has come, once per tick."""
+        for name, due in sorted(self._next.items(), key=lambda kv: kv[1]):
+            if due > now_s:
+                continue
+            entry = self.entries[name]
+            self._fire_entry(entry, int(due))
+            self._next[name] = entry.next_after(max(now_s, due), self.started_s, due)
+
+    def _fire_entry(self, entry: sched.Entry, tick: int) -> None:
+        spec = self.resque.registry.get(entry.class_name)
+        queue = entry.queue or (spec.queue if spec is not None else None)
+        if not queue:
+            log.error("schedule %r: %s has no queue: give the entry a queue or register the class with one - skipping",
+                      entry.name, entry.class_name)
+            return
+        # Ruby: a custom_job_class it cannot load is enqueued under that name
+        # (Resque::Job.create(queue, custom, *args)); pyresque loads nothing.
+        custom = entry.config.get("custom_job_class")
+        name = custom if isinstance(custom, str) and custom and custom != "Resque::Job" else entry.class_name
+        payload = codec.encode_job(name, entry.args)
+        result = int(self._fire(
+            keys=[self.layout.schedule_ticks, self.lock.key, self.layout.queues, self.layout.queue(queue),
+                  self.layout.last_enqueued_at],
+            args=[entry.name, tick, self.lock.value, queue, payload, ruby_time_now()]))
+        if result == -2:
+            raise LostLock(f"the master lock {self.lock.key} is no longer {self.lock.value}")
+        if result == 1:
+            log.info("queueing %s (%s)", entry.class_name, entry.name)
+
+    # Signals, title ----------------------------------------------------------------
+    def _install_signals(self) -> dict[int, Any]:
+        def stop(signum: int, frame: Any) -> None:
+            log.info("Got %s signal", signal.Signals(signum).name[3:])
+            self._stopping = True
+
+        def request(flag: str) -> Callable[[int, Any], None]:
+            def handler(signum: int, frame: Any) -> None:
+                setattr(self, flag, True)
+            return handler
+
+        handlers = {signal.SIGINT: stop, signal.SIGTERM: stop, signal.SIGQUIT: stop,
+                    signal.SIGUSR1: request("_print_requested"), signal.SIGUSR2: request("_reload_requested")}
+        return {s: signal.signal(s, h) for s, h in handlers.items()}
+
+    def _handle_requests(self) -> None:
+        if self._print_requested:
+            self._print_requested = False
+            log.info("Scheduling Info\tNext Run")
+            for name, entry in sorted(self.entries.items()):
+                nxt = self._next.get(name)
+                log.info("%s %s\t%s", name, entry.describe(), time.ctime(nxt) if nxt else "-")
+        if self._reload_requested:
+            self._reload_requested = False
+            self.procline("Reloading Schedule")
+            self.load_schedule()
+            self._next.clear()
+            if self.master:
+                self._plan_ticks(time.time(), becoming_master=False)
+
+    def procline(self, text: str) -> None:
+        """Set the process title as Ruby's: ``resque-scheduler-5.0.1[app][env]: text``."""
+        log.info(text)
+        app = f"[{self.settings.app_name}]" if self.settings.app_name else ""
+        env = f"[{self.settings.env}]" if self.settings.env else ""
+        if _setproctitle is not None:
+            _setproctitle(f"resque-scheduler-{RESQUE_SCHEDULER_VERSION}{app}{env}: {text}")
+
+    def _release_quietly(self) -> None:
+        try:
+            self.lock.release()
+        except redis_py.RedisError:
+            pass
+        self.master = False

@@ -1,0 +1,72 @@
+"""``pyresque enqueue --in/--at``, ``delayed ...`` and ``schedule ...`` as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from datetime import datetime, timezone
+
+from pyjobs_procs import env_for, pyresque_cmd
+
+
+def run(redis_url, *args):
+    return subprocess.run(pyresque_cmd(*args), env=env_for(redis_url), capture_output=True, text=True, timeout=30)
+
+
+def test_enqueue_in_and_at_then_list_show_remove(r, redis_server):
+    before = int(time.time())
+    out = run(redis_server, "enqueue", "--in", "10m", "q", "Archive", "1", '"main"', "--json")
+    assert out.returncode == 0, out.stderr
+    assert before + 600 <= json.loads(out.stdout)["at"] <= int(time.time()) + 600
+    assert run(redis_server, "enqueue", "--at", "2030-01-01T09:00:00+01:00", "q", "Archive", "2").returncode == 0
+    listed = json.loads(run(redis_server, "delayed", "list", "--json").stdout)
+    assert [row["count"] for row in listed] == [1, 1] and listed[1]["timestamp"] == 1893484800
+    shown = json.loads(run(redis_server, "delayed", "show", "1893484800", "--json").stdout)
+    assert shown == [{"class": "Archive", "args": [2], "queue": "q"}]
+    removed = run(redis_server, "delayed", "remove", "Archive", "1", '"main"', "--queue", "q", "--json")
+    assert json.loads(removed.stdout) == {"removed": 1}
+    now = run(redis_server, "delayed", "enqueue-now", "Archive", "2", "--queue", "q")
+    assert now.returncode == 0 and r.lrange("resque:queue:q", 0, -1) == [b'{"class":"Archive","args":[2]}']
+    assert run(redis_server, "delayed", "remove", "Archive", "2", "--queue", "q").returncode == 1  # nothing left
+
+
+def test_bad_input_is_one_line_and_a_non_zero_exit(r, redis_server, tmp_path):
+    bad_schedule = tmp_path / "s.yml"
+    bad_schedule.write_text("a:\n  cron: 'nope'\n  class: A\n  queue: q\n")
+    for args in (["enqueue", "--in", "10 minutes", "q", "A"],
+                 ["enqueue", "--at", "tomorrow", "q", "A"],
+                 ["delayed", "show", "soon"],
+                 ["delayed", "remove", "A"],
+                 ["schedule", "list", "--schedule", str(bad_schedule)],
+                 ["schedule", "list", "--schedule", str(tmp_path / "missing.yml")]):
+        out = run(redis_server, *args)
+        assert out.returncode != 0, args
+        assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr, (args, out.stderr)
+    assert r.keys("resque:*") == []
+
+
+def test_schedule_list_shows_next_runs(r, redis_server, tmp_path):
+    f = tmp_path / "s.yml"
+    f.write_text("nightly:\n  cron: '0 3 * * * UTC'\n  class: Nightly\n  queue: n\n  description: at three\n")
+    out = run(redis_server, "schedule", "list", "--schedule", str(f), "--json")
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)
+    assert row["name"] == "nightly" and row["description"] == "at three"
+    nxt = datetime.fromisoformat(row["next_run"]).astimezone(timezone.utc)
+    assert (nxt.hour, nxt.minute, nxt.second) == (3, 0, 0) and 0 < nxt.timestamp() - time.time() <= 86400
+    assert row["last_enqueued_at"] is None
+
+
+def test_an_entry_without_a_queue_needs_a_registered_class(r, redis_server, tmp_path):
+    f = tmp_path / "s.yml"
+    f.write_text("beat:\n  every: 30s\n  class: Heartbeat\n")
+    out = run(redis_server, "schedule", "list", "--schedule", str(f))
+    assert out.returncode == 1 and "Heartbeat is not registered" in out.stderr
+    jobs = tmp_path / "beatjobs.py"
+    jobs.write_text("import pyresque\n\n@pyresque.job('Heartbeat', queue='monitoring')\ndef beat(): ...\n")
+    env = env_for(redis_server, PYTHONPATH=f"{tmp_path}:{env_for(redis_server)['PYTHONPATH']}")
+    out = subprocess.run(pyresque_cmd("schedule", "list", "--schedule", str(f), "--import", "beatjobs", "--json"),
+                         env=env, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)[0]["queue"] == "monitoring"

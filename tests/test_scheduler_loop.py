@@ -1,0 +1,257 @@
+"""The scheduler: master lock, atomic moves, malformed items, recurring ticks, wake-up, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+import pyresque
+from pyresque.check import schema_errors
+from pyresque.config import SchedulerSettings
+from pyresque.scheduler.lock import MasterLock
+from pyresque.scheduler.loop import Scheduler
+from pyresque.scheduler.move import LostLock
+from pyresque.scheduler.schedule import parse_schedule
+from pyjobs_procs import Procs, env_for, pyresque_cmd, title
+from testsupport import wait_until
+
+LOCK = "resque:resque:resque_scheduler_master_lock"
+
+
+@pytest.fixture
+def procs():
+    p = Procs()
+    yield p
+    p.kill_all()
+
+
+def due_bucket(r, ts, *raw):
+    r.rpush(f"resque:delayed:{ts}", *raw)
+    r.zadd("resque:delayed_queue_schedule", {str(ts): ts})
+    for item in raw:
+        r.sadd(f"resque:timestamps:{item}", f"delayed:{ts}")
+
+
+def test_moves_due_jobs_as_ruby_does(resque, r, registry):
+    registry.register(lambda *a: None, name="Known", queue="known")
+    due_bucket(r, 100,
+               '{"class":"Plain","args":[1,"x"],"queue":"q"}',
+               '{"class":"Known","args":{"a":1},"queue":null}',   # Ruby: a Hash is one argument
+               '{"class":"Plain","args":null,"queue":"q"}')
+    due_bucket(r, 2**40, '{"class":"Later","args":[],"queue":"q"}')
+    Scheduler(resque).tick()
+    assert r.lrange("resque:queue:q", 0, -1) == [b'{"class":"Plain","args":[1,"x"]}', b'{"class":"Plain","args":[]}']
+    assert r.lrange("resque:queue:known", 0, -1) == [b'{"class":"Known","args":[{"a":1}]}']
+    assert r.smembers("resque:queues") == {b"q", b"known"}
+    assert not r.exists("resque:delayed:100")
+    assert r.zrange("resque:delayed_queue_schedule", 0, -1) == [str(2**40).encode()]
+    assert r.keys("resque:timestamps:*") == [b'resque:timestamps:{"class":"Later","args":[],"queue":"q"}']
+    assert r.get(LOCK).decode().endswith(f":{os.getpid()}")
+
+
+def test_malformed_items_become_failures_keeping_their_text(resque, r):
+    bad = ["not json", "[1]", '{"args":[]}', '{"class":"Unknown","args":[]}']
+    due_bucket(r, 100, *bad, '{"class":"Fine","args":[],"queue":"q"}')
+    Scheduler(resque).tick()
+    failures = [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
+    assert [f["raw_payload"] for f in failures] == bad
+    assert all(f["exception"] == "pyresque.MalformedPayload" for f in failures)
+    assert all(schema_errors("failure-record", f) == [] and f["worker"].endswith(":scheduler") for f in failures)
+    assert r.llen("resque:queue:q") == 1 and not r.exists("resque:delayed:100")
+
+
+def test_hooks_run_and_can_cancel_a_move(resque, r, registry):
+    seen = []
+
+    @pyresque.job("Hooked", queue="h", registry=registry)
+    class Hooked:
+        @staticmethod
+        def perform(*a): ...
+
+        @staticmethod
+        def before_delayed_enqueue_note(*a):
+            seen.append(("before_delayed_enqueue", a))
+
+        @staticmethod
+        def before_enqueue_gate(*a):
+            return a != ("no",)
+
+        @staticmethod
+        def after_schedule_note(*a):
+            seen.append(("after_schedule", a))
+
+    due_bucket(r, 100, '{"class":"Hooked","args":["yes"],"queue":"h"}', '{"class":"Hooked","args":["no"],"queue":"h"}')
+    Scheduler(resque).tick()
+    assert r.lrange("resque:queue:h", 0, -1) == [b'{"class":"Hooked","args":["yes"]}']
+    assert seen == [("before_delayed_enqueue", ("yes",)), ("before_delayed_enqueue", ("no",)), ("after_schedule", ("yes",))]
+    assert not r.exists("resque:delayed:100")
+
+
+def test_a_scheduler_without_the_lock_moves_nothing(resque, r):
+    r.set(LOCK, "elsewhere:1", ex=60)
+    due_bucket(r, 100, '{"class":"Plain","args":[],"queue":"q"}')
+    s = Scheduler(resque)
+    s.tick()
+    assert s.master is False and r.llen("resque:delayed:100") == 1
+    # A master whose lock is taken over stops at once, moving nothing.
+    r.delete(LOCK)
+    s.lock.acquire_or_renew()
+    r.set(LOCK, "elsewhere:1")
+    with pytest.raises(LostLock):
+        s.mover.move_due()
+    assert r.llen("resque:delayed:100") == 1 and r.llen("resque:queue:q") == 0
+
+
+def test_lock_is_renewed_and_released_only_by_its_holder(r):
+    from pyresque.keys import Keys
+
+    a = MasterLock(r, Keys(), timeout_s=30, value="host:1")
+    b = MasterLock(r, Keys(), timeout_s=30, value="host:2")
+    assert a.acquire_or_renew() and not b.acquire_or_renew()
+    assert 0 < r.ttl(LOCK) <= 30
+    assert not b.release() and a.holder() == "host:1"
+    assert a.release() and b.acquire_or_renew()
+    prefixed = MasterLock(r, Keys(), lock_prefix="App", value="host:3")
+    assert prefixed.key == "resque:resque:App:resque_scheduler_master_lock" and prefixed.acquire_or_renew()
+
+
+def test_a_recurring_tick_is_enqueued_once_across_schedulers(resque, r, redis_server, registry):
+    entries, problems = parse_schedule({"tick": {"every": "10s", "class": "Tick", "queue": "t", "args": [1]}})
+    assert problems == []
+    first = Scheduler(resque, entries=entries)
+    first.started_s = 1000.0
+    first.tick(now_s=1005.0)
+    assert first.master and first._next["tick"] == 1010.0
+    first.tick(now_s=1010.2)
+    first.tick(now_s=1010.4)
+    assert r.lrange("resque:queue:t", 0, -1) == [b'{"class":"Tick","args":[1]}']
+    assert r.hget("resque:delayed:last_enqueued_at", "tick") is not None
+    # The master dies; a new one takes the lock and must not repeat tick 1010.
+    r.delete(LOCK)
+    other = pyresque.Resque(redis_server, registry=registry)
+    second = Scheduler(other, entries=entries, lock=MasterLock(other.redis, other.layout, value="other:2"))
+    second.tick(now_s=1010.9)
+    assert r.llen("resque:queue:t") == 1 and second._next["tick"] == 1020.0
+    second.tick(now_s=1020.0)
+    assert r.llen("resque:queue:t") == 2
+
+
+def test_missed_ticks_are_logged_or_caught_up(resque, r, caplog):
+    entries, _ = parse_schedule({"tick": {"every": "10s", "class": "Tick", "queue": "t"}})
+    r.hset("resque:pyresque:schedule_tick", "tick", 1000)
+    s = Scheduler(resque, entries=entries)
+    s.tick(now_s=1100.0)
+    assert r.llen("resque:queue:t") == 0 and "missed its tick" in caplog.text
+    r.delete(LOCK)
+    catching = Scheduler(resque, SchedulerSettings(catch_up=True), entries=entries,
+                         lock=MasterLock(r, resque.layout, value="other:3"))
+    catching.tick(now_s=1100.0)
+    assert r.llen("resque:queue:t") == 1
+
+
+def test_scheduler_process_moves_a_job_right_at_its_second_and_stops_on_term(procs, r, redis_server):
+    proc = procs.run(pyresque_cmd("scheduler", "-i", "5"), env_for(redis_server))
+    wait_until(lambda: "Master scheduler" in title(proc.pid), 20, "the scheduler to be master")
+    assert title(proc.pid).startswith("resque-scheduler-5.0.1")
+    client = pyresque.Resque(redis_server)
+    lateness = []
+    for _ in range(3):
+        due = int(time.time()) + 1
+        client.enqueue_at_with_queue("q", due, "Plain", due)  # woken by the write, then sleeps until `due`
+        wait_until(lambda: r.llen("resque:queue:q") > len(lateness), 5, "the job to be moved", step_s=0.001)
+        lateness.append(time.time() - due)
+    assert max(lateness) < 0.25, lateness  # Ruby's poll: up to 5 s
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    assert not r.exists(LOCK)  # released on the way out
+
+
+def test_a_bucket_larger_than_a_batch_moves_in_order(resque, r):
+    items = [f'{{"class":"Plain","args":[{n}],"queue":"{"ab"[n % 2]}"}}' for n in range(7)]
+    due_bucket(r, 100, *items)
+    s = Scheduler(resque, SchedulerSettings(batch_size=3))
+    s.tick()
+    assert [json.loads(x)["args"][0] for x in r.lrange("resque:queue:a", 0, -1)] == [0, 2, 4, 6]
+    assert [json.loads(x)["args"][0] for x in r.lrange("resque:queue:b", 0, -1)] == [1, 3, 5]
+    assert r.keys("resque:delayed*") == [] and r.keys("resque:timestamps:*") == []
+
+
+def test_a_custom_job_class_is_enqueued_under_its_name_as_ruby_does(resque, r):
+    entries, _ = parse_schedule({"status": {"every": "10s", "class": "Report", "custom_job_class": "StatusJob",
+                                            "queue": "s", "args": {"a": 1}}})
+    s = Scheduler(resque, entries=entries)
+    s.started_s = 1000.0
+    s.tick(now_s=1005.0)
+    s.tick(now_s=1010.0)
+    assert r.lrange("resque:queue:s", 0, -1) == [b'{"class":"StatusJob","args":[{"a":1}]}']
+
+
+def test_scheduler_signals_and_json_logs_as_ruby(procs, r, redis_server, tmp_path):
+    schedule = tmp_path / "schedule.yml"
+    schedule.write_text("nightly:\n  cron: '0 3 * * *'\n  class: Nightly\n  queue: n\nbroken:\n  cron: 'nope'\n")
+    log_path = tmp_path / "scheduler.log"
+    proc = procs.run(pyresque_cmd("scheduler", "--schedule", str(schedule), "-i", "5"),
+                     env_for(redis_server, LOGFORMAT="json", LOGFILE=str(log_path)))
+    wait_until(lambda: "Master scheduler" in title(proc.pid), 20, "the scheduler to be master")
+
+    def logged():
+        return [json.loads(line) for line in log_path.read_text().splitlines()]
+
+    proc.send_signal(signal.SIGUSR1)
+    wait_until(lambda: any("nightly cron: 0 3 * * *" in e["msg"] for e in logged()), 10, "USR1 to log the schedule")
+    proc.send_signal(signal.SIGUSR2)
+    wait_until(lambda: any(e["msg"] == "Reloading Schedule" for e in logged()), 10, "USR2 to reload the schedule")
+    assert any("'broken'" in e["msg"] and e["level"] == "ERROR" for e in logged())  # logged, not fatal
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(10) == 0
+    assert {"name", "progname", "level", "timestamp", "msg"} <= set(logged()[-1])
+
+
+def test_a_raising_hook_fails_that_job_only(resque, r, registry):
+    @pyresque.job("Grumpy", queue="g", registry=registry)
+    class Grumpy:
+        @staticmethod
+        def perform(*a): ...
+
+        @staticmethod
+        def before_enqueue_check(n):
+            if n == 2:
+                raise RuntimeError("no")
+
+    due_bucket(r, 100, *(f'{{"class":"Grumpy","args":[{n}],"queue":"g"}}' for n in range(4)))
+    Scheduler(resque).tick()
+    assert [json.loads(x)["args"] for x in r.lrange("resque:queue:g", 0, -1)] == [[0], [1], [3]]
+    [failure] = [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
+    assert "raised RuntimeError: no" in failure["error"] and failure["raw_payload"].endswith('[2],"queue":"g"}')
+
+
+def test_kill_9_mid_move_neither_loses_nor_duplicates(procs, r, redis_server):
+    from pyresque.scheduler.delayed import encode_item
+
+    total = 20_000
+    due = int(time.time()) - 50
+    pipe = r.pipeline(transaction=False)
+    for i in range(total):
+        ts, item = due + i % 20, encode_item("Plain", [i], "q")
+        pipe.rpush(f"resque:delayed:{ts}", item)
+        pipe.sadd(f"resque:timestamps:{item}", f"delayed:{ts}")
+    pipe.zadd("resque:delayed_queue_schedule", {str(due + k): due + k for k in range(20)})
+    pipe.execute()
+    first = procs.run(pyresque_cmd("scheduler", "-i", "1"), env_for(redis_server, DELAYED_REQUEUE_BATCH_SIZE="50"))
+    wait_until(lambda: r.llen("resque:queue:q") > 0, 20, "the move to start", step_s=0.001)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(10)
+    moved_when_killed = r.llen("resque:queue:q")
+    assert 0 < moved_when_killed < total
+    r.delete(LOCK)  # the dead master's lock, as its TTL would
+    procs.run(pyresque_cmd("scheduler", "-i", "1"), env_for(redis_server))
+    wait_until(lambda: r.llen("resque:queue:q") == total and not r.exists("resque:delayed_queue_schedule"), 60,
+               "the second scheduler to finish the move")
+    args = sorted(json.loads(x)["args"][0] for x in r.lrange("resque:queue:q", 0, -1))
+    assert args == list(range(total))
+    assert r.keys("resque:delayed:*") == [] and r.keys("resque:timestamps:*") == []

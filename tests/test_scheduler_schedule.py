@@ -1,0 +1,72 @@
+"""Recurring schedules in resque-scheduler's YAML format: cron, every, problems."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from pyresque.errors import InvalidSchedule
+from pyresque.scheduler.schedule import Cron, Every, load_file, parse_duration, parse_schedule, set_schedule
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def test_rufus_cron_puts_seconds_first_and_may_end_with_a_zone():
+    c = Cron.parse("30 * * * * *")  # second 30 of every minute
+    assert c.next_after(datetime(2030, 1, 1, 0, 0, 40, tzinfo=PARIS).timestamp()) == \
+        datetime(2030, 1, 1, 0, 1, 30, tzinfo=PARIS).timestamp()
+    c = Cron.parse("0 9 * * * Europe/Paris")
+    # 09:00 in Paris, summer and winter
+    assert c.next_after(datetime(2030, 7, 1, 10, tzinfo=PARIS).timestamp()) == datetime(2030, 7, 2, 9, tzinfo=PARIS).timestamp()
+    assert c.next_after(datetime(2030, 1, 1, 8, tzinfo=PARIS).timestamp()) == datetime(2030, 1, 1, 9, tzinfo=PARIS).timestamp()
+
+
+@pytest.mark.parametrize("bad", ["nope", "* * *", "61 * * * *", "0 9 * * * Mars/Olympus", ""])
+def test_bad_cron_lines_are_refused(bad):
+    with pytest.raises(InvalidSchedule):
+        Cron.parse(bad)
+
+
+def test_durations_and_every():
+    assert parse_duration("1h30m") == 5400 and parse_duration("2d") == 172800 and parse_duration(45) == 45
+    for bad in ("10x", "", "-5s", "0"):
+        with pytest.raises(InvalidSchedule):
+            parse_duration(bad)
+    e = Every.parse(["1m", {"first_in": "10s"}])
+    assert e.period_s == 60 and e.first_run(1000) == 1010
+
+
+def test_entries_problems_and_defaults(tmp_path):
+    f = tmp_path / "schedule.yml"
+    f.write_text(
+        "Archive:\n  every: 1h\n  args: {repo: 1}\n  description: hourly\n"
+        "typo:\n  cron: '* * * * *'\n  class: X\n  queue: q\n  qeue: r\n"
+        "broken:\n  cron: 'not a cron'\n"
+        "nowhen:\n  class: Y\n"
+        "prod_only:\n  every: 5m\n  class: Z\n  rails_env: production, staging\n"
+    )
+    entries, problems = load_file(str(f))
+    by_name = {e.name: e for e in entries}
+    assert sorted(by_name) == ["Archive", "prod_only", "typo"]
+    assert by_name["Archive"].class_name == "Archive" and by_name["Archive"].args == [{"repo": 1}]
+    assert by_name["prod_only"].runs_in("staging") and not by_name["prod_only"].runs_in("development")
+    assert [(p.name, p.fatal) for p in problems] == [("typo", False), ("broken", True), ("nowhen", True)]
+    assert "unknown key 'qeue'" in str(problems[0])
+
+
+def test_a_file_that_is_not_yaml_or_not_a_mapping(tmp_path):
+    f = tmp_path / "s.yml"
+    f.write_text("a: [unclosed\n")
+    with pytest.raises(InvalidSchedule):
+        load_file(str(f))
+    assert parse_schedule(["a"])[1][0].message.startswith("a schedule is a mapping")
+
+
+def test_set_schedule_writes_what_ruby_reads(r, resque):
+    set_schedule(r, resque.layout, "nightly", {"cron": "0 3 * * *", "class": "Nightly", "queue": "n", "persist": True})
+    assert r.hget("resque:persistent_schedules", "nightly") == b'{"cron":"0 3 * * *","class":"Nightly","queue":"n"}'
+    assert r.smembers("resque:schedules_changed") == {b"nightly"}
+    with pytest.raises(InvalidSchedule):
+        set_schedule(r, resque.layout, "bad", {"cron": "nope"})
