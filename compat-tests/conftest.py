@@ -63,3 +63,51 @@ def web(ruby_available: None, redis_server: str):
 
     with ResqueWeb(redis_server).running() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def node_available() -> None:
+    from nodeside import INSTALL_HINT as NODE_HINT, node_problem
+
+    problem = node_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"node-resque is required in CI: {problem}. {NODE_HINT}")
+        pytest.skip(f"{problem}. {NODE_HINT}")
+
+
+@pytest.fixture
+def node(node_available: None, r: redis_py.Redis, redis_server: str):
+    """The real node-resque on the test's Redis, namespace resque."""
+    from nodeside import Node
+
+    return Node(redis_server)
+
+
+@pytest.fixture(scope="session")
+def resque32_available(ruby_available: None) -> None:
+    from resque32 import INSTALL_HINT as HINT_32, resque32_problem
+
+    problem = resque32_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(f"Resque 3.2.0 is required in CI: {problem}. {HINT_32}")
+        pytest.skip(f"{problem}. {HINT_32}")
+
+
+@pytest.fixture
+def ruby32(resque32_available: None, r: redis_py.Redis, redis_server: str) -> Ruby:
+    """Resque 3.2.0's real code (from its unpacked gem) on the test's Redis, default namespace."""
+    from resque32 import LIB
+
+    return Ruby(redis_server, resque_lib=LIB)
+
+
+@pytest.fixture(scope="module")
+def web32(resque32_available: None, redis_server: str):
+    """resque-web 3.2.0 over HTTP on this session's Redis, default namespace."""
+    from resque32 import LIB
+    from webside import ResqueWeb
+
+    with ResqueWeb(redis_server, resque_lib=LIB).running() as server:
+        yield server

@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,22 @@ INSTALL_HINT = (
     "`apt-get install ruby ruby-dev ruby-bundler build-essential` then "
     "`cd ruby-fixtures && bundle config set --local path vendor/bundle && bundle install`"
 )
+
+
+def default_resque_lib() -> Path | None:
+    """``PYRESQUE_RESQUE_LIB``: another Resque's lib/ for every Ruby the compat
+    tests run, e.g. ``ruby-fixtures/gems/resque-3.2.0/lib`` to run them all
+    against Resque 3.2.0 (compat-tests/resque32.py)."""
+    value = os.environ.get("PYRESQUE_RESQUE_LIB")
+    return Path(value).resolve() if value else None
+
+
+def ruby_failure_fields() -> list[str]:
+    """The fields of a failure record the Ruby under test writes: 3.1+ adds ``failure_id``."""
+    fields = ["failed_at", "payload", "exception", "error", "backtrace", "worker", "queue"]
+    lib = default_resque_lib()
+    version = lib.parent.name.removeprefix("resque-") if lib else "3.0.3"
+    return fields + ["failure_id"] if tuple(int(x) for x in version.split(".")[:2]) >= (3, 1) else fields
 
 
 def ruby_problem() -> str | None:
@@ -42,6 +58,15 @@ class Ruby:
 
     redis_url: str
     namespace: str | None = None
+    # Another Resque's lib/ loaded ahead of the bundled one (resque32.py: 3.2.0 from its unpacked gem).
+    resque_lib: Path | None = field(default_factory=default_resque_lib)
+
+    def ruby(self, env: dict[str, str] | None = None) -> list[str]:
+        """``bundle exec ruby``, with -I for ``resque_lib`` unless ``env`` picks
+        another set of gems (BUNDLE_GEMFILE), which brings its own Resque."""
+        other_gems = env is not None and "BUNDLE_GEMFILE" in env
+        lib = [] if self.resque_lib is None or other_gems else ["-I", str(self.resque_lib)]
+        return ["bundle", "exec", "ruby", *lib]
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -54,7 +79,7 @@ class Ruby:
 
     def run(self, script: str, *args: str, stdin: str = "", timeout_s: float = 120, **env: str) -> subprocess.CompletedProcess:
         proc = subprocess.run(
-            ["bundle", "exec", "ruby", f"scripts/{script}", *args],
+            [*self.ruby(env), f"scripts/{script}", *args],
             cwd=FIXTURES, input=stdin, capture_output=True, text=True,
             timeout=timeout_s, env=self.env(**env),
         )
@@ -80,7 +105,7 @@ class Ruby:
     def spawn(self, script: str, *args: str, **env: str) -> subprocess.Popen:
         """Start a Ruby script in the background (e.g. a long-running worker)."""
         return subprocess.Popen(
-            ["bundle", "exec", "ruby", f"scripts/{script}", *args],
+            [*self.ruby(env), f"scripts/{script}", *args],
             cwd=FIXTURES, env=self.env(**env),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )

@@ -86,7 +86,7 @@ def test_an_action_in_one_dashboard_is_seen_in_the_other(web: Any, dashboard: Da
     assert stats_txt(web)["queues.record"] == 2
     assert re.search(r"Retried\s+\S+", text_of(web.get("/failed")))
     # Remove the Python failure in resque-web: pyresque's dashboard no longer lists it.
-    web.get("/failed/remove/2")
+    web.act("/failed/remove/2")
     items = dashboard.get_json("/api/failed?order=oldest")["items"]
     assert [i["error"] for i in items] == ["exploded with [1]", "exploded with [2]"]
     assert items[0]["retried_at"]

@@ -13,6 +13,7 @@ import redis as redis_py
 
 from pyresque.check import check, format_problems, schema_errors
 from pyresque.keys import Keys
+from rubyside import ruby_failure_fields
 from testsupport import wait_until
 
 K = Keys()
@@ -76,7 +77,7 @@ def test_ruby_failure_records_fit_the_schema(ruby: Any, r: redis_py.Redis) -> No
     [raw] = r.lrange(K.failed, 0, -1)
     record = json.loads(raw)
     assert schema_errors("failure-record", record) == [], record
-    assert list(record) == ["failed_at", "payload", "exception", "error", "backtrace", "worker", "queue"]
+    assert list(record) == ruby_failure_fields()
     assert record["exception"] == "ArgumentError"
     assert int(r.get(K.failed_stat())) == 1 and int(r.get(K.processed_stat())) == 1
     assert_clean(r)

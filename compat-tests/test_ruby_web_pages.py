@@ -148,7 +148,7 @@ def test_failed_page_shows_a_python_failure(web, r, procs, resque, redis_server)
     assert "exploded with [&#39;&lt;b&gt;&amp;&#39;, 3]" in page
     backtrace = html.unescape(re.search(r"<pre style='display:none'>(.*?)</pre>", page, re.S).group(1))
     assert backtrace.split("\n") and "pyjobs_worker.py" in backtrace and ":in `exploder'" in backtrace
-    assert '<a href="/failed/requeue/0" rel="retry">Retry</a>' in page
+    assert web.retry_control("/failed/requeue/0") in page
     # The class filter finds it by its wire name.
     assert "Failed Jobs with class 'Exploder' Showing 1 job" in text_of(web.get("/failed?class=Exploder"))
 

@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-from rubyside import FIXTURES
+from rubyside import FIXTURES, default_resque_lib
 from testsupport import free_port, wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -38,11 +38,16 @@ class ResqueWeb:
     """``resque-web -F -L`` on 127.0.0.1:<free port>, against one Redis and namespace."""
 
     def __init__(self, redis_url: str, namespace: str = "resque", config: Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 resque_lib: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.redis_url = redis_url
         self.namespace = namespace
         self.config = config
         self.extra_env = dict(env or {})  # e.g. BUNDLE_GEMFILE for another set of gems
+        # Another Resque's lib/ (and its bin/resque-web) instead of the bundled one; not
+        # with another set of gems, which brings its own Resque.
+        if resque_lib is None and "BUNDLE_GEMFILE" not in self.extra_env:
+            resque_lib = default_resque_lib()
+        self.resque_lib = resque_lib
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.app_dir = tempfile.mkdtemp(prefix="pyresque-web-")
@@ -55,8 +60,11 @@ class ResqueWeb:
         if self.config is not None:
             env["RESQUECONFIG"] = str(self.config)
         env.update(self.extra_env)
+        command = ["bundle", "exec", "resque-web"]
+        if self.resque_lib is not None:
+            command = ["bundle", "exec", "ruby", "-I", str(self.resque_lib), str(self.resque_lib.parent / "bin" / "resque-web")]
         self.proc = subprocess.Popen(
-            ["bundle", "exec", "resque-web", "-F", "-L", "-p", str(self.port), "-o", "127.0.0.1",
+            [*command, "-F", "-L", "-p", str(self.port), "-o", "127.0.0.1",
              "-r", self.redis_url, "-N", self.namespace, "--app-dir", self.app_dir],
             cwd=FIXTURES, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -111,6 +119,24 @@ class ResqueWeb:
     def get(self, path: str, xhr: bool = False) -> str:
         return self.request(path, headers={"X-Requested-With": "XMLHttpRequest"} if xhr else None)
 
+    @property
+    def post_only(self) -> bool:
+        """Whether retry and remove of one failure are POST-only (resque-web 3.2+)."""
+        version = self.resque_lib.parent.name.removeprefix("resque-") if self.resque_lib else "3.0.3"
+        return tuple(int(x) for x in version.split(".")[:2]) >= (3, 2)
+
+    def act(self, path: str, xhr: bool = False) -> str:
+        """Retry or remove one failure as resque-web's own page does: the GET its
+        3.0 links send, the POST its 3.2 forms send."""
+        headers = {"X-Requested-With": "XMLHttpRequest"} if xhr else None
+        return self.request(path, data=b"" if self.post_only else None, headers=headers)
+
+    def retry_control(self, path: str) -> str:
+        """The Retry control the Failed page shows for ``path``: a link in 3.0, a form in 3.2."""
+        if self.post_only:
+            return f'<form method="POST" action="{path}" class="retry">'
+        return f'<a href="{path}" rel="retry">Retry</a>'
+
     def post(self, path: str) -> str:
         return self.request(path, data=b"")
 
@@ -146,7 +172,9 @@ def ruby_worker(redis_url: str, queues: str, *, interval: str = "0.1", log_dir: 
         full_env.pop(name, None)
     full_env.update(REDIS_URL=redis_url, QUEUES=queues, INTERVAL=interval)
     full_env.update(env)
-    return _spawn(["bundle", "exec", "ruby", f"scripts/{script}"], cwd=str(FIXTURES), env=full_env, log_dir=log_dir)
+    lib = default_resque_lib() if "BUNDLE_GEMFILE" not in env else None  # another gem set: its own Resque
+    ruby = ["bundle", "exec", "ruby"] + (["-I", str(lib)] if lib else [])
+    return _spawn([*ruby, f"scripts/{script}"], cwd=str(FIXTURES), env=full_env, log_dir=log_dir)
 
 
 def _spawn(argv: list[str], cwd: str, env: dict[str, str], log_dir: str | None) -> subprocess.Popen:

@@ -2,7 +2,9 @@
 
 A record is the JSON Ruby's ``Resque::Failure::Redis#save`` writes, fields in
 this order: ``failed_at``, ``payload``, ``exception``, ``error``,
-``backtrace``, ``worker``, ``queue`` (and ``retried_at`` once requeued).
+``backtrace``, ``worker``, ``queue``, ``failure_id`` (Resque 3.1+: a random
+UUID, unless :data:`generate_failure_ids` is off), and ``retried_at`` once
+requeued.
 resque-web parses ``failed_at``/``retried_at`` with ``DateTime.parse`` and
 splits ``worker`` on ``:``, so those formats are exactly Ruby's.
 
@@ -40,6 +42,12 @@ from pyresque.payload import Job
 log = logging.getLogger(__name__)
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+#: Whether new failure records get a ``failure_id`` (a random UUID), as Resque
+#: 3.1+ gives them unless ``Resque::Failure.generate_failure_ids = false``.
+#: Set it to False (``pyresque.failure.generate_failure_ids = False``) to
+#: write records exactly as Resque 3.0 and older did.
+generate_failure_ids = True
 
 # Python's own limit on chained exceptions is its recursion limit; a record
 # does not need more than this many.
@@ -111,8 +119,13 @@ def record(
     queue: str,
     raw_payload: str | bytes | None = None,
     now_s: float | None = None,
+    failure_id: str | None = None,
 ) -> dict[str, Any]:
     """A failure record with Ruby's fields in Ruby's order.
+
+    ``failure_id`` follows ``queue``, as in Resque 3.2: the given id, else a
+    new UUID4 when :data:`generate_failure_ids` is on (the default), else
+    none (Resque 3.0's record).
 
     ``raw_payload`` (pyresque's addition) is the payload exactly as queued,
     for when ``payload`` cannot give the job back: a payload that is not a
@@ -132,6 +145,10 @@ def record(
         "worker": worker,
         "queue": queue,
     }
+    if failure_id is None and generate_failure_ids:
+        failure_id = str(uuid.uuid4())
+    if failure_id is not None:
+        data["failure_id"] = failure_id
     if isinstance(raw_payload, bytes):
         try:
             data["raw_payload"] = raw_payload.decode("utf-8")

@@ -10,7 +10,13 @@ hooks belong to a registry. This module only knows how to *run* them:
   skips the job;
 * ``after_perform`` runs unless something raised, even when an around hook
   skipped the job (Ruby runs it after the around chain either way);
-* ``on_failure(exc, *args)`` runs once when the job raised.
+* ``on_failure(exc, *args)`` runs once when the job raised;
+* ``always(*args)`` (Resque 3.1+) runs last, whatever happened: success,
+  failure (after ``on_failure``), a skip by :class:`DontPerform` or by an
+  around hook. When one raises after the job failed, the job fails with a
+  :class:`RuntimeError` naming both errors (Ruby's "Additional error ...
+  occurred in running always hooks"); after a success, its own exception
+  fails the job.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ JOB_HOOKS = (
     "around_perform",
     "after_perform",
     "on_failure",
+    "always",
     # resque-scheduler's: before_schedule returning False drops a delayed
     # job; before_delayed_enqueue runs as the scheduler moves it (its result
     # is ignored, as in Ruby); after_schedule runs once it is scheduled.
@@ -90,12 +97,27 @@ def perform_with_hooks(
         run_all(hooks["before_perform"], *args)
         ran = _around(list(hooks["around_perform"]), perform, args)
         run_all(hooks["after_perform"], *args)  # as Resque::Job#perform: whether or not it ran
-        return ran
-    except Exception as exc:
-        if not isinstance(exc, DontPerform):
+    except BaseException as exc:  # always hooks run on every way out, as Ruby's ensure
+        if isinstance(exc, Exception) and not isinstance(exc, DontPerform):
             for hook in hooks["on_failure"]:
                 hook(exc, *args)
+        _run_always(hooks.get("always", ()), args, exc)
         raise
+    _run_always(hooks.get("always", ()), args, None)
+    return ran
+
+
+def _run_always(always: Sequence[Callable[..., Any]], args: Sequence[Any], failure: BaseException | None) -> None:
+    """Resque 3.1's ``run_always_hooks``: after a failure, a raising hook's error names both."""
+    try:
+        run_all(always, *args)
+    except Exception as exc:
+        if failure is None or isinstance(failure, DontPerform):
+            raise
+        raise RuntimeError(
+            f"Additional error ({type(exc).__name__}: {exc}) occurred in running always hooks; "
+            f"original error that caused job failure was {type(failure).__name__}: {failure}"
+        ) from failure
 
 
 def _around(arounds: list[Callable[..., Any]], perform: Callable[..., Any], args: Sequence[Any]) -> bool:

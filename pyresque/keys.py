@@ -29,6 +29,8 @@ _DELAYED_SCHEDULE = "delayed_queue_schedule"
 _DELAYED = "delayed:"
 _TIMESTAMPS = "timestamps:"
 _STARTED_SUFFIX = ":started"
+# node-resque's liveness key, worker:ping:<host:pid> (a JSON {time,name,queues}).
+_NODE_PING = _WORKER + "ping:"
 _PERSISTENT_SCHEDULES = "persistent_schedules"
 _SCHEDULES_CHANGED = "schedules_changed"
 _LAST_ENQUEUED_AT = "delayed:last_enqueued_at"
@@ -54,7 +56,8 @@ class KeyKind:
     heartbeat, prune_lock, pause_all, stat, failed, failed_queues,
     failed_list, delayed_schedule, delayed, timestamps, persistent_schedules,
     schedules_changed, last_enqueued_at, scheduler_lock, retry,
-    pyresque (pyresque's own, which Ruby ignores), other. ``arg`` is the
+    pyresque (pyresque's own, which Ruby ignores), node_ping (node-resque's
+    ``worker:ping:<name>``, which Ruby ignores), other. ``arg`` is the
     variable part: the queue name, worker id, stat suffix (``processed`` or
     ``processed:<id>``), failure list name, timestamp or encoded item.
     """
@@ -259,6 +262,7 @@ class Keys:
     def parse(self, key: str) -> KeyKind | None:
         """What ``key`` is in Resque's layout, or None when it is outside the namespace.
 
+        ``worker:ping:<name>`` is node-resque's liveness key (``node_ping``).
         ``worker:<id>:started`` wins over ``worker:<id>`` (an id cannot end in
         ``:started`` unless a queue is named ``started``). Any ``<x>_failed``
         is reported as a failure list; callers that care can check it against
@@ -292,6 +296,10 @@ class Keys:
             return KeyKind("retry_failure", bare[len(_RETRY_FAILURE + _RETRY):])
         if bare.startswith(_PYRESQUE):
             return KeyKind("pyresque", bare[len(_PYRESQUE):])
+        if bare.startswith(_NODE_PING) and not bare.endswith(_STARTED_SUFFIX):
+            # Also what worker:<id> of a worker on a host named "ping" looks
+            # like: a caller that sees "ping:<name>" in workers reads it so.
+            return KeyKind("node_ping", bare[len(_NODE_PING):])
         if bare.startswith(_WORKER):
             rest = bare[len(_WORKER):]
             if rest.endswith(_STARTED_SUFFIX):

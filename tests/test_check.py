@@ -12,12 +12,13 @@ import redis as redis_py
 from pyresque import Resque, failure, times
 from pyresque import payload as codec
 from pyresque import workers as worker_records
-from pyresque.check import ERROR, WARNING, Problem, check, format_problems
+from pyresque.check import ERROR, NOTE, WARNING, Problem, check, format_problems, format_report, report_data
 from pyresque.errors import MalformedPayload
 from pyresque.keys import Keys
 
 K = Keys()
 WID = "web-1:4242:high,*"
+JS_DATE = "Wed Dec 02 2026 05:20:00 GMT+0000 (Coordinated Universal Time)"
 GOOD_FAILURE = {
     "failed_at": "2026/11/23 03:22:31 UTC",
     "payload": {"class": "A", "args": [1]},
@@ -134,13 +135,14 @@ PLANTS: list[tuple[str, Plant, str, str, str]] = [
     ("worker id with non-numeric pid", lambda r: r.sadd(K.workers, "web-1:abc:q"), ERROR, "workers", "not in the required format"),
     ("worker id with ':' in a queue", lambda r: r.sadd(K.workers, "web-1:12:a:b"), WARNING, "workers", "has ':' in its queues"),
     ("worker without started", lambda r: r.sadd(K.workers, "web-1:13:q"), WARNING, "workers", "has no 'worker:web-1:13:q:started'"),
-    ("worker record bad run_at", lambda r: r.set(K.worker(WID), '{"queue":"high","run_at":"2026/11/23 03:22:31 UTC","payload":{"class":"A","args":[]}}'), ERROR, f"worker:{WID}", "['run_at']"),
+    ("worker record old run_at", lambda r: r.set(K.worker(WID), '{"queue":"high","run_at":"2026/11/23 03:22:31 UTC","payload":{"class":"A","args":[]}}'), WARNING, f"worker:{WID}", "is not Ruby's UTC ISO 8601"),
+    ("worker record run_at a number", lambda r: r.set(K.worker(WID), '{"queue":"high","run_at":5,"payload":{"class":"A","args":[]}}'), ERROR, f"worker:{WID}", "['run_at']"),
     ("worker record no payload", lambda r: r.set(K.worker(WID), '{"queue":"high","run_at":"2026-11-23T03:22:31Z"}'), ERROR, f"worker:{WID}", "'payload' is a required property"),
     ("worker record not JSON", lambda r: r.set(K.worker(WID), "busy"), ERROR, f"worker:{WID}", "not valid JSON"),
     ("worker record is a hash", lambda r: (r.delete(K.worker(WID)), r.hset(K.worker(WID), "queue", "high")), ERROR, f"worker:{WID}", "is a Redis hash"),
     ("orphan worker record", lambda r: r.set(K.worker("gone:1:q"), '{"queue":"q","run_at":"2026-11-23T03:22:31Z","payload":{"class":"A","args":[]}}'), WARNING, "worker:gone:1:q", "not in the workers set"),
-    ("started as epoch", lambda r: r.set(K.worker_started(WID), "1700000000"), ERROR, f"worker:{WID}:started", "not in the required format"),
-    ("started in ISO form", lambda r: r.set(K.worker_started(WID), "2026-11-23T03:22:31Z"), ERROR, f"worker:{WID}:started", "not in the required format"),
+    ("started as epoch", lambda r: r.set(K.worker_started(WID), "1700000000"), WARNING, f"worker:{WID}:started", "is epoch seconds"),
+    ("started in ISO form", lambda r: r.set(K.worker_started(WID), "2026-11-23T03:22:31Z"), WARNING, f"worker:{WID}:started", "not in the required format"),
     ("heartbeat epoch", lambda r: r.hset(K.heartbeat, WID, "1700000000"), ERROR, "workers:heartbeat", "'1700000000' is not in the required format"),
     ("heartbeat no offset", lambda r: r.hset(K.heartbeat, WID, "2026-11-23T03:22:31"), ERROR, "workers:heartbeat", "not in the required format"),
     ("heartbeat field not an id", lambda r: r.hset(K.heartbeat, "web-1", times.heartbeat(now(r))), ERROR, "workers:heartbeat", "field violates worker-id"),
@@ -151,7 +153,8 @@ PLANTS: list[tuple[str, Plant, str, str, str]] = [
     ("per-worker stat garbage", lambda r: r.set(K.failed_stat(WID), "many"), ERROR, f"stat:failed:{WID}", "not in the required format"),
     ("stat beyond 64 bits", lambda r: r.set(K.processed_stat(), str(2**63)), ERROR, "stat:processed", "64-bit"),
     ("failure not JSON", lambda r: r.rpush(K.failed, "oops"), ERROR, "failed", "record 2 is not valid JSON"),
-    ("failure bad failed_at", lambda r: r.rpush(K.failed, _failure(failed_at="2026-11-23 03:22:31")), ERROR, "failed", "['failed_at']"),
+    ("failure ISO failed_at", lambda r: r.rpush(K.failed, _failure(failed_at="2026-11-23 03:22:31")), WARNING, "failed", "DateTime.parse"),
+    ("failure unreadable failed_at", lambda r: r.rpush(K.failed, _failure(failed_at="yesterday")), ERROR, "failed", "['failed_at']"),
     ("failure worker not a string", lambda r: r.rpush(K.failed, _failure(worker=None)), ERROR, "failed", "['worker']"),
     ("failure backtrace a string", lambda r: r.rpush(K.failed, _failure(backtrace="x.rb:1")), ERROR, "failed", "['backtrace']"),
     ("failure payload a string", lambda r: r.rpush(K.failed, _failure(payload="A")), ERROR, "failed", "['payload']"),
@@ -163,6 +166,19 @@ PLANTS: list[tuple[str, Plant, str, str, str]] = [
     ("all workers paused", lambda r: r.set(K.pause_all, " TRUE "), WARNING, "pause-all-workers", "paused"),
     ("schedule member not a timestamp", lambda r: r.zadd(K.delayed_schedule, {"soon": 5}), ERROR, "delayed_queue_schedule", "'soon'"),
     ("delayed item without class", lambda r: r.rpush(K.delayed(1795404283), '{"args":[]}'), ERROR, "delayed:1795404283", "'class' is a required property"),
+    # Other implementations' deviations Ruby tolerates (node-resque 9.x writes each of these).
+    ("failed_at as JavaScript Date", lambda r: r.rpush(K.failed, _failure(failed_at=JS_DATE)), WARNING, "failed", "Date#toString"),
+    ("failure worker host:pid", lambda r: r.rpush(K.failed, _failure(worker="web-1:4242")), WARNING, "failed", "is host:pid, not a worker id"),
+    ("run_at as JavaScript Date", lambda r: r.set(K.worker(WID), json.dumps({"run_at": JS_DATE, "queue": "high", "payload": {"class": "A", "args": []}, "worker": "web-1:4242"})), WARNING, f"worker:{WID}", "run_at"),
+    ("worker record re-encoded by cjson", lambda r: r.set(K.worker(WID), '{"queue":"high","run_at":"2026-11-23T03:22:31Z","payload":{"class":"A","args":[9.007199254741e+15,"a\\/b"]}}'), WARNING, f"worker:{WID}", "re-encoded lossily"),
+    ("delayed item in node's key order", lambda r: r.rpush(K.delayed(1795404283), '{"class":"A","queue":"q","args":[]}'), WARNING, "delayed:1795404283", "remove_delayed"),
+    ("timestamps set in node's key order", lambda r: r.sadd(K.timestamps('{"class":"A","queue":"q","args":[]}'), "delayed:1795404283"), WARNING, 'timestamps:{"class":"A","queue":"q","args":[]}', "remove_delayed"),
+    ("failures not counted as processed", lambda r: r.set(K.failed_stat(), "10"), WARNING, "stat:processed", "less than stat:failed"),
+    ("per-worker stat under host:pid", lambda r: r.set(K.processed_stat("web-1:4242"), "1"), WARNING, "stat:processed:web-1:4242", "nobody deletes it"),
+    ("per-worker stat of a gone worker", lambda r: r.set(K.failed_stat("gone:1:q"), "1"), WARNING, "stat:failed:gone:1:q", "left over"),
+    ("worker without heartbeat", lambda r: r.sadd(K.workers, "web-1:14:q"), WARNING, "workers", "prunes it while it runs"),
+    ("node-resque ping key", lambda r: r.set(K.prefix + "worker:ping:web-1:4242", '{"time":1,"name":"web-1:4242","queues":"q"}'), NOTE, "worker:ping:web-1:4242", "node-resque's liveness key"),
+    ("payload with node's queue field", lambda r: r.rpush(K.queue("high"), '{"class":"A","queue":"high","args":[]}'), NOTE, "queue:high", "'queue' (node-resque's)"),
     ("timestamps member namespaced", lambda r: r.sadd(K.timestamps('{"class":"A","args":[],"queue":"q"}'), "resque:delayed:1"), ERROR, 'timestamps:{"class":"A","args":[],"queue":"q"}', "does not name a delayed list"),
 ]
 
@@ -240,3 +256,75 @@ def test_works_with_a_decoding_client(resque: Resque, r: redis_py.Redis, redis_s
         assert [p.message for p in check(text_client, K)] == [p.message for p in check(r, K)]
     finally:
         text_client.close()
+
+
+# Neighbours and the report ------------------------------------------------------
+def test_a_ping_key_is_a_worker_record_when_a_worker_on_host_ping_owns_it(r: redis_py.Redis) -> None:
+    wid = "ping:77:q"
+    record = '{"queue":"q","run_at":"2026-11-23T03:22:31Z","payload":{"class":"A","args":[]}}'
+    r.sadd(K.workers, wid)
+    r.set(K.worker_started(wid), "2026-11-23 03:22:31 +0000")
+    r.hset(K.heartbeat, wid, times.heartbeat(now(r)))
+    r.set(K.worker(wid), record)
+    assert check(r, K) == []
+    r.set(K.worker(wid), "busy")
+    assert [p.message[:24] for p in check(r, K)] == ["value is not valid JSON "]
+
+
+def test_neighbours_keys_are_never_taken_for_resques(r: redis_py.Redis) -> None:
+    # resque-scheduler's and resque-retry's own keys (valid), and pyresque's: no findings at all.
+    r.hset(K.prefix + "delayed:last_enqueued_at", "nightly", "2026-11-23 03:22:31 +0000")
+    r.hset(K.prefix + "persistent_schedules", "nightly", '{"cron":"0 0 * * *","class":"Nightly","queue":"n"}')
+    r.sadd(K.prefix + "schedules_changed", "nightly")
+    r.set(K.prefix + "resque:resque_scheduler_master_lock", "web-1:99", ex=180)
+    r.set(K.prefix + "resque-retry:Archive:1", "2")
+    r.set(K.prefix + "failure-resque-retry:Archive:1", _failure(failed_at="2026/11/23 03:22:31"))
+    r.set(K.reservation("web-1:4242:q"), "0123456789abcdef", ex=60)
+    r.rpush(K.prefix + "pyresque:history:10s", "1700000000 1 0")
+    r.set(K.prefix + "connection_test_key", "1")  # node-resque's
+    assert check(r, K) == [], format_problems(check(r, K))
+
+
+def test_every_finding_names_a_reader_and_a_section(resque: Resque, r: redis_py.Redis) -> None:
+    populate(resque, r)
+    plant_everything(r)
+    problems = check(r, K)
+    assert {p.severity for p in problems} == {ERROR, WARNING, NOTE}
+    for p in problems:
+        assert p.reader and p.section.startswith("§"), p
+        assert p.severity == NOTE or p.reader != "none", p  # errors and warnings always affect a reader
+    assert [p.severity for p in problems] == sorted((p.severity for p in problems), key=[ERROR, WARNING, NOTE].index)
+
+
+def test_report_in_markdown_and_json(resque: Resque, r: redis_py.Redis) -> None:
+    populate(resque, r)
+    r.rpush(K.queue("high"), "not json")
+    r.rpush(K.failed, _failure(failed_at=JS_DATE))
+    problems = check(r, K)
+    data = report_data(problems, "resque")
+    assert data["summary"] == {"error": 1, "warning": 1, "note": 0}
+    assert [(f["severity"], f["key"], f["section"]) for f in data["findings"]] == [
+        ("error", "resque:queue:high", "§3"), ("warning", "resque:failed", "§5.1")]
+    assert data["findings"][0]["reader"] == "Ruby worker running the job (Resque::Job)"
+    json.dumps(data)
+    text = format_report(problems, "resque")
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| Severity | Key | Ruby reader affected | SPEC | Finding |"
+    assert rows[1].startswith("| error | `resque:queue:high` | Ruby worker running the job (Resque::Job) | §3 | item 2 is not valid JSON")
+    assert rows[2].startswith("| warning | `resque:failed` | resque-web Failed page and Resque::Failure | §5.1 | ")
+    assert "1 error, 1 warning." in text
+    assert "No findings" in format_report([], "resque")
+
+
+def test_cli_check_report(resque: Resque, r: redis_py.Redis, redis_server: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from pyresque.cli import main
+
+    r.rpush(K.failed, _failure(failed_at=JS_DATE))
+    assert main(["check", "--report", "--redis", redis_server]) == 0  # warnings only: exit 0
+    text = capsys.readouterr().out
+    assert text.startswith("# Resque protocol conformance: namespace `resque`")
+    assert "| warning | `resque:failed` |" in text
+    r.rpush(K.queue("high"), "not json")
+    assert main(["check", "--report", "--json", "--redis", redis_server]) != 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["summary"] == {"error": 1, "warning": 2, "note": 0}

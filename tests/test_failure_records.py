@@ -233,7 +233,7 @@ def test_encode_record_always_writes_a_record_ruby_can_read():
     odd = failure.record({"class": "A", "args": [{1, 2}]}, "X", "lone \ud800 surrogate", ["f\udcffile.py:1:in `x'"],
                          "h:1:q", "q")
     written = json.loads(failure.encode_record(odd))
-    assert list(written) == FIELDS and written["payload"] is None
+    assert list(written) == FIELDS + ["failure_id"] and written["payload"] is None
     assert written["error"] == "lone \\ud800 surrogate" and written["backtrace"] == ["f\\udcffile.py:1:in `x'"]
 
     # A payload too deep for a record, with nothing queued to fall back on
@@ -268,3 +268,19 @@ def test_failure_commands_survive_hostile_records(r, resque):
     assert r.lrange("resque:failed", 0, -1) == hostile, "a refused retry changes nothing"
     failures.requeue(len(hostile) - 1)
     assert r.lrange("resque:queue:q", 0, -1) == [b'{"class":"A","args":[1]}']
+
+
+def test_records_carry_a_failure_id_after_queue_as_resque_3_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+    import uuid as uuid_mod
+
+    a = failure.record({"class": "A", "args": []}, "E", "x", [], "h:1:q", "q")
+    b = failure.record({"class": "A", "args": []}, "E", "x", [], "h:1:q", "q", raw_payload="raw")
+    assert list(a) == FIELDS + ["failure_id"]
+    assert list(b) == FIELDS + ["failure_id", "raw_payload"]
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", a["failure_id"])
+    assert a["failure_id"] != b["failure_id"] and uuid_mod.UUID(a["failure_id"]).version == 4
+    # A given id wins; turned off (Resque::Failure.generate_failure_ids = false) there is none.
+    assert failure.record(None, "E", "x", [], "h:1:q", "q", failure_id="given")["failure_id"] == "given"
+    monkeypatch.setattr(failure, "generate_failure_ids", False)
+    assert list(failure.record(None, "E", "x", [], "h:1:q", "q")) == FIELDS

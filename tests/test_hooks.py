@@ -99,3 +99,72 @@ def test_an_exception_runs_on_failure_once_then_propagates(where: str) -> None:
     assert log[-1] == ("on_failure", boom, (5,))
     assert sum(1 for x in log if isinstance(x, tuple)) == 1
     assert "after_perform" not in log or where == "after_perform"
+
+
+# always hooks (Resque 3.1+, checked against Resque 3.2.0's Job#perform) -------
+def test_always_runs_last_after_success_failure_and_skips() -> None:
+    log: list = []
+    always = [lambda *a: log.append(("always", a))]
+
+    assert perform_with_hooks(lambda *a: log.append("perform"), [1], _hooks(
+        after_perform=[lambda *a: log.append("after")], always=always)) is True
+    assert log == ["perform", "after", ("always", (1,))]
+
+    log.clear()
+
+    def boom(*a):
+        raise ValueError("job")
+    with pytest.raises(ValueError, match="job"):
+        perform_with_hooks(boom, [2], _hooks(on_failure=[lambda e, *a: log.append(("failure", a))], always=always))
+    assert log == [("failure", (2,)), ("always", (2,))]
+
+    log.clear()
+
+    def skip(*a):
+        raise DontPerform()
+    with pytest.raises(DontPerform):
+        perform_with_hooks(lambda *a: log.append("perform"), [3], _hooks(before_perform=[skip], always=always))
+    assert log == [("always", (3,))]
+
+
+def test_always_hook_that_raises_fails_the_job_and_names_both_errors() -> None:
+    def bad(*a):
+        raise KeyError("hook")
+
+    # After a success: the hook's own error fails the job.
+    with pytest.raises(KeyError):
+        perform_with_hooks(lambda *a: None, [], _hooks(always=[bad]))
+
+    # After a failure: a RuntimeError naming both, as Ruby's "Additional error ...".
+    def boom(*a):
+        raise ValueError("job")
+    with pytest.raises(RuntimeError, match=r"Additional error \(KeyError: 'hook'\).*ValueError: job"):
+        perform_with_hooks(boom, [], _hooks(always=[bad]))
+
+
+def test_a_worker_runs_always_hooks_of_decorated_and_class_jobs(resque, registry, r) -> None:
+    from pyresque.worker import Worker
+
+    ran: list = []
+
+    def explode(*args: Any) -> None:
+        raise ValueError("no")
+
+    spec = registry.register(explode, name="Explode")
+    spec.always(lambda *a: ran.append(("decorated", a)))
+
+    class Tidy:
+        @staticmethod
+        def perform(*args: Any) -> None:
+            ran.append(("perform", args))
+
+        @staticmethod
+        def always_tidy(*args: Any) -> None:
+            ran.append(("method", args))
+
+    registry.register(Tidy, name="Tidy")
+    resque.enqueue_to("q", "Explode", 1)
+    resque.enqueue_to("q", "Tidy", 2)
+    Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=False, handle_signals=False).work()
+    assert ran == [("decorated", (1,)), ("perform", (2,)), ("method", (2,))]
+    assert r.llen("resque:failed") == 1

@@ -141,7 +141,7 @@ def test_failure_record_fields_names_and_backtrace(r, resque, registry, fork):
     assert len(raws) == 3
     recs = [json.loads(x) for x in raws]
     for rec in recs:
-        assert list(rec) == FIELDS
+        assert list(rec) == FIELDS + ["failure_id"]
         assert re.fullmatch(FAILED_AT, rec["failed_at"]), rec["failed_at"]
         assert rec["worker"] == worker.id and rec["queue"] == "q"
         assert isinstance(rec["backtrace"], list) and all(isinstance(x, str) for x in rec["backtrace"])

@@ -31,7 +31,10 @@ def add_commands(command: Any) -> None:
     p.add_argument("--start", type=int, default=0, help="from this position (default 0, the head)")
     p.add_argument("--count", type=int, default=10, help="this many jobs (default 10)")
     command("workers", cmd_workers, "list registered workers (Ruby and Python) and what they run")
-    command("check", cmd_check, "check a live keyspace against the Resque protocol")
+    p = command("check", cmd_check, "check a live keyspace against the Resque protocol")
+    p.add_argument("--report", action="store_true",
+                   help="a conformance report: every finding with its severity, the Ruby reader it affects "
+                        "and the SPEC section (Markdown; JSON with --json)")
 
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
@@ -97,7 +100,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     resque = client_from(args)
     problems = check.check(resque.redis, resque.layout)
-    if wants_json(args):
+    if getattr(args, "report", False):
+        namespace = resque.layout.namespace
+        if wants_json(args):
+            print(json.dumps(check.report_data(problems, namespace), ensure_ascii=False))
+        else:
+            print(check.format_report(problems, namespace))
+    elif wants_json(args):
         print(json.dumps([p.__dict__ for p in problems], ensure_ascii=False))
     else:
         print(check.format_problems(problems))

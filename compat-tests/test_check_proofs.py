@@ -1,0 +1,105 @@
+"""`pyresque check`'s severities, proven against real Ruby: an error breaks a reader, a warning does not.
+
+For each planted value, the check's worst finding on it must agree with
+what the Ruby reader does: resque-web (3.0.3 and 3.2.0) answers 500 exactly
+when the check says *error*, and a starting Ruby worker (whose pruning
+parses heartbeats) fails to start, working nothing, exactly when the check
+says *error*.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import redis as redis_py
+
+from pyresque import times
+from pyresque.check import ERROR, WARNING, check, format_problems
+from pyresque.keys import Keys
+from rubyside import RESULTS_KEY as RUBY_RESULTS
+
+K = Keys()
+GOOD = {"failed_at": "2026/11/23 03:22:31 UTC", "payload": {"class": "A", "args": [1]}, "exception": "RuntimeError",
+        "error": "boom", "backtrace": ["x.rb:1:in `perform'"], "worker": "web-1:4242:high", "queue": "high"}
+JS_DATE = "Wed Dec 02 2026 05:20:00 GMT+0000 (Coordinated Universal Time)"
+
+FAILURE_CASES: list[tuple[str, dict[str, Any]]] = [
+    ("JavaScript failed_at", {"failed_at": JS_DATE}),
+    ("ISO failed_at", {"failed_at": "2026-11-23 03:22:31"}),
+    ("ISO failed_at with Z", {"failed_at": "2026-11-23T03:22:31Z"}),
+    ("failed_at without time", {"failed_at": "2026/11/23"}),
+    ("word failed_at", {"failed_at": "yesterday"}),
+    ("empty failed_at", {"failed_at": ""}),
+    ("epoch failed_at", {"failed_at": "1700000000"}),
+    ("null failed_at", {"failed_at": None}),
+    ("word retried_at", {"retried_at": "now"}),
+    ("ISO retried_at", {"retried_at": "2026-11-23 03:22:31"}),
+    ("host:pid worker", {"worker": "web-1:4242"}),
+    ("null worker", {"worker": None}),
+]
+
+
+def worst(problems: list[Any]) -> str | None:
+    severities = {p.severity for p in problems}
+    return ERROR if ERROR in severities else WARNING if WARNING in severities else None
+
+
+def status(web: Any, path: str) -> int:
+    try:
+        web.get(path)
+    except AssertionError as exc:
+        code = str(exc).split("HTTP ", 1)[1][:3]
+        return int(code)
+    return 200
+
+
+@pytest.mark.parametrize("which", ["web", "web32"])
+@pytest.mark.parametrize("name,change", FAILURE_CASES, ids=[c[0] for c in FAILURE_CASES])
+def test_failure_record_errors_are_exactly_what_resque_web_cannot_render(
+        request: pytest.FixtureRequest, r: redis_py.Redis, which: str, name: str, change: dict[str, Any]) -> None:
+    web = request.getfixturevalue(which)
+    r.rpush(K.failed, json.dumps({**GOOD, **change}))
+    problems = check(r, K)
+    assert worst(problems) is not None, f"{name}: the check saw nothing"
+    expected = 500 if worst(problems) == ERROR else 200
+    assert status(web, "/failed") == expected, f"{name} on {which}:\n{format_problems(problems)}"
+
+
+@pytest.mark.parametrize("which", ["web", "web32"])
+def test_a_worker_id_without_queues_is_an_error_and_breaks_resque_web(request: pytest.FixtureRequest,
+                                                                      r: redis_py.Redis, which: str) -> None:
+    web = request.getfixturevalue(which)
+    r.sadd(K.workers, "web-1:12")
+    assert worst(check(r, K)) == ERROR
+    assert status(web, "/workers") == 500
+
+
+HEARTBEAT_CASES = [
+    ("epoch heartbeat", lambda now: "1700000000", ERROR),
+    ("word heartbeat", lambda now: "soon", ERROR),
+    ("stale heartbeat", lambda now: times.heartbeat(now - 3600), WARNING),
+]
+
+
+@pytest.mark.parametrize("which", ["ruby", "ruby32"])
+@pytest.mark.parametrize("name,value,severity", HEARTBEAT_CASES, ids=[c[0] for c in HEARTBEAT_CASES])
+def test_heartbeat_errors_are_exactly_what_stops_a_ruby_worker_from_starting(
+        request: pytest.FixtureRequest, r: redis_py.Redis, which: str, name: str, value: Any, severity: str) -> None:
+    ruby = request.getfixturevalue(which)
+    dead = "gone-host:99:q"
+    r.sadd(K.workers, dead)
+    r.set(K.worker_started(dead), "2026-11-23 03:22:31 +0000")
+    r.hset(K.heartbeat, dead, value(int(r.time()[0])))
+    assert worst(check(r, K)) == severity, name
+    r.sadd(K.queues, "record")
+    r.rpush(K.queue("record"), '{"class":"Recorder","args":["waiting"]}')
+    ruby.work("record")  # exits 0 either way: Worker#work logs "Failed to start worker" and returns
+    if severity == ERROR:
+        # Its start-up pruning raised on the heartbeat: the worker never worked, nothing was pruned.
+        assert r.llen(K.queue("record")) == 1 and r.llen(RUBY_RESULTS) == 0
+        assert r.sismember(K.workers, dead)
+    else:
+        assert r.llen(K.queue("record")) == 0 and r.llen(RUBY_RESULTS) == 1
+        assert not r.sismember(K.workers, dead) and not r.hexists(K.heartbeat, dead)  # pruned, as warned
