@@ -151,3 +151,15 @@ def test_pyresque_failed_commands_handle_node_records(node: Node, resque: Resque
     assert main(["failed", "clear-retried", "--redis", redis_server]) == 0
     assert main(["failed", "remove", "0", "--redis", redis_server]) == 0
     assert r.llen(K.failed) == 0
+
+
+def test_a_node_delayed_job_is_found_and_removed_by_content(node, r, resque, ruby):
+    """node-resque writes delayed items as class, queue, args: Ruby's
+    remove_delayed (by exact bytes) never finds them; pyresque's does."""
+    ts = int(r.time()[0]) + 3600
+    node.enqueue_at(ts, "later", "Echo", [1, "x"])
+    [item] = r.lrange(f"resque:delayed:{ts}", 0, -1)
+    assert list(json.loads(item)) == ["class", "queue", "args"], "node's own key order"
+    assert ruby.eval('require "resque-scheduler"; Resque.remove_delayed_in_queue("Echo", "later", 1, "x")') == 0
+    assert resque.remove_delayed_in_queue("Echo", "later", 1, "x") == 1
+    assert r.llen(f"resque:delayed:{ts}") == 0 and r.keys("resque:timestamps:*") == []

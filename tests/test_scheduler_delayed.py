@@ -189,3 +189,32 @@ def test_delay_or_enqueue_moves_copies_in_one_step_and_cleans_old_buckets_later(
     assert resque.delay_or_enqueue_at(t2, archive, 7) == 2
     assert resque.scheduled_at(archive, 7) == [t2] and resque.delayed_timestamp_size(t2) == 2
     assert resque.delayed_timestamp_peek(t1, 0, 10) == [{"class": "Archive", "args": [8], "queue": "archive"}]
+
+
+
+def _node_item(r, ts: int, order: tuple[str, ...], args: list) -> None:
+    """A delayed item as another writer lays it out (node-resque: class, queue, args)."""
+    import json as _json
+
+    item = _json.dumps({k: {"class": "Node", "queue": "q", "args": args}[k] for k in order}, separators=(",", ":"))
+    r.rpush(f"resque:delayed:{ts}", item)
+    r.sadd(f"resque:timestamps:{item}", f"delayed:{ts}")
+    r.zadd("resque:delayed_queue_schedule", {ts: ts})
+
+
+def test_items_in_another_key_order_are_found_removed_and_run_now(r, resque, registry):
+    """Ruby matches a delayed item only by its exact bytes, so it never finds
+    node-resque's; pyresque matches it by content, whatever the key order."""
+    from pyresque.registry import job as register
+
+    register("Node", queue="q", registry=registry)(lambda *a: None)
+    _node_item(r, 2000000000, ("class", "queue", "args"), [1, "a"])
+    _node_item(r, 2000000100, ("queue", "args", "class"), [1, "a"])
+    _node_item(r, 2000000200, ("class", "queue", "args"), [2, "b"])
+    assert resque.scheduled_at("Node", 1, "a") == [2000000000, 2000000100]
+    assert resque.remove_delayed("Node", 1, "a") == 2
+    assert r.llen("resque:delayed:2000000000") == 0 and r.llen("resque:delayed:2000000100") == 0
+    assert resque.scheduled_at("Node", 1, "a") == []
+    assert resque.enqueue_delayed("Node", 2, "b") == 1
+    assert r.lrange("resque:queue:q", 0, -1) == [b'{"class":"Node","args":[2,"b"]}']
+    assert r.keys("resque:timestamps:*") == []

@@ -10,7 +10,8 @@ whole unix second it is due (fractions dropped, as Ruby's ``to_i``), listed
 in the ``delayed_queue_schedule`` sorted set; the set
 ``timestamps:<item>`` names every bucket holding that exact item. Matching
 (``remove_delayed``, ``scheduled_at``...) is by those bytes, so it finds
-what Ruby wrote and Ruby finds what we wrote.
+what Ruby wrote and Ruby finds what we wrote; pyresque also tries the other
+orders of the item's keys, so it finds what node-resque writes too.
 
 Unlike Ruby, every write here is one atomic script, and every item carries
 its ``queue`` (Ruby's scheduler cannot move an item of a class it cannot
@@ -20,6 +21,7 @@ of the same names delegate to it.
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -66,6 +68,19 @@ def seconds_of(delay: Any) -> float:
 def encode_item(class_name: str, args: Any, queue: str | None) -> str:
     """The exact bytes of a delayed item (``queue`` may be None: ``null``, as Ruby writes for a class without one)."""
     return codec.encode_job(class_name, args, {"queue": queue})
+
+
+def item_variants(class_name: str, args: Any, queue: str | None) -> list[str]:
+    """The item's bytes in Ruby's key order first, then in every other order.
+
+    Ruby finds an item only by its exact bytes; other writers (node-resque
+    writes ``class, queue, args``) use other orders, so pyresque's matching
+    tries each: the same job, whatever the order of its keys.
+    """
+    fields = {"class": class_name, "args": args, "queue": queue}
+    ruby = encode_item(class_name, args, queue)
+    others = [codec.encode({k: fields[k] for k in order}) for order in itertools.permutations(fields)]
+    return [ruby] + [o for o in dict.fromkeys(others) if o != ruby]
 
 
 def job_params(args: Any) -> list[Any]:
@@ -150,26 +165,27 @@ class Delayed:
 
     # Remove or run now -----------------------------------------------------------
     def remove_delayed(self, job: Any, *args: Any) -> int:
-        """Remove every delayed copy of ``job`` with exactly ``args`` on its class queue. Returns how many."""
-        return self._take_item(self._item(job, args, self._queue_of(job)))
+        """Remove every delayed copy of ``job`` with exactly ``args`` on its class queue
+        (whatever the order of the item's keys). Returns how many."""
+        return sum(self._take_item(item) for item in self._items(job, args, self._queue_of(job)))
 
     def remove_delayed_in_queue(self, job: Any, queue: str, *args: Any) -> int:
-        return self._take_item(self._item(job, args, queue))
+        return sum(self._take_item(item) for item in self._items(job, args, queue))
 
     def remove_delayed_job_from_timestamp(self, when: Any, job: Any, *args: Any) -> int:
         """Remove the copies due at ``when`` only; an emptied bucket goes too."""
         if self.resque.inline:
             return 0
-        item = self._item(job, args, self._queue_of(job))
         bucket = self.layout.delayed_member(epoch_of(when))
-        return self._take_item(item, buckets=[bucket], clean_up=True)
+        return sum(self._take_item(item, buckets=[bucket], clean_up=True)
+                   for item in self._items(job, args, self._queue_of(job)))
 
     def enqueue_delayed(self, job: Any, *args: Any) -> int:
         """Run now: move every delayed copy of ``job`` with ``args`` onto its queue. Returns how many."""
         return self.enqueue_delayed_with_queue(job, self._queue_of(job), *args)
 
     def enqueue_delayed_with_queue(self, job: Any, queue: str | None, *args: Any) -> int:
-        item = self._item(job, args, queue)
+        items = self._items(job, args, queue)
         spec, name = self.resque._job(job)
         target = queue or (spec.queue if spec else None)
         if not target:
@@ -183,7 +199,7 @@ class Delayed:
                    and (hook_runner.run_all(hooks["before_delayed_enqueue"], *args) or True)
                    and hook_runner.all_allow(hooks["before_enqueue"], *args))
         payload = codec.encode_job(name, list(args)) if allowed else ""
-        count = self._take_item(item, push_to=target if allowed else "", payload=payload)
+        count = sum(self._take_item(item, push_to=target if allowed else "", payload=payload) for item in items)
         if allowed:
             for _ in range(count):
                 hook_runner.run_all(hooks["after_enqueue"], *args)
@@ -210,8 +226,10 @@ class Delayed:
 
     def scheduled_at(self, job: Any, *args: Any) -> list[int]:
         """The timestamps ``job`` with ``args`` is delayed to (any order)."""
-        item = self._item(job, args, self._queue_of(job))
-        members = self.redis.smembers(self.layout.timestamps(item))
+        pipe = self.redis.pipeline(transaction=False)
+        for item in self._items(job, args, self._queue_of(job)):
+            pipe.smembers(self.layout.timestamps(item))
+        members = set().union(*pipe.execute())
         return sorted(int(as_text(m).rpartition(":")[2]) for m in members)
 
     def delayed_queue_peek(self, start: int, count: int) -> list[int]:
@@ -299,6 +317,10 @@ class Delayed:
 
     def _item(self, job: Any, args: tuple[Any, ...], queue: str | None) -> str:
         return encode_item(self.resque._job(job)[1], list(args), queue)
+
+    def _items(self, job: Any, args: tuple[Any, ...], queue: str | None) -> list[str]:
+        """The item in every key order, Ruby's first (see :func:`item_variants`)."""
+        return item_variants(self.resque._job(job)[1], list(args), queue)
 
 
 _NO_HOOKS: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in hook_runner.JOB_HOOKS}
