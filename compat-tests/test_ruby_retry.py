@@ -70,6 +70,7 @@ def test_one_attempt_counter_across_ruby_and_python_workers(ruby, r, resque, reg
 
     python_runs_one()  # attempt 0 fails: retried in 1 s, no failure recorded
     assert (r.get(key), r.llen("resque:failed"), resque.count_all_scheduled_jobs()) == (b"0", 0, 1)
+    assert r.get("resque:stat:failed") == b"1", "a retried run still counts as failed"
     details = json.loads(r.get(failure_key))
     assert (details["exception"], details["error"], details["payload"]["class"]) == ("ValueError", "python fails too", "RetryJob")
     assert 0 < r.ttl(failure_key) <= 2
@@ -77,6 +78,7 @@ def test_one_attempt_counter_across_ruby_and_python_workers(ruby, r, resque, reg
     assert run_due_now(resque) == 1
     ruby.run("work_retry.rb", QUEUES="retry", **RETRY_GEMS)  # attempt 1, in Ruby: retried again
     assert (r.get(key), r.llen("resque:failed"), resque.count_all_scheduled_jobs()) == (b"1", 0, 1)
+    assert r.get("resque:stat:failed") == b"2", "Ruby counts its retried run the same way"
     ruby_details = json.loads(r.get(failure_key))
     assert (ruby_details["exception"], ruby_details["payload"]["args"]) == ("ArgumentError", ARGS)
     assert schema_errors("retry-failure", ruby_details) == [] and schema_errors("retry-failure", details) == []
@@ -93,6 +95,7 @@ def test_one_attempt_counter_across_ruby_and_python_workers(ruby, r, resque, reg
     assert resque.count_all_scheduled_jobs() == 0
     [failure] = [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
     assert (failure["exception"], failure["payload"]["args"]) == ("ArgumentError", ARGS)
+    assert (r.get("resque:stat:failed"), r.get("resque:stat:processed")) == (b"4", b"4")
 
 
 @pytest.fixture(scope="module")

@@ -55,6 +55,7 @@ class Outcome:
 
 
 SUCCESS = Outcome()
+RETRYING = Outcome(counts_as_failed=True)
 
 
 def perform(
@@ -79,7 +80,9 @@ def perform(
         return SUCCESS  # Resque counts a skipped job as processed, not failed
     except BaseException as exc:  # noqa: BLE001 - every job error becomes a record
         if hook_runner.retry_scheduled(exc):
-            return SUCCESS  # a retry is scheduled: no failure record (resque-retry's suppression)
+            # A retry is scheduled: no failure record (resque-retry's
+            # suppression), but counted as failed, as Ruby's worker counts it.
+            return RETRYING
         return Outcome(failure_mod.record_for_job(job, exc, worker_id), True)
 
 

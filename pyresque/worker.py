@@ -395,6 +395,8 @@ class Worker:
             result = "requeued"
         elif outcome.failed:
             result = "failed"
+        elif outcome.counts_as_failed:
+            result = "failed, retry scheduled"
         else:
             result = "done"
         extra = logs.job_extra(queue, shown, job_id, duration_ms, result)

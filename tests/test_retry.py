@@ -35,6 +35,7 @@ def test_python_gives_up_after_the_limit_and_records_one_failure(r, resque, regi
     [failure] = [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
     assert failure["error"] == "boom 5" and r.keys("resque:resque-retry:*") == []
     assert int(r.get("resque:stat:processed")) == 3
+    assert int(r.get("resque:stat:failed")) == 3, "every failed run counts, retried or not, as in Ruby"
 
 
 def test_success_clears_the_counter_and_delays_go_through_the_scheduler(r, resque, registry):

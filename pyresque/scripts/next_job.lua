@@ -12,7 +12,7 @@
 -- KEYS[11..] queue:<q>, in priority order; none to finish without reserving
 -- ARGV[1]   the reservation id of the job to finish, "" when there is none
 -- ARGV[2]   the failure record JSON, "" when the job succeeded
--- ARGV[3]   "1" when the failure counts in stat:failed (Ruby: the job raised)
+-- ARGV[3]   "1" when the job counts in stat:failed (Ruby: it raised), record or not
 -- ARGV[4]   the member to add to KEYS[6], "" for the default backend
 -- ARGV[5]   run_at, JSON-encoded ("2026-11-23T03:22:31Z" with its quotes)
 -- ARGV[6]   the reservation id to give the job reserved now
@@ -56,10 +56,12 @@ if ARGV[1] ~= '' then
         redis.call('SADD', KEYS[6], ARGV[4])
       end
       redis.call('RPUSH', KEYS[5], ARGV[2])
-      if ARGV[3] == '1' then
-        redis.call('INCRBY', KEYS[3], 1)
-        redis.call('INCRBY', KEYS[4], 1)
-      end
+    end
+    -- Counted even without a record: resque-retry suppresses the record of a
+    -- job it will retry, and Ruby's worker counts the failure all the same.
+    if ARGV[3] == '1' then
+      redis.call('INCRBY', KEYS[3], 1)
+      redis.call('INCRBY', KEYS[4], 1)
     end
     redis.call('INCRBY', KEYS[1], 1)
     redis.call('INCRBY', KEYS[2], 1)
