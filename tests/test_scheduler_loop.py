@@ -248,3 +248,28 @@ def test_kill_9_mid_move_neither_loses_nor_duplicates(procs, r, redis_server):
     args = sorted(json.loads(x)["args"][0] for x in r.lrange("resque:queue:q", 0, -1))
     assert args == list(range(total))
     assert r.keys("resque:delayed:*") == [] and r.keys("resque:timestamps:*") == []
+
+
+def test_the_scheduler_runs_in_the_background_with_a_pidfile(r, redis_server, tmp_path):
+    """resque-scheduler's BACKGROUND and PIDFILE, as `pyresque work` has them."""
+    import os
+    import signal
+    import subprocess
+
+    from pyjobs_procs import env_for, pyresque_cmd
+    from testsupport import wait_until
+
+    pidfile, logfile = tmp_path / "scheduler.pid", tmp_path / "scheduler.log"
+    out = subprocess.run(pyresque_cmd("scheduler", "--logfile", str(logfile)),
+                         env=env_for(redis_server, BACKGROUND="1", PIDFILE=str(pidfile)),
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr  # the launcher returns once detached
+    pid = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(), 10, "the pidfile"))
+    try:
+        from pyjobs_procs import title
+
+        wait_until(lambda: "Master" in title(pid), 15, "the detached scheduler to become master")
+    finally:
+        os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not os.path.exists(f"/proc/{pid}"), 15, "the scheduler to stop")
+    assert not pidfile.exists(), "removed at exit"

@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pyresque.cli.common import EXIT_ERROR, UsageError, client_from, emit, parse_json_arg, wants_json
+from pyresque.cli.work import daemonize, remove_pidfile, write_pidfile
 from pyresque.config import SchedulerSettings
 from pyresque.errors import InvalidSchedule, ResqueError
 
@@ -54,6 +55,10 @@ def add_commands(command: Any) -> None:
                    help="a new master runs once a recurring job whose tick nobody ran ($PYRESQUE_SCHEDULE_CATCH_UP)")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                    help="a module that registers jobs: their queues and hooks apply to moved jobs")
+    p.add_argument("--pidfile", default=os.environ.get("PIDFILE") or None, metavar="PATH",
+                   help="write the scheduler's pid here ($PIDFILE)")
+    p.add_argument("--background", action="store_true", default=bool(os.environ.get("BACKGROUND")),
+                   help="detach and run in the background; log with --logfile ($BACKGROUND)")
     p.set_defaults(scheduler_settings=s, env_error=env_error)
 
     p = command("delayed", cmd_delayed, "list, show, remove or run now the delayed jobs (resque-scheduler)")
@@ -115,7 +120,16 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         entries, problems = sched.load_file(args.schedule)
         for p in problems:
             logging.getLogger("pyresque.scheduler").error("%s%s", p, " - skipping" if p.fatal else "")
-    Scheduler(client_from(args), s, entries).run()
+    resque = client_from(args)
+    if args.background:
+        daemonize()
+    if args.pidfile:
+        write_pidfile(args.pidfile)
+    try:
+        Scheduler(resque, s, entries).run()
+    finally:
+        if args.pidfile:
+            remove_pidfile(args.pidfile)
     return 0
 
 
