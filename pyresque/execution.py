@@ -19,6 +19,7 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
@@ -78,6 +79,8 @@ def perform(
         return SUCCESS
     except DontPerform:
         return SUCCESS  # Resque counts a skipped job as processed, not failed
+    except _PutBack:
+        raise  # not the job's failure: its worker stopped it to put it back
     except BaseException as exc:  # noqa: BLE001 - every job error becomes a record
         if hook_runner.retry_scheduled(exc):
             # A retry is scheduled: no failure record (resque-retry's
@@ -184,6 +187,10 @@ class Context:
         return timeouts.for_job(self.registry, job.class_name, self.job_timeout_s)
 
 
+class _PutBack(BaseException):
+    """Raised inside an in-process job when ``--requeue-on-term``'s grace ends."""
+
+
 class InProcess:
     """Run the job in the worker process (``FORK_PER_JOB=false``)."""
 
@@ -192,13 +199,20 @@ class InProcess:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.running = False
+        self._grace: threading.Timer | None = None
+        self._grace_over = False
 
     def run(self, job: Job) -> Outcome:
         self.running = True
         try:
             return perform(job, self.ctx.registry, self.ctx.worker_id, self.ctx.timeout_for(job), client=self.ctx.client)
+        except _PutBack:
+            return self._put_back(job)
         finally:
             self.running = False
+            if self._grace is not None:
+                self._grace.cancel()
+                self._grace = None
 
     def prepare(self) -> None:
         pass
@@ -214,6 +228,27 @@ class InProcess:
         # so the exception surfaces inside the job's code.
         if self.running and self.ctx.term_child:
             raise TermException("SIGTERM")
+        if self.running and self.ctx.requeue_on_term and self._grace is None:
+            # The job gets the grace; then a signal to this (main) thread
+            # interrupts it where it is, and it goes back on its queue.
+            self._grace = threading.Timer(self.ctx.term_timeout_s, self._end_grace)
+            self._grace.daemon = True
+            self._grace.start()
+
+    def _end_grace(self) -> None:
+        self._grace_over = True
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)  # type: ignore[arg-type]
+
+    def interrupt_if_due(self) -> None:
+        """From the worker's USR1 handler: stop the job if its grace is over."""
+        if self._grace_over and self.running:
+            self._grace_over = False
+            raise _PutBack()
+
+    def _put_back(self, job: Job) -> Outcome:
+        log.warning("%s did not end within %gs of TERM: put back at the head of %s",
+                    job.class_name, self.ctx.term_timeout_s, job.queue)
+        return Outcome(requeue="head")
 
 
 @dataclass

@@ -503,7 +503,7 @@ class Worker:
             self._on_quit(signum, frame)
         else:
             self._stop_reason = ("TERM: the running job gets RESQUE_TERM_TIMEOUT to end, else goes back on its queue"
-                                 if self.requeue_on_term and self.strategy.forks else "TERM: stopping the running job")
+                                 if self.requeue_on_term else "TERM: stopping the running job")
             self._shutdown_now()
 
     def _on_int(self, signum: int, frame: Any) -> None:
@@ -526,6 +526,8 @@ class Worker:
         """
         if self.strategy.forks:
             self.strategy.kill()
+        elif isinstance(self.strategy, execution.InProcess):
+            self.strategy.interrupt_if_due()  # --requeue-on-term's grace is over
 
     def _on_usr2(self, signum: int, frame: Any) -> None:
         if not self.paused:

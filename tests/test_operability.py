@@ -196,10 +196,11 @@ def test_peek_refuses_a_count_of_zero(resque, redis_server):
 
 
 # Clean stops ------------------------------------------------------------------------------
-def test_requeue_on_term_puts_a_job_that_does_not_end_back_at_the_head_once(r, procs, redis_server):
+@pytest.mark.parametrize("mode", ["--fork", "--no-fork"])
+def test_requeue_on_term_puts_a_job_that_does_not_end_back_at_the_head_once(r, procs, redis_server, mode):
     r.sadd("resque:queues", "q")
     r.rpush("resque:queue:q", '{"class":"Block","args":["long"]}', '{"class":"Quick","args":["next"]}')
-    proc = procs.worker(redis_server, "-q", "q", "--requeue-on-term",
+    proc = procs.worker(redis_server, "-q", "q", "--requeue-on-term", mode,
                         env=env_for(redis_server, PYJOBS_NO_HOOKS="1", RESQUE_TERM_TIMEOUT="0.5"))
     started_pid(r, "long")
     proc.send_signal(signal.SIGTERM)
@@ -210,10 +211,11 @@ def test_requeue_on_term_puts_a_job_that_does_not_end_back_at_the_head_once(r, p
     assert r.smembers("resque:workers") == set()
 
 
-def test_requeue_on_term_lets_a_job_that_ends_within_the_grace_finish(r, procs, redis_server):
+@pytest.mark.parametrize("mode", ["--fork", "--no-fork"])
+def test_requeue_on_term_lets_a_job_that_ends_within_the_grace_finish(r, procs, redis_server, mode):
     r.sadd("resque:queues", "q")
     r.rpush("resque:queue:q", '{"class":"Block","args":["short"]}')
-    proc = procs.worker(redis_server, "-q", "q", "--requeue-on-term",
+    proc = procs.worker(redis_server, "-q", "q", "--requeue-on-term", mode,
                         env=env_for(redis_server, PYJOBS_NO_HOOKS="1", RESQUE_TERM_TIMEOUT="10"))
     started_pid(r, "short")
     proc.send_signal(signal.SIGTERM)
