@@ -43,6 +43,7 @@ from pyresque.connection import as_text
 from pyresque.errors import MalformedPayload, TermException, WorkerError
 from pyresque.heartbeat import INTERVAL_S as HEARTBEAT_INTERVAL_S
 from pyresque.heartbeat import PRUNE_AFTER_S, Heartbeat
+from pyresque.forking import Forking
 from pyresque.outage import Outage
 from pyresque.queues import QueueList
 from pyresque.reserve import Reserver
@@ -158,7 +159,7 @@ class Worker:
             job_timeout_s=job_timeout_s,
             requeue_on_term=requeue_on_term,
         )
-        self.strategy: execution.Strategy = execution.Forking(self.ctx, prefork) if fork_per_job else execution.InProcess(self.ctx)
+        self.strategy: execution.Strategy = Forking(self.ctx, prefork) if fork_per_job else execution.InProcess(self.ctx)
         self.shutdown_requested = False
         self.paused = False
         self._shutdown_hooks_ran = False
