@@ -227,9 +227,7 @@ def counters(client: redis_py.Redis, keys: Keys) -> Counters:
     return Counters(as_int(processed), as_int(failed), is_pause_value(pause), secs + micros / 1e6)
 
 
-def is_pause_value(value: bytes | str | None) -> bool:
-    """Whether a ``pause-all-workers`` value pauses workers: ``true``, any case, blanks ignored."""
-    return value is not None and as_text(value).strip().lower() == "true"
+is_pause_value = worker_records.pauses_all
 
 
 def redis_info(client: redis_py.Redis) -> list[tuple[str, Any]]:

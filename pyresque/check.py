@@ -39,6 +39,7 @@ import jsonschema
 import redis as redis_py
 
 from pyresque import times
+from pyresque import workers as worker_records
 from pyresque.findings import (  # the finding names are re-exported: check's public API
     ERROR, NOTE, R_DEQUEUE, R_FIND, R_INCR, R_NONE, R_PAUSE, R_PRUNE, R_QUEUES, R_REMOVE_DELAYED, R_SCHEDULER,
     R_RETRY, R_STATS, R_WEB_FAILED, R_WEB_WORKERS, R_WORKER, SEVERITIES, WARNING, Problem, format_problems,
@@ -513,8 +514,7 @@ class _Checker:
                        R_PRUNE, "§7")
 
     def check_pause(self, key: str, arg: str) -> None:
-        value = _text(self.r.get(key)) or ""
-        if value.strip().lower() == "true":
+        if worker_records.pauses_all(self.r.get(key)):
             self.warn(key, "is 'true': every Ruby and Python worker is paused", R_PAUSE, "§2")
 
     # Stats -------------------------------------------------------------------

@@ -272,8 +272,7 @@ class Resque:
     @translate_redis_errors
     def all_paused(self) -> bool:
         """Whether ``pause-all-workers`` pauses every worker, as workers read it."""
-        value = self.redis.get(self.layout.pause_all)
-        return value is not None and as_text(value).strip().lower() == "true"
+        return worker_records.pauses_all(self.redis.get(self.layout.pause_all))
 
     @translate_redis_errors
     def info(self) -> dict[str, Any]:

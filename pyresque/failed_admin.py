@@ -28,7 +28,7 @@ from pyresque.connection import as_text
 from pyresque.errors import FailureNotFound, ItemChanged
 # One definition of what Retry pushes, shared with Failures.requeue and the CLI.
 from pyresque.failure import FailureBackend, encode_record
-from pyresque.failure import _requeued_job  # noqa: PLC2701
+from pyresque import failure as failure_mod
 from pyresque.keys import Keys
 from pyresque.listitems import locate
 from pyresque.scripts import source
@@ -348,6 +348,6 @@ def requeued_job(index: int, data: dict[str, Any]) -> str | bytes:
     """What Retry pushes for a record: exactly what ``Failures.requeue`` pushes (the
     queued bytes when the record keeps them, else ``class`` and ``args``, as Ruby)."""
     try:
-        return _requeued_job(index, data)
+        return failure_mod.requeued_job(index, data)
     except FailureNotFound as exc:
         raise ItemChanged(f"{exc}; nothing was done") from None

@@ -414,7 +414,7 @@ class Failures:
         data = failure.data
         if data is None:
             raise FailureNotFound(f"failure {index} is not valid JSON and cannot be retried")
-        job = _requeued_job(index, data)
+        job = requeued_job(index, data)
         data["retried_at"] = self.backend.retried_at()
         queue = str(data.get("queue") or "")
         pipe = self.client.pipeline(transaction=True)
@@ -464,7 +464,7 @@ class Failures:
         return n
 
 
-def _requeued_job(index: int, data: dict[str, Any]) -> str | bytes:
+def requeued_job(index: int, data: dict[str, Any]) -> str | bytes:
     """What retrying ``data`` pushes: the payload as queued when kept, else class and args."""
     b64 = data.get("raw_payload_base64")
     if isinstance(b64, str):

@@ -175,7 +175,7 @@ def all_workers(client: redis_py.Redis, keys: Keys) -> list[WorkerInfo]:
         pipe.get(keys.failed_stat(wid))
         pipe.get(keys.worker(wid))
     pause, *values = pipe.execute()
-    all_paused = pause is not None and as_text(pause).strip().lower() == "true"
+    all_paused = pauses_all(pause)
     here = socket.gethostname()
     infos = []
     for i, wid in enumerate(wids):
@@ -192,6 +192,12 @@ def all_workers(client: redis_py.Redis, keys: Keys) -> list[WorkerInfo]:
             )
         )
     return infos
+
+
+def pauses_all(value: bytes | str | None) -> bool:
+    """Whether a ``pause-all-workers`` value pauses workers, as they read it:
+    ``true`` in any case, surrounding blanks ignored."""
+    return value is not None and as_text(value).strip().lower() == "true"
 
 
 def _paused_here(wid: str, here: str) -> bool:
