@@ -184,7 +184,9 @@ def test_dynamic_schedules_set_by_python_run_on_ruby_and_the_reverse(ruby, r, re
                  {"every": "1s", "class": "Recorder", "queue": "record", "args": ["py"], "persist": True})
     rb = ruby_scheduler(procs, DYNAMIC_SCHEDULE="true", RESQUE_SCHEDULER_INTERVAL="0.2")
     wait_until(lambda: _jobs_with_args(r, ["py"]), 30, "Ruby's scheduler to run Python's dynamic schedule")
-    assert r.hget("resque:delayed:last_enqueued_at", "from_python") is not None
+    # Ruby pushes the job first and writes last_enqueued_at just after it.
+    wait_until(lambda: r.hget("resque:delayed:last_enqueued_at", "from_python") is not None, 5,
+               "Ruby's scheduler to record when it ran Python's schedule")
     kill_hard(rb)
     r.delete("resque:resque:resque_scheduler_master_lock")  # the dead master's, as its TTL would
 
