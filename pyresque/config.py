@@ -74,6 +74,7 @@ class WorkerSettings:
     background: bool = False
     fork_per_job: bool | None = None
     prefork: bool = True
+    jobs_per_child: int = 1
     imports: list[str] = field(default_factory=list)
     log_level: int = logging.WARNING
     procline_prefix: str = ""
@@ -110,6 +111,7 @@ class WorkerSettings:
             # Ruby forks unless FORK_PER_JOB is exactly "false".
             fork_per_job=None if fork is None else fork != "false",
             prefork=(env.get("PYRESQUE_PREFORK") or "1") not in ("0", "false", "no"),
+            jobs_per_child=_count(env, "PYRESQUE_JOBS_PER_CHILD", 1),
             imports=[m.strip() for m in (env.get("PYRESQUE_JOBS") or "").split(",") if m.strip()],
             log_level=level,
             procline_prefix=env.get("RESQUE_PROCLINE_PREFIX") or "",
@@ -162,6 +164,19 @@ def _timeout(env: Mapping[str, str], name: str) -> float | None:
         return timeouts.validated(_opt_float(env, name), name)
     except ValueError:
         raise WorkerError(f"{name}={env[name]!r} is not a positive number of seconds") from None
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise WorkerError(f"{name}={text!r} is not a whole number of at least 1")
+    return value
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:

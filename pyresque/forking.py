@@ -1,43 +1,54 @@
 """Fork a child per job, as Resque does by default (see :mod:`pyresque.execution`).
 
-A child never talks to Redis on the worker's behalf: it reports its outcome
-to the parent through a pipe, so a failure record is written exactly once,
-by the parent, whatever happens to the child. A child dies with its worker
-(see :func:`_die_with_parent`), so a job the pruner records as a dirty exit
-is never also finished by an orphan.
+This is the worker's side; what runs in the child is :mod:`pyresque.jobchild`.
+A child reports each job's outcome to the worker through a pipe, so a
+failure record is written exactly once, by the worker, whatever happens to
+the child. A child dies with its worker (``PR_SET_PDEATHSIG``), so a job the
+pruner records as a dirty exit is never also finished by an orphan.
 """
 
 from __future__ import annotations
 
-import ctypes
+import collections
 import logging
 import os
 import select
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from pyresque import failure as failure_mod
+from pyresque import forkserver, jobchild
 from pyresque import hooks as hook_runner
 from pyresque import payload as codec
 from pyresque import timeouts
-from pyresque.errors import JobTimeout, TermException
-from pyresque.execution import SUCCESS, Context, Outcome, dirty_exit, perform, recorded_by_parent
+from pyresque.errors import JobTimeout
+from pyresque.execution import SUCCESS, Context, Outcome, dirty_exit, recorded_by_parent
 from pyresque.payload import Job
 
 log = logging.getLogger("pyresque.execution")
 
+# How many spare children a busy worker keeps on their way.
+SPARES = 2
+# The wait status of a process killed by SIGKILL: what becomes of the
+# children of a fork server that died, whose statuses died with it.
+_KILLED = signal.SIGKILL
+
 
 @dataclass
 class _Child:
-    """A forked child: its pid, the pipe its report comes back on, and (for a
-    spare that has no job yet) the pipe its job goes out on."""
+    """A forked child: its pid, the pipe its reports come back on, the pipe
+    its jobs go out on (None for a child forked with its job), and how many
+    more jobs it takes. A child of the fork server has a pidfd, and no pid
+    until the server says it (``pid`` None)."""
 
-    pid: int
+    pid: int | None
     report_fd: int
     job_fd: int | None = None
+    jobs_left: int = 1
+    pidfd: int | None = None
+    served: bool = False
+    status: int | None = None  # its wait status, once reaped
 
 
 class Forking:
@@ -46,92 +57,260 @@ class Forking:
     Every job still gets a fresh child of its own, but the child is forked
     *ahead* of its job when possible: while the worker waits, and while the
     previous child works. A spare child waits on a pipe for its job, so a
-    job starts without waiting for ``fork`` (about a millisecond, more for a
-    big worker). Ruby runs ``before_fork(job)`` in the parent just before the
-    fork, with the job, so a worker with ``before_fork`` hooks forks when the
-    job arrives instead; so does ``prefork=False``.
+    job starts without waiting for ``fork``. Spares come from a fork server
+    (see :mod:`pyresque.forkserver`), so the worker itself never forks per
+    job. Ruby runs ``before_fork(job)`` in the parent just before the fork,
+    with the job, so a worker with ``before_fork`` hooks forks each child
+    itself when the job arrives; so does ``prefork=False``.
+
+    ``jobs_per_child`` > 1 lets one child run up to that many jobs in turn
+    before it is replaced: faster, but a job then sees what earlier jobs
+    left in its process (an opt-in trade-off, as Celery's
+    ``max_tasks_per_child``).
     """
 
     forks = True
 
-    def __init__(self, ctx: Context, prefork: bool = True) -> None:
+    def __init__(self, ctx: Context, prefork: bool = True, jobs_per_child: int = 1,
+                 fork_server: bool = True) -> None:
+        if jobs_per_child < 1:
+            raise ValueError(f"jobs_per_child must be at least 1, not {jobs_per_child}")
         self.ctx = ctx
         self.prefork = prefork
+        self.jobs_per_child = jobs_per_child
         self.child: int | None = None
-        self._spare: _Child | None = None
+        # Spares, oldest first: one while idle, SPARES while jobs come back to back.
+        self._spares: collections.deque[_Child] = collections.deque()
+        self._busy = False  # no idle moment since the last job
+        self._exiting: list[_Child] = []  # reported their last job; not reaped yet
+        self._use_server = fork_server and forkserver.available()
+        self._server: forkserver.ForkServer | None = None
         self._kill_requested = False
         self._put_back = False  # this job's child was killed by --requeue-on-term
-        _load_prctl()  # here, once, so a child only makes the call
+        jobchild.load_prctl()  # here, once, so a child only makes the call
 
     def _may_prefork(self) -> bool:
         return self.prefork and not self.ctx.registry.worker_hooks["before_fork"]
 
     def prepare(self) -> None:
-        if self._spare is None and self._may_prefork():
-            self._spare = self._fork(None)
+        self._busy = False
+        self._reap_exited(block=False)
+        while len(self._spares) > 1:  # idle: one spare is enough
+            self._retire(self._spares.pop())
+        if not self._spares and self._may_prefork():
+            self._spares.append(self._new_spare())
 
     def close(self) -> None:
-        spare, self._spare = self._spare, None
-        if spare is not None:
-            _close(spare.job_fd)  # the spare reads end-of-file and exits
-            _close(spare.report_fd)
-            if not _wait_exit(spare.pid, 2.0):
-                _signal(spare.pid, signal.SIGKILL)
-            _reap(spare.pid)
+        while self._spares:
+            self._retire(self._spares.pop())
+        for child in self._exiting:
+            if not self._exited(child, 2.0):
+                _signal(self._pid(child), signal.SIGKILL)
+        self._reap_exited(block=True)
+        if self._server is not None:
+            self._server.close()
+            self._server = None
 
     def run(self, job: Job) -> Outcome:
         child = self._hand_to_spare(job)
         if child is None:
             hook_runner.run_all(self.ctx.registry.worker_hooks["before_fork"], job)
             child = self._fork(job)
-        pid = child.pid
-        self.child = pid
-        self.ctx.procline(f"Forked {pid} at {int(time.time())}")
+            self._announce(child)
+        pid = self._pid(child)
+        child.jobs_left -= 1
         # The clock starts at the hand-over; the child's own alarm starts a
         # little later, when the job itself starts.
         deadline = timeouts.Deadline(pid, self.ctx.timeout_for(job), self.ctx.term_timeout_s)
-        if self._may_prefork():
-            self._spare = self._fork(None)  # forks while this child works
+        if child.jobs_left == 0 and self._may_prefork():
+            # The next child is forked while this one works. Forking and a
+            # fresh child's first steps take longer than a short job, so
+            # while jobs come back to back, more than one is on its way.
+            while len(self._spares) < (SPARES if self._busy else 1):
+                self._spares.append(self._new_spare())
+        self._busy = True
         self._put_back = False
         try:
-            report, status = self._wait(pid, child.report_fd, deadline)
+            report, status = self._wait(child, deadline)
         finally:
-            os.close(child.report_fd)
             self.child = None
             self._kill_requested = False
+        self._reap_exited(block=False)  # the children before this one, off the pickup path
+        if report is not None and child.jobs_left > 0:
+            self._spares.appendleft(child)  # it waits for its next job
+        elif report is not None:
+            _close(child.job_fd)
+            _close(child.report_fd)
+            self._exiting.append(child)
+        else:
+            _close(child.job_fd)
+            _close(child.report_fd)
         return self._outcome(job, pid, report, status, deadline)
 
-    def _fork(self, job: Job | None) -> _Child:
+    # Children --------------------------------------------------------------
+    def _new_spare(self) -> _Child:
+        if not self._use_server:
+            return self._fork(None)
+        if self._server is None:
+            self._server = forkserver.ForkServer(self._served_child_main, self._server_title)
+            self._server.start()
+        job_read, job_write = os.pipe()
         report_read, report_write = os.pipe()
-        job_read, job_write = os.pipe() if job is None else (None, None)
+        try:
+            self._server.fork([job_read, report_write])
+        except forkserver.Gone:
+            self._lose_server()
+            os.close(job_write)
+            os.close(report_read)
+            return self._fork(None)  # this once, from the worker itself
+        finally:
+            os.close(job_read)
+            os.close(report_write)
+        return _Child(None, report_read, job_write, self.jobs_per_child, served=True)
+
+    def _served_child_main(self, fds: list[int]) -> Any:  # pragma: no cover - runs in the child
+        jobchild.main(None, fds[0], fds[1], self.ctx, self.jobs_per_child)
+
+    def _server_title(self) -> None:  # pragma: no cover - runs in the fork server
+        self.ctx.procline(f"Fork server of {self.ctx.worker_id}")
+
+    def _fork(self, job: Job | None) -> _Child:
+        """Fork a child of the worker itself: with ``job``, or as a spare.
+
+        It gets a pipe for jobs unless it is forked for its one and only job.
+        """
+        report_read, report_write = os.pipe()
+        jobs = self.jobs_per_child
+        job_read, job_write = os.pipe() if job is None or jobs > 1 else (None, None)
         parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
-            _die_with_parent(parent)
+            jobchild.die_with_parent(parent)
             os.close(report_read)
             if job_write is not None:
                 os.close(job_write)
-            _child_main(job, job_read, report_write, self.ctx)
+            jobchild.main(job, job_read, report_write, self.ctx, jobs)
         os.close(report_write)
         if job_read is not None:
             os.close(job_read)
-        return _Child(pid, report_read, job_write)
+        return _Child(pid, report_read, job_write, jobs)
+
+    def _pid(self, child: _Child) -> int:
+        """``child``'s pid (asking the fork server if need be); 0 if it never was."""
+        if child.pid is None and child.status is None:
+            try:
+                if self._server is None:
+                    raise forkserver.Gone("no fork server")
+                child.pid = self._server.forked()
+                child.pidfd = os.pidfd_open(child.pid)
+            except (forkserver.Gone, ProcessLookupError):
+                self._lose_server()
+                child.status = _KILLED
+        return child.pid or 0
+
+    def _lose_server(self) -> None:
+        """The fork server died: reap it; the next spare starts a new one."""
+        server, self._server = self._server, None
+        if server is not None:
+            log.warning("the fork server (pid %s) of %s died; starting another", server.pid, self.ctx.worker_id)
+            server.close(timeout_s=0.0)
+        for child in [*self._spares, *self._exiting]:
+            if child.served and child.pid is None:
+                child.status = _KILLED  # asked for, never known: it died with the server
+
+    def _retire(self, spare: _Child) -> None:
+        """Let ``spare`` go: it reads end-of-file, exits, and is reaped later."""
+        _close(spare.job_fd)
+        _close(spare.report_fd)
+        spare.job_fd = None
+        self._exiting.append(spare)
+
+    def _announce(self, child: _Child) -> None:
+        self.child = self._pid(child)
+        self.ctx.procline(f"Forked {self.child} at {int(time.time())}")
 
     def _hand_to_spare(self, job: Job) -> _Child | None:
-        """Give ``job`` to the spare child; None if there is none or it died."""
-        spare, self._spare = self._spare, None
-        if spare is None:
+        """Give ``job`` to the oldest spare child; None if there is none alive.
+
+        The title is set first: writing the job wakes the child, which the
+        kernel may queue behind this process, so nothing should come between
+        the hand-over and this process's wait.
+        """
+        while self._spares:
+            spare = self._spares.popleft()
+            assert spare.job_fd is not None
+            try:
+                if not self._pid(spare):
+                    raise ProcessLookupError("the spare died with the fork server")
+                self._announce(spare)
+                jobchild.send_job(spare.job_fd, job)
+            except OSError:  # the spare died (a signal to its process group, say)
+                _close(spare.job_fd)
+                _close(spare.report_fd)
+                self._reap(spare)
+                continue
+            break
+        else:
             return None
-        assert spare.job_fd is not None
+        if spare.jobs_left == 1:
+            os.close(spare.job_fd)  # its last job: it will read no more
+            spare.job_fd = None
+        return spare
+
+    def _exited(self, child: _Child, timeout_s: float) -> bool:
+        """True once ``child`` has exited (not reaped), within ``timeout_s``."""
+        pid = self._pid(child)
+        if child.status is not None:
+            return True
+        if child.pidfd is not None:
+            return bool(select.select([child.pidfd], [], [], timeout_s)[0])
+        return _wait_exit(pid, timeout_s)
+
+    def _reap(self, child: _Child) -> int:
+        """Wait for ``child`` to end (unless it was reaped already) and return its wait status."""
+        if child.status is not None:
+            return child.status
+        pid = self._pid(child)
         try:
-            _write_all(spare.job_fd, job.queue.encode() + b"\n" + job.raw.encode())
-            os.close(spare.job_fd)
-        except OSError:  # the spare died (a signal to its process group, say)
-            _close(spare.job_fd)
-            _close(spare.report_fd)
-            _reap(spare.pid)
-            return None
-        return _Child(spare.pid, spare.report_fd)
+            if child.served:
+                select.select([child.pidfd], [], [])
+                try:
+                    if self._server is None:
+                        raise forkserver.Gone("no fork server")
+                    child.status = self._server.reap(pid)
+                except forkserver.Gone:
+                    self._lose_server()
+                    child.status = _KILLED
+            else:
+                try:
+                    child.status = os.waitpid(pid, 0)[1]
+                except ChildProcessError:
+                    child.status = 0
+        finally:
+            if child.pidfd is not None:
+                os.close(child.pidfd)
+                child.pidfd = None
+        return child.status
+
+    def _reap_exited(self, block: bool) -> None:
+        """Reap the children that reported their last job (all of them if ``block``)."""
+        still = []
+        for child in self._exiting:
+            if block or child.status is not None or self._exited(child, 0.0):
+                self._reap(child)
+            else:
+                still.append(child)
+        self._exiting = still
+
+    def _poll(self, child: _Child) -> int | None:
+        """The wait status of ``child`` if it has exited (reaping it), else None."""
+        if child.status is not None or child.served:
+            return self._reap(child) if child.status is not None or self._exited(child, 0.0) else None
+        assert child.pid is not None
+        waited, status = os.waitpid(child.pid, os.WNOHANG)
+        if waited == child.pid:
+            child.status = status
+        return child.status
 
     def _outcome(self, job: Job, pid: int, report: dict[str, Any] | None, status: int,
                  deadline: timeouts.Deadline) -> Outcome:
@@ -165,10 +344,16 @@ class Forking:
         if self.child is not None:
             self._kill_requested = True
 
-    def _wait(self, pid: int, read_fd: int, deadline: timeouts.Deadline) -> tuple[dict[str, Any] | None, int]:
-        chunks: list[bytes] = []
-        pidfd = _pidfd(pid)
-        fds = [read_fd] + ([pidfd] if pidfd is not None else []) + ([self.ctx.signal_fd] if self.ctx.signal_fd is not None else [])
+    def _wait(self, child: _Child, deadline: timeouts.Deadline) -> tuple[dict[str, Any] | None, int]:
+        """Wait for ``child``'s report on its job, or its end: (report, wait status).
+
+        A whole report ends the wait: the child's exit is reaped later. A
+        child that ends without one is reaped here and its status returned.
+        """
+        pid = self._pid(child)
+        pidfd = child.pidfd if child.served else _pidfd(pid)
+        signal_fds = [self.ctx.signal_fd] if self.ctx.signal_fd is not None else []
+        received = b""
         open_pipe = True
         stop_at: float | None = None  # --requeue-on-term: when the grace ends
         try:
@@ -178,139 +363,48 @@ class Forking:
                     if self.ctx.requeue_on_term:
                         stop_at = stop_at or time.monotonic() + self.ctx.term_timeout_s
                     else:
-                        self._stop_child(pid)
+                        self._stop_child(child)
                 if stop_at is not None and time.monotonic() >= stop_at and not self._put_back:
                     self._put_back = True
                     _signal(pid, signal.SIGKILL)
                 deadline.poll()
-                waited, status = os.waitpid(pid, os.WNOHANG)
-                if waited == pid:
-                    break
+                status = self._poll(child)
+                if status is not None:
+                    rest = b"".join(_read_rest(child.report_fd)) if open_pipe else b""
+                    return _parse_report(received + rest), status
                 wait_s = 0.05 if pidfd is None else 1.0
                 if stop_at is not None:
                     wait_s = min(wait_s, max(stop_at - time.monotonic(), 0.0))
                 due_s = deadline.due_in()
-                ready, _, _ = select.select([f for f in fds if f != read_fd or open_pipe], [], [],
-                                            wait_s if due_s is None else min(wait_s, due_s))
-                if self.ctx.signal_fd is not None and self.ctx.signal_fd in ready:
+                watched = ([child.report_fd] if open_pipe else []) + ([pidfd] if pidfd is not None else []) + signal_fds
+                ready, _, _ = select.select(watched, [], [], wait_s if due_s is None else min(wait_s, due_s))
+                if signal_fds and signal_fds[0] in ready:
                     # Drain the wake-up pipe, or select returns at once forever.
-                    _drain(self.ctx.signal_fd)
+                    _drain(signal_fds[0])
                     if self.ctx.on_signal is not None:
                         self.ctx.on_signal()
-                if read_fd in ready:
-                    data = os.read(read_fd, 65536)
-                    if data:
-                        chunks.append(data)
-                    else:
-                        open_pipe = False
-            chunks.extend(_read_rest(read_fd) if open_pipe else [])
+                if child.report_fd in ready:
+                    data = os.read(child.report_fd, 65536)
+                    open_pipe = bool(data)
+                    received += data
+                    report = _parse_report(received) if received.endswith(b"\n") else None
+                    if report is not None:
+                        return report, 0
         finally:
-            if pidfd is not None:
+            if pidfd is not None and not child.served:
                 os.close(pidfd)
-        return _parse_report(b"".join(chunks)), status
 
-    def _stop_child(self, pid: int) -> None:
+    def _stop_child(self, child: _Child) -> None:
         """Resque's kill_child (SIGKILL now) or, with TERM_CHILD, new_kill_child."""
+        pid = self._pid(child)
         if not self.ctx.term_child:
             _signal(pid, signal.SIGKILL)
             return
-        if self.ctx.pre_shutdown_timeout_s > 0 and _wait_exit(pid, self.ctx.pre_shutdown_timeout_s):
+        if self.ctx.pre_shutdown_timeout_s > 0 and self._exited(child, self.ctx.pre_shutdown_timeout_s):
             return
         _signal(pid, signal.SIGTERM)
-        if not _wait_exit(pid, self.ctx.term_timeout_s):
+        if not self._exited(child, self.ctx.term_timeout_s):
             _signal(pid, signal.SIGKILL)
-
-
-def _child_main(job: Job | None, job_fd: int | None, write_fd: int, ctx: Context) -> None:  # pragma: no cover - child
-    code = 0
-    try:
-        signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT):
-            signal.signal(sig, signal.SIG_DFL)
-        if ctx.term_child:
-            signal.signal(signal.SIGTERM, _raise_term)
-        else:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if job is None:
-            # A spare: wait for the job (end-of-file means the worker is done with us).
-            ctx.procline("Ready for a job")
-            assert job_fd is not None
-            data = _read_all(job_fd)
-            if not data:
-                os._exit(0)
-            queue, _, raw = data.partition(b"\n")
-            job = Job(queue.decode(), codec.decode_job(raw), raw.decode())
-            ctx.procline(f"Processing {job.queue} since {int(time.time())} [{job.class_name}]")
-        # Otherwise the child inherited the parent's "Processing ..." title.
-        try:
-            hook_runner.run_all(ctx.registry.worker_hooks["after_fork"], job)
-            outcome = perform(job, ctx.registry, ctx.worker_id, ctx.timeout_for(job), _term_means_timeout, ctx.client)
-        except BaseException as exc:  # noqa: BLE001 - an after_fork error fails the job
-            outcome = Outcome(failure_mod.record_for_job(job, exc, ctx.worker_id), True)
-        # The codec, not json: a payload may hold ints longer than Python's
-        # default int<->str limit (4300 digits), which json refuses both ways.
-        record = "null" if outcome.record is None else failure_mod.encode_record(outcome.record)
-        report = '{"record":' + record + ',"counts_as_failed":' + ("true" if outcome.counts_as_failed else "false") + "}"
-        _write_all(write_fd, report.encode("utf-8", "replace"))
-    except BaseException:  # noqa: BLE001
-        code = 1
-    finally:
-        os._exit(code)
-
-
-def _raise_term(signum: int, frame: Any) -> None:  # pragma: no cover - child process
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # later TERMs are ignored, as in Ruby
-    raise TermException("SIGTERM")
-
-
-def _term_means_timeout(exc: JobTimeout) -> None:  # pragma: no cover - child process
-    """Once a child's job is past its timeout, a SIGTERM (its worker's, see
-    :class:`timeouts.Deadline`) raises :class:`JobTimeout` again, so a job
-    that caught the first one still fails with the right record, backtrace
-    and hooks. A SIGTERM handler the job installed itself is left alone."""
-    if signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, _raise_term):
-        return
-
-    def raise_timeout(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise JobTimeout(exc.timeout_s)
-
-    signal.signal(signal.SIGTERM, raise_timeout)
-
-
-# Linux's prctl(2) option: the signal a process gets when its parent dies.
-_PR_SET_PDEATHSIG = 1
-_prctl: Any = None
-
-
-def _load_prctl() -> None:
-    global _prctl
-    if _prctl is None and sys.platform.startswith("linux"):
-        try:
-            prctl = ctypes.CDLL(None, use_errno=True).prctl
-            prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-            prctl.restype = ctypes.c_int
-            _prctl = prctl
-        except (OSError, AttributeError):
-            _prctl = False
-
-
-def _die_with_parent(parent: int) -> None:  # pragma: no cover - child process
-    """Have the kernel SIGKILL this child as soon as its worker ``parent`` dies.
-
-    A worker killed with SIGKILL cannot stop its children, and the job it
-    was running is recorded as a dirty exit by the next worker to prune it:
-    a child that finished the job anyway would leave a failure record for a
-    job that ran, and retrying it would run it twice. Linux only
-    (``PR_SET_PDEATHSIG``; elsewhere a spare still exits when its job pipe
-    closes). The death signal is tied to the *thread* that forked, which is
-    the one running :meth:`Worker.work`. A worker that died before the call
-    took effect has already left us with another parent: then exit now.
-    """
-    if _prctl:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 def _signal_name(sig: int) -> str:
@@ -348,33 +442,12 @@ def _read_rest(fd: int) -> list[bytes]:
         chunks.append(data)
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while True:
-        data = os.read(fd, 65536)
-        if not data:
-            return b"".join(chunks)
-        chunks.append(data)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    while data:
-        data = data[os.write(fd, data):]
-
-
 def _close(fd: int | None) -> None:
     if fd is not None:
         try:
             os.close(fd)
         except OSError:
             pass
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
 
 
 def _drain(fd: int) -> None:
@@ -396,6 +469,8 @@ def _pidfd(pid: int) -> int | None:
 
 
 def _signal(pid: int, sig: int) -> None:
+    if pid <= 0:
+        return  # never a process group, never every process
     try:
         os.kill(pid, sig)
     except ProcessLookupError:
@@ -405,12 +480,13 @@ def _signal(pid: int, sig: int) -> None:
 def _wait_exit(pid: int, timeout_s: float) -> bool:
     """True once ``pid`` has exited (not reaped), within ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while True:
         try:
             waited = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             return True
         if waited is not None:
             return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.01)
-    return False

@@ -104,6 +104,7 @@ class Worker:
         backoff_interval_s: float = 0.1,
         fork_per_job: bool | None = None,
         prefork: bool = True,
+        jobs_per_child: int = 1,
         term_child: bool = False,
         graceful_term: bool = False,
         pre_shutdown_timeout_s: float = 0.0,
@@ -159,7 +160,12 @@ class Worker:
             job_timeout_s=job_timeout_s,
             requeue_on_term=requeue_on_term,
         )
-        self.strategy: execution.Strategy = Forking(self.ctx, prefork) if fork_per_job else execution.InProcess(self.ctx)
+        if jobs_per_child < 1:
+            raise WorkerError(f"jobs per child must be at least 1, not {jobs_per_child}")
+        if jobs_per_child > 1 and not fork_per_job:
+            raise WorkerError("jobs per child is for forked jobs: without forking every job runs in the worker")
+        self.strategy: execution.Strategy = (Forking(self.ctx, prefork, jobs_per_child) if fork_per_job
+                                             else execution.InProcess(self.ctx))
         self.shutdown_requested = False
         self.paused = False
         self._shutdown_hooks_ran = False
@@ -419,7 +425,9 @@ class Worker:
     def _mode(self) -> str:
         if not self.strategy.forks:
             return "jobs in-process"
-        return "a child per job" + (", forked ahead" if getattr(self.strategy, "prefork", False) else "")
+        per = getattr(self.strategy, "jobs_per_child", 1)
+        return (f"a child per {per} jobs" if per > 1 else "a child per job") + (
+            ", forked ahead" if getattr(self.strategy, "prefork", False) else "")
 
     # Pruning, Redis calls, waiting, titles ------------------------------------
     def _prune(self) -> None:

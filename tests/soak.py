@@ -131,11 +131,13 @@ class Fleet:
 
 
 def _children(pid: int) -> list[int]:
+    """Every descendant of ``pid``: its fork server, the spare and the job's child."""
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
+            direct = [int(x) for x in f.read().split()]
     except OSError:
         return []
+    return direct + [grandchild for child in direct for grandchild in _children(child)]
 
 
 def _kill(pid: int, sig: int) -> None:

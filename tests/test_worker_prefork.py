@@ -22,6 +22,29 @@ def plain_env(redis_server: str, **extra: str) -> dict[str, str]:
 
 
 def children(pid: int) -> list[int]:
+    """The live job children of worker ``pid``: the spare and the child running
+    a job, whether the worker forked them or its fork server did."""
+    found = []
+    for child in direct_children(pid):
+        title = cmdline(child)
+        if title == cmdline(pid):
+            return []  # just forked, not yet titled: a spare or the fork server
+        if b"Fork server of" in title:
+            found.extend(c for c in direct_children(child) if cmdline(c) != title)
+        else:
+            found.append(child)
+    return found
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def direct_children(pid: int) -> list[int]:
     """The live (non-zombie) children of ``pid``."""
     found = []
     for entry in os.listdir("/proc"):
@@ -166,3 +189,94 @@ def test_a_child_dies_with_its_worker_and_never_finishes_the_job(r, procs, redis
     [rec] = failures(r)
     assert (rec["exception"], rec["worker"]) == ("Resque::DirtyExit", wid)
     assert r.lrange("t:done", 0, -1) == []
+
+
+def parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def run_released(r, tags: list[str]) -> list[int]:
+    """Enqueue Block jobs that may finish at once; the pid each ran in, in order."""
+    for tag in tags:
+        r.set(f"t:release:{tag}", 1)
+        enqueue(r, "Block", tag)
+    wait_until(lambda: r.llen("t:done") == len(tags), 20, f"{len(tags)} jobs to run")
+    return [started_pid(r, tag) for tag in tags]
+
+
+def test_children_come_from_the_fork_server_so_the_worker_itself_never_forks_per_job(r, procs, redis_server):
+    proc = procs.worker(redis_server, "-q", "q", env=plain_env(redis_server))
+    wid = registered(r)
+    [spare] = wait_until(lambda: children(proc.pid), 10, "a spare child")
+    [server] = direct_children(proc.pid)
+    assert cmdline(server).startswith(f"resque-3.0.0: Fork server of {wid}".encode())
+    assert parent_of(spare) == server
+    pids = run_released(r, ["a", "b", "c"])
+    assert len(set(pids)) == 3 and pids[0] == spare  # a fresh child per job, all the server's
+    assert direct_children(proc.pid) == [server]
+    assert stop(proc) == 0
+    wait_until(lambda: not alive(server), 10, "the fork server to exit with its worker")
+    assert int(r.get("resque:stat:processed")) == 3
+
+
+def test_jobs_per_child_reuses_a_child_for_n_jobs_and_runs_after_fork_once_per_child(r, procs, redis_server):
+    # With its hooks: before_fork makes the worker fork each child itself when a job comes.
+    proc = procs.worker(redis_server, "-q", "q", "--jobs-per-child", "3")
+    registered(r)
+    pids = run_released(r, [f"j{i}" for i in range(7)])
+    assert pids[0] == pids[1] == pids[2] != pids[3] == pids[4] == pids[5] != pids[6]
+    assert stop(proc) == 0
+    hooks = [h.decode().split(":") for h in r.lrange("t:hooks", 0, -1)]
+    assert sorted(int(pid) for kind, pid in hooks if kind == "after_fork") == sorted({*pids})
+    assert [int(pid) for kind, pid in hooks if kind == "before_fork"] == [proc.pid] * 3
+    assert int(r.get("resque:stat:processed")) == 7
+
+
+def test_jobs_per_child_with_spares(r, procs, redis_server):
+    proc = procs.worker(redis_server, "-q", "q", "--jobs-per-child", "2", env=plain_env(redis_server))
+    registered(r)
+    pids = run_released(r, [f"j{i}" for i in range(5)])
+    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
+    r.set("t:release:boom", 1)
+    enqueue(r, "Boom", "x")  # a failure in a reused child is recorded as any other
+    wait_until(lambda: failures(r), 10, "the failure record")
+    assert failures(r)[0]["exception"] == "ValueError"
+    assert stop(proc) == 0
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["--jobs-per-child", "0"], {}, "'0' is not a whole number of at least 1"),
+    (["--jobs-per-child", "two"], {}, "'two' is not a whole number of at least 1"),
+    ([], {"PYRESQUE_JOBS_PER_CHILD": "-1"}, "PYRESQUE_JOBS_PER_CHILD='-1' is not a whole number of at least 1"),
+    (["--no-fork", "--jobs-per-child", "2"], {}, "jobs per child is for forked jobs"),
+])
+def test_a_bad_jobs_per_child_is_refused(r, procs, redis_server, args, env, message):
+    proc = procs.worker(redis_server, "-q", "q", *args, env=plain_env(redis_server, **env))
+    assert proc.wait(15) == 2
+    assert message in proc.stderr.read().decode()
+    assert r.scard("resque:workers") == 0
+
+
+def test_a_killed_fork_server_costs_only_the_job_it_was_running(r, procs, redis_server):
+    proc = procs.worker(redis_server, "-q", "q", env=plain_env(redis_server))
+    wid = registered(r)
+    wait_until(lambda: children(proc.pid), 10, "a spare child")
+    [server] = direct_children(proc.pid)
+    enqueue(r, "Block", "a")
+    child = started_pid(r, "a")
+    os.kill(server, signal.SIGKILL)  # its children die with it
+    [rec] = wait_until(lambda: failures(r), 10, "the running job's failure record")
+    assert (rec["exception"], rec["worker"]) == ("Resque::DirtyExit", wid)
+    assert rec["error"] == f"Child process received unhandled signal pid {child} SIGKILL (signal 9)"
+    # The worker goes on, with a new fork server; so it does when one dies while it is idle.
+    assert run_released(r, ["b"]) and proc.poll() is None
+    [server] = wait_until(lambda: children(proc.pid) and direct_children(proc.pid), 10, "a new server and spare")
+    os.kill(server, signal.SIGKILL)
+    wait_until(lambda: server not in direct_children(proc.pid), 10, "the dead server to be gone")
+    r.set("t:release:c", 1)
+    enqueue(r, "Block", "c")
+    wait_until(lambda: r.lrange("t:done", 0, -1) == [b"b", b"c"], 10, "the next job after the server died")
+    assert len(failures(r)) == 1
+    assert stop(proc) == 0
+    assert int(r.get("resque:stat:processed")) == 3  # Ruby counts a dirty exit as processed too

@@ -45,6 +45,17 @@ def seconds(text: str) -> float | None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds") from None
 
 
+def at_least_one(text: str) -> int:
+    """argparse type of a count: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def parse_json_arg(text: str, position: int) -> Any:
     try:
         return json.loads(text)

@@ -14,7 +14,7 @@ import redis as redis_py
 
 from pyresque import logs, prune
 from pyresque import workers as worker_records
-from pyresque.cli.common import UsageError, client_from, seconds
+from pyresque.cli.common import UsageError, at_least_one, client_from, seconds
 from pyresque.cli.supervise import Supervisor, child_argv, child_env, hostname
 from pyresque.client import Resque
 from pyresque.config import WorkerSettings
@@ -33,6 +33,7 @@ ENVIRONMENT = """environment variables (a flag wins over its variable):
   QUEUES, QUEUE          -q           INTERVAL, MIN_INTERVAL, MAX_INTERVAL, BACKOFF_INTERVAL  -i and co.
   COUNT                  --count      PIDFILE, BACKGROUND                  --pidfile, --background
   FORK_PER_JOB=false     --no-fork    PYRESQUE_PREFORK=0                   --no-prefork
+  PYRESQUE_JOBS_PER_CHILD               --jobs-per-child
   PYRESQUE_JOBS          --import     PYRESQUE_JOB_TIMEOUT                 --job-timeout
   PYRESQUE_UNKNOWN_JOBS  --unknown-jobs                PYRESQUE_REQUEUE_ON_TERM=1  --requeue-on-term
   PYRESQUE_LOG_FORMAT    --log-format PYRESQUE_LOGFILE                     --logfile
@@ -73,6 +74,10 @@ def add_commands(command: Any) -> None:
                    help="run jobs in the worker process (FORK_PER_JOB=false)")
     p.add_argument("--no-prefork", dest="prefork", action="store_false", default=w.prefork,
                    help="fork each job's child when the job arrives, not ahead of it ($PYRESQUE_PREFORK=0)")
+    p.add_argument("--jobs-per-child", type=at_least_one, default=w.jobs_per_child, metavar="N",
+                   help="let one forked child run up to N jobs in turn before it is replaced: faster, but a job "
+                        "sees what earlier jobs left in the process (default: $PYRESQUE_JOBS_PER_CHILD or 1, "
+                        "a fresh child per job, as Resque)")
     p.add_argument("--job-timeout", type=seconds, default=w.job_timeout_s, metavar="SECONDS",
                    help="fail a job that runs longer; a job's own timeout wins (default: $PYRESQUE_JOB_TIMEOUT or none)")
     p.add_argument("--import", dest="imports", action="append", default=list(w.imports), metavar="MODULE",
@@ -149,6 +154,7 @@ def cmd_work(args: argparse.Namespace) -> int:
             resque, args.queues,
             interval_s=args.interval, min_interval_s=args.min_interval, max_interval_s=args.max_interval,
             backoff_interval_s=args.backoff_interval, fork_per_job=args.fork_per_job, prefork=args.prefork,
+            jobs_per_child=args.jobs_per_child,
             term_child=s.term_child, graceful_term=s.graceful_term,
             pre_shutdown_timeout_s=s.pre_shutdown_timeout_s, term_timeout_s=s.term_timeout_s,
             job_timeout_s=args.job_timeout, procline_prefix=s.procline_prefix,
