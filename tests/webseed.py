@@ -128,6 +128,7 @@ def seed_scheduler(resque: Resque) -> None:
                                             "queue": "reports", "args": {"format": "pdf"}, "persist": True})
     r.hset(keys.last_enqueued_at, "refresh_feeds", time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(now_s - 240)))
     r.hset(keys.last_enqueued_at, "nightly_archive", time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(now_s - 3 * 3600)))
+    r.set(keys.master_lock(), f"{socket.gethostname()}:4300", ex=180)  # a scheduler is master
 
 
 def seed_hostile(resque: Resque) -> None:
