@@ -1,6 +1,6 @@
 """The dashboard at scale: pyresque web's pages beside resque-web's, on one big keyspace.
 
-    .venv/bin/python -m bench.web            # 1,000 queues, 100,000 failures, 500 workers
+    .venv/bin/python -m bench.web            # 1,000 queues, 100,000 failures, 500 workers, 10,000 delayed timestamps
     .venv/bin/python -m bench.web --smoke    # a small keyspace: proves the harness works
 
 Seeds one private Redis, then measures each page:
@@ -74,6 +74,30 @@ def seed(resque: Resque, queues: int, failures: int, workers: int) -> None:
     pipe.execute()
 
 
+def seed_delayed(resque: Resque, timestamps: int, start_s: int) -> None:
+    """``timestamps`` delayed buckets a minute apart from ``start_s``, of 1–3 jobs each, and a few schedules."""
+    from pyresque.scheduler.delayed import encode_item
+    from pyresque.scheduler.schedule import set_schedule
+
+    keys = resque.layout
+    classes = ["Mailers::Reminder", "Archive", "Billing::Charge"]
+    for first in range(0, timestamps, 5000):
+        pipe = resque.redis.pipeline(transaction=False)
+        for i in range(first, min(timestamps, first + 5000)):
+            ts = start_s + 60 * i
+            items = [encode_item(classes[(i + j) % 3], [i, j, {"account": i % 97}], f"queue-{i % 7:04d}")
+                     for j in range(1 + i % 3)]
+            pipe.rpush(keys.delayed(ts), *items)
+            for item in items:
+                pipe.sadd(keys.timestamps(item), keys.delayed_member(ts))
+            pipe.zadd(keys.delayed_schedule, {str(ts): ts})
+        pipe.execute()
+    for i in range(20):
+        when = {"cron": f"{i} 3 * * *"} if i % 2 else {"every": f"{i + 1}m"}
+        set_schedule(resque.redis, keys, f"schedule-{i:02d}",
+                     dict(when, **{"class": "Bench::Job", "queue": "queue-0001", "args": [i], "persist": True}))
+
+
 def median_ms(fn: Callable[[], Any], repeat: int) -> float:
     fn()  # warm: templates compiled, scripts loaded, connections open
     samples = []
@@ -98,6 +122,11 @@ PAGES = [
     ("stats", "/stats", "/stats/keys"),
     ("api/overview (live poll)", "/api/overview", "/overview.poll"),
     ("metrics", "/metrics", None),
+    ("delayed", "/delayed", "/delayed"),
+    ("delayed, last page", "/delayed?start={dlast}", "/delayed?start={dlast}"),
+    ("one delayed timestamp", "/delayed/at?ts={dts}", "/delayed/{dts}"),
+    ("delayed, search by class", "/delayed/search?class=billing", None),
+    ("schedule", "/schedule", "/schedule"),
 ]
 
 
@@ -107,12 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queues", type=int, default=1000)
     parser.add_argument("--failures", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=500)
+    parser.add_argument("--delayed", type=int, default=10_000, help="delayed timestamps")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--no-ruby", action="store_true", help="skip resque-web")
     parser.add_argument("--report", default=str(ROOT / "bench" / "WEB-REPORT.md"))
     args = parser.parse_args(argv)
     if args.smoke:
-        args.queues, args.failures, args.workers, args.repeat = 20, 500, 10, 2
+        args.queues, args.failures, args.workers, args.delayed, args.repeat = 20, 500, 10, 50, 2
 
     from pyresque.web import create_app
 
@@ -120,8 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         resque = Resque(server.url)
         t0 = time.perf_counter()
         seed(resque, args.queues, args.failures, args.workers)
+        delayed_from = int(time.time()) + 86400
+        seed_delayed(resque, args.delayed, delayed_from)
         seeded_s = time.perf_counter() - t0
         last = (args.failures - 1) // 20 * 20
+        fill = {"last": last, "middle": args.failures // 2, "dlast": (args.delayed - 1) // 20 * 20,
+                "dts": delayed_from + 60 * (args.delayed // 2 // 3 * 3 + 2)}  # a bucket of three jobs
         client = create_app(resque).test_client()
 
         def fetch_local(path: str) -> Callable[[], Any]:
@@ -134,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
         rows: list[dict[str, Any]] = []
         for label, ours, _ in PAGES:
-            path = ours.format(last=last, middle=args.failures // 2)
+            path = ours.format(**fill)
             rows.append({"page": label, "path": path, "server_ms": median_ms(fetch_local(path), args.repeat)})
 
         ruby_web = None
@@ -147,14 +181,17 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 from webside import ResqueWeb
 
-                ruby_web = ResqueWeb(server.url).start()
+                from rubyside import FIXTURES
+
+                # With resque-scheduler's tabs, as a team running the scheduler serves it.
+                ruby_web = ResqueWeb(server.url, config=FIXTURES / "config" / "web_scheduler.rb").start()
         try:
             with Dashboard(server.url) as dash:
                 for row, (_, ours, theirs) in zip(rows, PAGES):
-                    url = dash.base + ours.format(last=last, middle=args.failures // 2)
+                    url = dash.base + ours.format(**fill)
                     row["http_ms"] = median_ms(lambda: urllib.request.urlopen(url, timeout=120).read(), args.repeat)
                     if ruby_web is not None and theirs is not None:
-                        their_url = ruby_web.base + theirs.format(last=last)
+                        their_url = ruby_web.base + theirs.format(**fill)
                         row["resque_web_ms"] = median_ms(lambda: urllib.request.urlopen(their_url, timeout=300).read(),
                                                          max(1, args.repeat // 2))
         finally:
@@ -174,7 +211,8 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, seeded_s: float
     lines = [
         "# pyresque web at scale",
         "",
-        f"Keyspace: {args.queues:,} queues, {args.failures:,} failure records, {args.workers:,} workers "
+        f"Keyspace: {args.queues:,} queues, {args.failures:,} failure records, {args.workers:,} workers, "
+        f"{args.delayed:,} delayed timestamps (about {args.delayed * 2:,} jobs) and 20 dynamic schedules "
         f"(seeded in {seeded_s:.1f} s). Median of {args.repeat} runs after a warm-up. "
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}.",
         "",

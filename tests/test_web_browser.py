@@ -140,6 +140,7 @@ def flash(driver: Any) -> str:
 
 def test_every_page_renders_without_console_errors_and_screenshots(chrome: Any, dashboard: str, resque: Resque) -> None:
     webseed.seed_demo(resque)
+    webseed.seed_scheduler(resque)
     chrome.get_log("browser")  # drop anything earlier
     shots = os.environ.get("PYRESQUE_SCREENSHOTS")
     host = socket.gethostname()
@@ -147,6 +148,7 @@ def test_every_page_renders_without_console_errors_and_screenshots(chrome: Any, 
         "overview": "/", "queues": "/queues", "queue": "/queue?q=mail", "failed": "/failed",
         "failure": "/failed/show?list=failed&index=1", "workers": "/workers",
         "worker": "/worker?" + urlencode({"id": f"{host}:4242:default,mail"}), "stats": "/stats",
+        "delayed": "/delayed", "schedule": "/schedule",
     }
     for name, path in pages.items():
         visit(chrome, dashboard + path)
@@ -249,3 +251,27 @@ def test_hostile_names_run_no_script_in_a_real_browser(chrome: Any, dashboard: s
     # The hostile name is shown as text, exactly.
     visit(chrome, dashboard + "/queue?" + urlencode({"q": name}))
     assert chrome.find_element("css selector", "h1 .name").text == name
+
+
+def test_enqueue_a_delayed_job_now_from_the_browser_puts_it_on_its_queue(chrome: Any, dashboard: str, resque: Resque) -> None:
+    ts = int(resque.redis.time()[0]) + 3600
+    resque.enqueue_at_with_queue("later", ts, "Mailers::Reminder", 1)
+    resque.enqueue_at_with_queue("later", ts, "Mailers::Reminder", 2)
+    chrome.get_log("browser")
+    visit(chrome, dashboard + "/delayed")
+    rows = chrome.find_elements("css selector", "#delayed tbody tr")
+    assert len(rows) == 1 and "2 jobs" in rows[0].text
+    rows[0].find_element("css selector", "a").click()
+    wait_until(lambda: "/delayed/at" in chrome.current_url, 10, "the timestamp's page")
+    jobs = chrome.find_elements("css selector", "#jobs tbody tr")
+    assert len(jobs) == 2 and "2" in jobs[1].text
+    click(chrome, "#jobs tbody tr:nth-child(2) form[action$='/delayed/enqueue-now'] button")
+    assert "Enqueued Mailers::Reminder on queue later" in flash(chrome)
+    assert len(chrome.find_elements("css selector", "#jobs tbody tr")) == 1
+    visit(chrome, dashboard + "/queue?q=later")
+    assert "Mailers::Reminder" in chrome.find_element("id", "jobs").text
+    assert resque.peek("later", 0, 5) == [{"class": "Mailers::Reminder", "args": [2]}]
+    assert resque.delayed_timestamp_size(ts) == 1
+    visit(chrome, dashboard + "/schedule")
+    assert "No recurring schedules" in chrome.find_element("id", "schedules").text
+    assert console_errors(chrome) == []

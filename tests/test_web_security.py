@@ -29,6 +29,11 @@ ACTIONS = ["/queue/delete-job", "/queue/clear", "/queue/remove", "/failed/retry"
            "/workers/prune", "/workers/pause", "/workers/resume"]
 PAGES = ["/", "/queues", "/failed", "/workers", "/stats", "/metrics", "/api/overview", "/api/queues",
          "/api/failed", "/api/workers", "/api/stats", "/api/history"]
+# resque-scheduler's tabs
+ACTIONS += ["/delayed/enqueue-now", "/delayed/remove", "/delayed/enqueue-timestamp", "/delayed/clear",
+            "/schedule/enqueue-now", "/schedule/delete"]
+PAGES += ["/delayed", "/delayed/search?class=a", "/schedule", "/api/delayed", "/api/delayed/search?class=a",
+          "/api/schedule"]
 
 
 def snapshot(r: Any) -> dict[bytes, Any]:
@@ -156,7 +161,8 @@ class _Links(HTMLParser):
 def _crawl(web: Browser) -> Iterator[tuple[str, str]]:
     """Every page reachable from the index pages (one level of links), with its body."""
     seen: set[str] = set()
-    queue = ["/", "/queues", "/failed", "/workers", "/stats"]
+    queue = ["/", "/queues", "/failed", "/workers", "/stats", "/delayed", "/schedule",
+             "/delayed/search?class=%3C"]
     depth = {p: 0 for p in queue}
     while queue:
         path = queue.pop(0)
@@ -327,3 +333,60 @@ def test_messages_after_actions_on_hostile_names_are_escaped(resque: Resque) -> 
     # A flash cookie forged without the secret is ignored, not shown.
     web.client.set_cookie("localhost", "pyresque_flash", "eyJ4IjoiPHNjcmlwdD4ifQ.forged", path="/")
     assert '<p class="flash"' not in web.text("/")
+
+
+# resque-scheduler's tabs ---------------------------------------------------------------------
+def _scheduler_pages(resque: Resque) -> list[str]:
+    first = resque.delayed.delayed_queue_peek(0, 1)[0]
+    return ["/delayed", f"/delayed/at?ts={first}", "/delayed/search?class=mail", "/schedule"]
+
+
+def test_scheduler_pages_have_no_inline_script_and_read_only_hides_and_refuses_their_actions(
+        resque: Resque, r: Any) -> None:
+    webseed.seed_scheduler(resque)
+    web, ro = Browser(resque), Browser(resque, read_only=True)
+    for path in _scheduler_pages(resque):
+        page = web.text(path)
+        assert 'method="post"' in page, path
+        for tag in re.findall(r"<script\b[^>]*>", page):
+            assert "src=" in tag, (path, tag)
+        assert not re.search(r"\son[a-z]+=", page) and "style=" not in page and "<style" not in page, path
+        hidden = ro.text(path)
+        assert 'method="post"' not in hidden and "read-only" in hidden, path
+    ts = resque.delayed.delayed_queue_peek(0, 1)[0]
+    job = web.get(f"/api/delayed/at?ts={ts}").get_json()["jobs"][0]
+    sched = web.get("/api/schedule").get_json()["schedules"][0]
+    forms = {"/delayed/enqueue-now": {"ts": ts, "index": 0, "digest": job["digest"]},
+             "/delayed/remove": {"ts": ts, "index": 0, "digest": job["digest"]},
+             "/delayed/enqueue-timestamp": {"ts": ts}, "/delayed/clear": {},
+             "/schedule/enqueue-now": {"name": sched["name"], "digest": sched["digest"]},
+             "/schedule/delete": {"name": sched["name"], "digest": sched["digest"]}}
+    before = snapshot(r)
+    token = web.token()
+    for path, form in forms.items():
+        assert ro.client.post(path, data=dict(form, csrf_token=token)).status_code == 403, path
+        for bad in (None, "", "0" * 64, Browser(resque).token()):
+            data = dict(form) if bad is None else dict(form, csrf_token=bad)
+            resp = web.client.post(path, data=data)
+            assert resp.status_code == 400 and "security token" in resp.get_data(as_text=True), (path, bad)
+    assert snapshot(r) == before
+
+
+def test_hostile_scheduler_data_renders_escaped_and_acts_by_exact_name(resque: Resque, r: Any) -> None:
+    webseed.seed_hostile_scheduler(resque)
+    web = Browser(resque)
+    schedule = web.text("/schedule")
+    assert "&lt;script&gt;alert(12)" in schedule and "&lt;script&gt;alert(10)" in schedule
+    # Every hostile name got a run-now form that reaches exactly its schedule.
+    rows = {s["name"]: s for s in web.get("/api/schedule").get_json()["schedules"]}
+    name = webseed.HOSTILE[1]
+    assert web.post("/schedule/enqueue-now", {"name": name, "digest": rows[name]["digest"]}).status_code == 303
+    assert resque.peek(name, 0, 5) == [{"class": name, "args": [name]}]
+    page = web.text("/")
+    assert "Enqueued one run of" in page and "<img src=x" not in page
+    ts = resque.delayed.delayed_queue_peek(0, 1)[0]
+    job = web.get(f"/api/delayed/at?ts={ts}").get_json()["jobs"][0]
+    assert web.post("/delayed/enqueue-now", {"ts": ts, "digest": job["digest"]}).status_code == 303
+    assert resque.peek(webseed.HOSTILE[0], 0, 5) == [{"class": webseed.HOSTILE[0],
+                                                      "args": [webseed.HOSTILE[0], {webseed.HOSTILE[0]: [webseed.HOSTILE[0]]}]}]
+    assert "<script>alert" not in web.text("/")

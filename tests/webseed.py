@@ -8,6 +8,7 @@ Not a test module.
 from __future__ import annotations
 
 import socket
+import time
 from typing import Any
 
 from pyresque import Resque
@@ -104,6 +105,32 @@ def seed_history(resque: Resque) -> None:
         r.set(keys.history_lock(name), "1", ex=period_s)
 
 
+def seed_scheduler(resque: Resque) -> None:
+    """Delayed jobs over the next days and dynamic schedules with a run behind them (resque-scheduler's keys)."""
+    from pyresque.scheduler.schedule import set_schedule
+
+    r, keys = resque.redis, resque.layout
+    now_s, _ = r.time()
+    base = now_s - now_s % 60 + 600
+    for i in range(3):
+        resque.enqueue_at_with_queue("mail", base, "Mailers::Reminder", 40 + i, {"days": 3})
+    resque.enqueue_at_with_queue("mail", base + 3600, ACTIVEJOB_WRAPPER,
+                                 *activejob_args("InvoiceMailer", [{"invoice_id": 7}]))
+    resque.enqueue_at_with_queue("reports", base + 86400, "Reports::Build", "daily")
+    for day in range(1, 6):
+        resque.enqueue_at_with_queue("default", base + day * 86400 + 7200, "Archive", day, "main")
+    set_schedule(r, keys, "nightly_archive", {"cron": "30 2 * * * UTC", "class": "Archive", "queue": "default",
+                                              "args": ["all", "main"], "description": "Archive every repository",
+                                              "persist": True})
+    set_schedule(r, keys, "refresh_feeds", {"every": "15m", "class": "Feeds::Refresh", "queue": "feeds",
+                                            "description": "Pull every feed", "persist": True})
+    set_schedule(r, keys, "weekly_report", {"cron": "0 9 * * 1 Europe/Paris", "class": "Reports::Weekly",
+                                            "queue": "reports", "args": {"format": "pdf"}, "persist": True})
+    r.hset(keys.last_enqueued_at, "refresh_feeds", time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(now_s - 240)))
+    r.hset(keys.last_enqueued_at, "nightly_archive", time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(now_s - 3 * 3600)))
+    r.set(keys.master_lock(), f"{socket.gethostname()}:4300", ex=180)  # a scheduler is master
+
+
 def seed_hostile(resque: Resque) -> None:
     """Names, classes, arguments and messages an attacker could have enqueued."""
     r, keys = resque.redis, resque.layout
@@ -117,3 +144,23 @@ def seed_hostile(resque: Resque) -> None:
     r.sadd(keys.queues, "invalid-utf8")
     r.rpush(keys.failed, b"not json \xff <script>alert(6)</script>")
     r.sadd(keys.workers, b"host\xff:1:q<script>alert(7)</script>")
+    seed_hostile_scheduler(resque)
+
+
+def seed_hostile_scheduler(resque: Resque) -> None:
+    """Delayed jobs, schedules and last runs named by an attacker."""
+    from pyresque.scheduler.schedule import set_schedule
+
+    r, keys = resque.redis, resque.layout
+    now_s, _ = r.time()
+    for i, name in enumerate(HOSTILE):
+        resque.enqueue_at_with_queue(name.replace(",", ";"), now_s + 600 + i, name, name, {name: [name]})
+        set_schedule(r, keys, name, {"cron": "0 3 * * *", "class": name, "queue": name.replace(",", ";"),
+                                     "args": [name], "description": name, "persist": True})
+        r.hset(keys.last_enqueued_at, name, name)
+        r.hset(keys.last_enqueued_at, "ran:" + name, name)
+    ts = now_s + 900
+    r.rpush(keys.delayed(ts), b'{"class":"Y","args":["\xff<script>alert(8)</script>"],"queue":"q"}', b"not json <script>alert(9)</script>")
+    r.zadd(keys.delayed_schedule, {str(ts): ts})
+    r.hset(keys.persistent_schedules, "<script>alert(10)</script>", b"{bad \xff <script>alert(11)</script>")
+    r.set(keys.master_lock(), "<script>alert(12)</script>:1")

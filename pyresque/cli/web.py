@@ -26,6 +26,9 @@ def add_commands(command: Any) -> None:
     p.add_argument("--auth-file", help="file whose first line is user:password (else $PYRESQUE_WEB_USER "
                                        "and $PYRESQUE_WEB_PASSWORD)")
     p.add_argument("--threads", type=int, default=8, help="request threads (default 8)")
+    p.add_argument("--schedule", default=os.environ.get("RESQUE_SCHEDULE") or None, metavar="FILE",
+                   help="the scheduler's YAML schedule, shown on the Schedule page beside the dynamic "
+                        "schedules in Redis (default: $RESQUE_SCHEDULE)")
 
 
 def is_loopback(host: str) -> bool:
@@ -65,7 +68,8 @@ def cmd_web(args: argparse.Namespace) -> int:
     from pyresque.web import create_app
 
     app = create_app(client_from(args), read_only=args.read_only, auth=auth, prefix=args.prefix,
-                     secret_key=os.environ.get("PYRESQUE_WEB_SECRET") or None)
+                     secret_key=os.environ.get("PYRESQUE_WEB_SECRET") or None, schedule_file=args.schedule,
+                     scheduler_lock_prefix=os.environ.get("RESQUE_SCHEDULER_MASTER_LOCK_PREFIX") or "")
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"pyresque web: serving http://{shown}:{args.port}{'/' + args.prefix.strip('/') if args.prefix.strip('/') else ''}/"
           f"{' (read-only)' if args.read_only else ''}", flush=True)

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import itertools
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from pyresque import hooks as hook_runner
 from pyresque import payload as codec
 from pyresque.connection import as_text
-from pyresque.errors import InvalidSchedule, NoQueueError
+from pyresque.errors import InvalidSchedule, ItemChanged, MalformedPayload, NoQueueError
 from pyresque.scripts import source
 
 if TYPE_CHECKING:
@@ -93,6 +94,36 @@ def job_params(args: Any) -> list[Any]:
     return [args]
 
 
+@dataclass(frozen=True)
+class Bucket:
+    """One timestamp of the delayed schedule: when (``ts``, unix seconds), how
+    many jobs wait in it, and the exact bytes of its first item (None if empty)."""
+
+    ts: int
+    size: int
+    first: bytes | None
+
+
+@dataclass(frozen=True)
+class BucketPage:
+    """Buckets ``start``.. of the schedule, oldest first; ``total`` counts timestamps."""
+
+    total: int
+    start: int
+    buckets: list[Bucket]
+
+
+@dataclass(frozen=True)
+class BucketRun:
+    """What "enqueue this timestamp now" did: jobs pushed, jobs a ``before_*`` hook
+    cancelled (they left the bucket, as the scheduler drops them), and items
+    left in the bucket because they are not jobs that can be queued."""
+
+    moved: int
+    cancelled: int
+    left: int
+
+
 class Delayed:
     """resque-scheduler's delaying calls for one :class:`~pyresque.client.Resque`."""
 
@@ -103,6 +134,7 @@ class Delayed:
         self._push = self.redis.register_script(source("delayed_push"))
         self._take = self.redis.register_script(source("take_delayed"))
         self._again = self.redis.register_script(source("delay_again"))
+        self._take_one = self.redis.register_script(source("take_delayed_one"))
 
     # Enqueue ---------------------------------------------------------------
     def enqueue_at(self, when: Any, job: Any, *args: Any) -> bool:
@@ -302,6 +334,148 @@ class Delayed:
                 self.redis.delete(bucket, *(self.layout.timestamps(i) for i in items))
         self.redis.delete(self.layout.delayed_schedule)
 
+    # One bucket, one item: what a dashboard shows and acts on ---------------------
+    def bucket_page(self, start: int, count: int) -> BucketPage:
+        """Timestamps ``start``.. (oldest first) with their sizes and first items: two round trips."""
+        start, count = max(0, start), max(0, count)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zcard(self.layout.delayed_schedule)
+        pipe.zrange(self.layout.delayed_schedule, start, start + count - 1)
+        total, members = pipe.execute() if count else (self.redis.zcard(self.layout.delayed_schedule), [])
+        stamps = [int(float(as_text(m))) for m in members]
+        if not stamps:
+            return BucketPage(int(total), start, [])
+        pipe = self.redis.pipeline(transaction=False)
+        for ts in stamps:
+            pipe.llen(self.layout.delayed(ts))
+            pipe.lindex(self.layout.delayed(ts), 0)
+        values = pipe.execute()
+        return BucketPage(int(total), start, [Bucket(ts, int(values[2 * i]), values[2 * i + 1])
+                                              for i, ts in enumerate(stamps)])
+
+    def bucket_items(self, when: Any, start: int, count: int) -> tuple[int, list[bytes]]:
+        """The size of the bucket due at ``when`` and the exact bytes of items ``start``..: one round trip."""
+        key = self.layout.delayed(epoch_of(when))
+        start, count = max(0, start), max(0, count)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(key)
+        pipe.lrange(key, start, start + count - 1)
+        size, raws = pipe.execute()
+        return int(size), (list(raws) if count else [])
+
+    def find_items(self, predicate: Callable[[bytes], bool], limit: int | None = None) -> list[tuple[int, bytes]]:
+        """``(ts, bytes)`` of every delayed item ``predicate`` accepts, oldest first (at most ``limit``).
+
+        Reads the buckets 100 to a pipeline, as the selection calls do."""
+        found: list[tuple[int, bytes]] = []
+        for batch in self._timestamp_batches(_SELECTION_BATCH):
+            pipe = self.redis.pipeline(transaction=False)
+            for ts in batch:
+                pipe.lrange(self.layout.delayed(ts), 0, -1)
+            for ts, items in zip(batch, pipe.execute()):
+                for raw in items:
+                    if predicate(raw):
+                        found.append((ts, raw))
+                        if limit is not None and len(found) >= limit:
+                            return found
+        return found
+
+    def locate_item(self, when: Any, sha: str, index: int = -1) -> bytes | None:
+        """The bytes of the item due at ``when`` whose SHA-1 is ``sha`` (looked for at ``index`` first), or None."""
+        from pyresque import listitems  # late: listitems reads through browse, which imports activejob, which imports us
+
+        found = listitems.locate(self.redis, self.layout.delayed(epoch_of(when)), index, sha)
+        return found.raw if found is not None else None
+
+    def remove_item(self, when: Any, raw: bytes | str) -> bool:
+        """Remove one copy of the exact item ``raw`` from the bucket due at ``when``
+        (an emptied bucket leaves the schedule). False when it was not there."""
+        return bool(self._take_one_item(epoch_of(when), raw, "", ""))
+
+    def enqueue_item_now(self, when: Any, raw: bytes | str) -> str | None:
+        """Run one delayed item now, as the scheduler would when it comes due.
+
+        One copy of ``raw`` leaves the bucket due at ``when`` and its job goes
+        on the item's queue (or the registered class's), with the schedule
+        hooks of a registered class. Returns the queue, or None when a
+        ``before_*`` hook cancelled the job (the item is gone, as Ruby drops
+        it). Raises :class:`ItemChanged` when the item is no longer there,
+        :class:`MalformedPayload` or :class:`NoQueueError` when it is not a
+        job that can be queued (it is left alone).
+        """
+        ts = epoch_of(when)
+        queue, payload, spec_hooks, params = self._plan_now(raw)
+        allowed = _before_delayed_enqueue(spec_hooks, params)
+        if not self._take_one_item(ts, raw, queue if allowed else "", payload if allowed else ""):
+            raise ItemChanged(f"that delayed job is no longer due at {ts} (it was run, removed or moved); "
+                              "nothing was done")
+        if not allowed:
+            return None
+        _after_delayed_enqueue(spec_hooks, params)
+        return queue
+
+    def enqueue_bucket_now(self, when: Any) -> BucketRun:
+        """Run every job due at ``when`` now, each as :meth:`enqueue_item_now` would.
+
+        The items are read once and taken in one pipeline; an item someone
+        else took meanwhile is simply not counted. Items that are not jobs
+        stay in the bucket (``left``)."""
+        ts = epoch_of(when)
+        raws = self.redis.lrange(self.layout.delayed(ts), 0, -1)
+        plans: list[tuple[bytes, str, str, dict[str, list[Callable[..., Any]]], list[Any], bool]] = []
+        left = 0
+        for raw in raws:
+            try:
+                queue, payload, spec_hooks, params = self._plan_now(raw)
+            except (MalformedPayload, NoQueueError):
+                left += 1
+                continue
+            plans.append((raw, queue, payload, spec_hooks, params, _before_delayed_enqueue(spec_hooks, params)))
+        if not plans:
+            return BucketRun(0, 0, left)
+        pipe = self.redis.pipeline(transaction=False)
+        for raw, queue, payload, _, _, allowed in plans:
+            self._take_one_item(ts, raw, queue if allowed else "", payload if allowed else "", client=pipe)
+        moved = cancelled = 0
+        for (_, _, _, spec_hooks, params, allowed), taken in zip(plans, pipe.execute()):
+            if not int(taken):
+                continue
+            if allowed:
+                moved += 1
+                _after_delayed_enqueue(spec_hooks, params)
+            else:
+                cancelled += 1
+        return BucketRun(moved, cancelled, left)
+
+    def _plan_now(self, raw: bytes | str) -> tuple[str, str, dict[str, list[Callable[..., Any]]], list[Any]]:
+        """The queue and payload a delayed item becomes (the scheduler's rule), its hooks and arguments."""
+        try:
+            data = codec.decode(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            raise MalformedPayload(f"the delayed item is not valid JSON: {exc}", raw) from None
+        name = data.get("class") if isinstance(data, dict) else None
+        if not isinstance(name, str) or not name:
+            raise MalformedPayload('the delayed item is not a job (no "class" string)', raw)
+        queue = data.get("queue")
+        spec = self.resque.registry.get(name)
+        if not isinstance(queue, str) or not queue:
+            queue = spec.queue if spec is not None else None
+        if not queue:
+            raise NoQueueError(f"the delayed item of {name} has no queue and {name} is not registered with one; "
+                               "it was left alone")
+        params = job_params(data.get("args"))
+        return queue, codec.encode_job(name, params), _hooks(spec), params
+
+    def _take_one_item(self, ts: int, raw: bytes | str, queue: str, payload: str, client: Any = None) -> Any:
+        item = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogateescape")
+        # The timestamps: key holds the item's exact bytes, even ones that are not UTF-8.
+        stamps = self.layout.timestamps("").encode("utf-8") + item
+        keys = [self.layout.delayed(ts), stamps, self.layout.delayed_schedule,
+                self.layout.queues, self.layout.queue(queue or "_")]
+        result = self._take_one(keys=keys, args=[item, self.layout.delayed_member(ts), ts, queue, payload],
+                                client=client)
+        return result if client is not None else int(result)
+
     # Helpers ---------------------------------------------------------------
     def _timestamp_batches(self, size: int) -> Iterator[list[int]]:
         stamps = [int(float(as_text(m))) for m in self.redis.zrange(self.layout.delayed_schedule, 0, -1)]
@@ -328,6 +502,19 @@ _NO_HOOKS: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in hook_runn
 
 def _hooks(spec: "JobSpec | None") -> dict[str, list[Callable[..., Any]]]:
     return spec.hooks if spec is not None else _NO_HOOKS
+
+
+def _before_delayed_enqueue(hooks: dict[str, list[Callable[..., Any]]], params: list[Any]) -> bool:
+    # Ruby's enqueue_from_config: before_schedule may cancel; then
+    # before_delayed_enqueue (its result ignored), then before_enqueue.
+    return (hook_runner.all_allow(hooks["before_schedule"], *params)
+            and (hook_runner.run_all(hooks["before_delayed_enqueue"], *params) or True)
+            and hook_runner.all_allow(hooks["before_enqueue"], *params))
+
+
+def _after_delayed_enqueue(hooks: dict[str, list[Callable[..., Any]]], params: list[Any]) -> None:
+    hook_runner.run_all(hooks["after_enqueue"], *params)
+    hook_runner.run_all(hooks["after_schedule"], *params)
 
 
 def _decoded_or_text(raw: Any) -> Any:

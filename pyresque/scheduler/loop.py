@@ -226,16 +226,11 @@ class Scheduler:
             self._next[name] = entry.next_after(max(now_s, due), self.started_s, due)
 
     def _fire_entry(self, entry: sched.Entry, tick: int) -> None:
-        spec = self.resque.registry.get(entry.class_name)
-        queue = entry.queue or (spec.queue if spec is not None else None)
+        queue, name = sched.resolve_job(entry, self.resque.registry)
         if not queue:
             log.error("schedule %r: %s has no queue: give the entry a queue or register the class with one - skipping",
                       entry.name, entry.class_name)
             return
-        # Ruby: a custom_job_class it cannot load is enqueued under that name
-        # (Resque::Job.create(queue, custom, *args)); pyresque loads nothing.
-        custom = entry.config.get("custom_job_class")
-        name = custom if isinstance(custom, str) and custom and custom != "Resque::Job" else entry.class_name
         payload = codec.encode_job(name, entry.args)
         result = int(self._fire(
             keys=[self.layout.schedule_ticks, self.lock.key, self.layout.queues, self.layout.queue(queue),

@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify
 from werkzeug.exceptions import BadRequest
 
 from pyresque import browse, history
-from pyresque.web import failed, overview, queues, stats, workers
+from pyresque.web import delayed, failed, overview, queues, schedule, stats, workers
 from pyresque.web.params import text_param
 from pyresque.web.security import state
 
@@ -53,6 +53,26 @@ def workers_api() -> Any:
 @bp.get("/worker")
 def worker_api() -> Any:
     return jsonify(workers.worker_data(text_param("id", required=True)).to_json())
+
+
+@bp.get("/delayed")
+def delayed_api() -> Any:
+    return jsonify(delayed.index_json(delayed.index_data()))
+
+
+@bp.get("/delayed/at")
+def delayed_at_api() -> Any:
+    return jsonify(delayed.at_json(delayed.at_data()))
+
+
+@bp.get("/delayed/search")
+def delayed_search_api() -> Any:
+    return jsonify(delayed.search_json(delayed.search_data()))
+
+
+@bp.get("/schedule")
+def schedule_api() -> Any:
+    return jsonify(schedule.schedule_json(schedule.schedule_data()))
 
 
 @bp.get("/stats")

@@ -80,6 +80,8 @@ class WebState:
     auth: Auth | None
     secret: bytes
     name: str = "pyresque"
+    schedule_file: str | None = None  # the static schedule to show (resque-scheduler 5 keeps it out of Redis)
+    scheduler_lock_prefix: str = ""   # RESQUE_SCHEDULER_MASTER_LOCK_PREFIX, to name the master
 
     @cached_property
     def failed(self) -> FailedAdmin:
