@@ -20,6 +20,7 @@ import redis as redis_py
 from pyresque import failure as failure_mod
 from pyresque import hooks as hook_runner
 from pyresque import payload as codec
+from pyresque import wire
 from pyresque import workers as worker_records
 from pyresque.connection import RedisTimeouts, as_int, as_text, connect, describe
 from pyresque.errors import ConnectionFailed, DontPerform, InvalidQueueName, MalformedPayload, NoQueueError, UnknownJob
@@ -85,6 +86,7 @@ class Resque:
         self.redis, ns = connect(redis, namespace, timeouts=timeouts, sentinel=sentinel, service_name=service_name)
         self.namespace = ns
         self.layout = Keys(ns)
+        self._queues_key = self.layout.queues.encode()
         self.registry = registry if registry is not None else default_registry
         self.inline = inline
         self.environment = environment or default_environment()
@@ -115,10 +117,11 @@ class Resque:
         if self.inline:
             self._perform_inline(spec, name, data)
         else:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.sadd(self.layout.queues, queue)
-            pipe.rpush(self.layout.queue(queue), data)
-            pipe.execute()
+            # Ruby's pipelined SADD and RPUSH, packed by hand (see pyresque.wire).
+            name_bytes = queue.encode("utf-8", "surrogateescape")
+            wire.call(self.redis, wire.command(b"SADD", self._queues_key, name_bytes)
+                      + wire.command(b"RPUSH", self.layout.queue(queue).encode("utf-8", "surrogateescape"),
+                                     data.encode("utf-8")), 2)
         hook_runner.run_all(hooks["after_enqueue"], *args)
         return True
 

@@ -26,7 +26,7 @@ from pyresque import workers as worker_records
 from pyresque.connection import as_text
 from pyresque.errors import WorkerError
 from pyresque.keys import Keys
-from pyresque.scripts import source
+from pyresque.wire import HotScript, packed
 
 log = logging.getLogger("pyresque.worker")
 
@@ -42,7 +42,7 @@ class Reserver:
         self.keys = keys
         self.worker_id = worker_id
         self.failure_backend = failure_backend
-        self._script = client.register_script(source("next_job"))
+        self._script = HotScript(client, "next_job")
         # How the job in hand ended, recorded by the next call; its queue,
         # payload bytes and reservation id.
         self.pending: execution.Outcome | None = None
@@ -53,7 +53,7 @@ class Reserver:
         self.unsure = False
         self._prefix = os.urandom(4).hex()
         self._count = 0
-        self._queue_args_cache: dict[tuple[str, ...], tuple[list[str | bytes], list[str | bytes]]] = {}
+        self._queue_args_cache: dict[tuple[str, ...], tuple[bytes, bytes]] = {}
         self._run_at_second = -1
         self._run_at_json = b""
         self.finished = 0
@@ -103,28 +103,28 @@ class Reserver:
         if outcome is not None and outcome.record is not None:
             failure_json: str | bytes = failure_mod.encode_record(outcome.record)
             dest = self.failure_backend.destination(str(outcome.record.get("queue") or ""))
-            failure_keys: list[str | bytes] = [dest.list_key, dest.set_key or self.keys.failed_queues]
+            failure_keys = packed(_bytes(dest.list_key), _bytes(dest.set_key or self.keys.failed_queues))
             member: str | bytes = dest.member or b""
         else:
             failure_json, member = b"", b""
             failure_keys = self._no_failure_keys
         queue_keys, queue_names = self._queue_args(tuple(queues))
-        requeue_key = self.keys.queue(self._queue) if requeue else self._no_failure_keys[0]
+        requeue_key = packed(_bytes(self.keys.queue(self._queue))) if requeue else self._no_requeue_key
         self._count += 1
         reservation = f"{self._prefix}{self._count:08x}"
         self.unsure = True
         reply = self._script(
-            keys=self._stat_keys + failure_keys + self._worker_keys + [requeue_key] + queue_keys,
-            args=[
-                (self.reservation or "") if outcome is not None else "",
-                failure_json,
+            10 + len(queues), 18 + 2 * len(queues),
+            b"".join((self._stat_keys, failure_keys, self._worker_keys, requeue_key, queue_keys, packed(
+                _bytes(self.reservation or "") if outcome is not None else b"",
+                _bytes(failure_json),
                 b"1" if outcome is not None and outcome.counts_as_failed else b"",
-                member,
+                _bytes(member),
                 self._run_at(),
-                reservation,
-                requeue or b"",
-                self._raw if requeue else b"",
-            ] + queue_names,
+                reservation.encode(),
+                _bytes(requeue or b""),
+                _bytes(self._raw) if requeue else b"",
+            ), queue_names)),
         )
         self.unsure = False
         if outcome is not None:
@@ -135,28 +135,36 @@ class Reserver:
             self.reservation = reservation
         return reply
 
-    # The script is called once per job: its constant arguments are encoded once.
+    def close(self) -> None:
+        self._script.close()
+
+    # The script is called once per job: its constant arguments are packed once.
     @functools.cached_property
-    def _stat_keys(self) -> list[str | bytes]:
+    def _stat_keys(self) -> bytes:
         k, wid = self.keys, self.worker_id
-        return [x.encode() for x in (k.processed_stat(), k.processed_stat(wid), k.failed_stat(), k.failed_stat(wid))]
+        return packed(*(_bytes(x) for x in (k.processed_stat(), k.processed_stat(wid), k.failed_stat(), k.failed_stat(wid))))
 
     @functools.cached_property
-    def _worker_keys(self) -> list[str | bytes]:
+    def _worker_keys(self) -> bytes:
         k, wid = self.keys, self.worker_id
-        return [k.pause_all.encode(), k.worker(wid).encode(), k.reservation(wid).encode()]
+        return packed(_bytes(k.pause_all), _bytes(k.worker(wid)), _bytes(k.reservation(wid)))
 
     @functools.cached_property
-    def _no_failure_keys(self) -> list[str | bytes]:
+    def _no_failure_keys(self) -> bytes:
         # Unused when there is no failure; any key of ours fills the slots.
-        return [self.keys.failed.encode(), self.keys.failed_queues.encode()]
+        return packed(_bytes(self.keys.failed), _bytes(self.keys.failed_queues))
 
-    def _queue_args(self, queues: tuple[str, ...]) -> tuple[list[str | bytes], list[str | bytes]]:
+    @functools.cached_property
+    def _no_requeue_key(self) -> bytes:
+        return packed(_bytes(self.keys.failed))
+
+    def _queue_args(self, queues: tuple[str, ...]) -> tuple[bytes, bytes]:
         cached = self._queue_args_cache.get(queues)
         if cached is None:
             if len(self._queue_args_cache) > 64:  # a dynamic worker's list changes; keep it bounded
                 self._queue_args_cache.clear()
-            cached = ([self.keys.queue(q).encode() for q in queues], [codec.encode(q).encode() for q in queues])
+            cached = (packed(*(_bytes(self.keys.queue(q)) for q in queues)),
+                      packed(*(_bytes(codec.encode(q)) for q in queues)))
             self._queue_args_cache[queues] = cached
         return cached
 
@@ -165,3 +173,8 @@ class Reserver:
         if now != self._run_at_second:
             self._run_at_second, self._run_at_json = now, codec.encode(times.run_at(now)).encode()
         return self._run_at_json
+
+
+def _bytes(value: str | bytes) -> bytes:
+    # surrogateescape: a name read from Redis that is not UTF-8 goes back as the same bytes.
+    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value

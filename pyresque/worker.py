@@ -294,6 +294,7 @@ class Worker:
         self._after_signals()
         with self._redis_deadline():
             self._leave_redis()
+        self._reserver.close()
         if self._watcher is not None:
             self._watcher.close()
         self.strategy.close()

@@ -271,7 +271,8 @@ def test_a_killed_fork_server_costs_only_the_job_it_was_running(r, procs, redis_
     assert rec["error"] == f"Child process received unhandled signal pid {child} SIGKILL (signal 9)"
     # The worker goes on, with a new fork server; so it does when one dies while it is idle.
     assert run_released(r, ["b"]) and proc.poll() is None
-    [server] = wait_until(lambda: children(proc.pid) and direct_children(proc.pid), 10, "a new server and spare")
+    [server] = wait_until(lambda: children(proc.pid) and [c for c in direct_children(proc.pid)
+                                                          if b"Fork server of" in cmdline(c)], 10, "a new server and spare")
     os.kill(server, signal.SIGKILL)
     wait_until(lambda: server not in direct_children(proc.pid), 10, "the dead server to be gone")
     r.set("t:release:c", 1)

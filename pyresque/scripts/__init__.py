@@ -14,3 +14,4 @@ from importlib import resources
 def source(name: str) -> str:
     """The text of ``scripts/<name>.lua``."""
     return resources.files(__name__).joinpath(f"{name}.lua").read_text("utf-8")
+
