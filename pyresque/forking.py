@@ -152,6 +152,7 @@ class Forking:
         if not self._use_server:
             return self._fork(None)
         if self._server is None:
+            forkserver.settle()
             self._server = forkserver.ForkServer(self._served_child_main, self._server_title)
             self._server.start()
         job_read, job_write = os.pipe()

@@ -24,12 +24,13 @@ Messages on the socket pair (``SOCK_SEQPACKET``, one message each):
 from __future__ import annotations
 
 import collections
+import ctypes
 import gc
 import os
 import select
 import signal
 import socket
-from typing import Callable, NoReturn
+from typing import Any, Callable, NoReturn
 
 from pyresque import jobchild
 
@@ -45,6 +46,31 @@ class Gone(ChildProcessError):
 def available() -> bool:
     """Whether this platform has what a fork server needs (Linux's pidfd, fd passing)."""
     return hasattr(os, "fork") and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
+
+
+def settle() -> None:
+    """Make the worker's memory fit for sharing with the fork server and its children.
+
+    Collect once, then freeze what is left (Python's advice for a process
+    that forks): the worker's own collections then never write to the objects
+    it shares with the fork server, which would copy their pages and leave
+    the server holding the originals. And hand the freed heap back to the
+    system, so the server does not start with it.
+    """
+    gc.collect()
+    gc.freeze()
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+
+
+def _load_malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc
+    except (OSError, AttributeError):
+        return None
+
+
+_malloc_trim = _load_malloc_trim()
 
 
 class ForkServer:
