@@ -84,7 +84,7 @@ class WebState:
     @cached_property
     def failed(self) -> FailedAdmin:
         r = self.resque
-        return FailedAdmin(r.redis, r.layout, r.failure_backend)
+        return FailedAdmin(r.redis, r.layout, r.failure_backend, indexed=True)
 
     def token_for(self, nonce: str, user: str) -> str:
         return hmac.new(self.secret, f"{nonce}\0{user}".encode(), hashlib.sha256).hexdigest()
