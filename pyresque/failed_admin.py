@@ -254,14 +254,13 @@ class FailedAdmin:
             found = self.index.matches(names, flt)
             if found is None:
                 return None  # over the index's memory bound
-            spots = found.spots[::-1] if newest_first else found.spots
-            chosen = spots[start:start + max(0, count)]
+            chosen = found.pick(start, count, newest_first)
             raws = self.index.fetch(found, chosen)
             if raws is None:
                 continue  # a list changed between the two round trips: look again
             if all(raw is not None and flt.matches_data(_loads(raw)) for raw in raws):
                 items = [_view(name, index, raw) for (name, index), raw in zip(chosen, raws) if raw is not None]
-                return FailurePage(len(found.spots), start, items, found.total_records)
+                return FailurePage(found.total, start, items, found.total_records)
             self.index.stale(names)  # a record was rewritten in place: read everything next time
         return None
 

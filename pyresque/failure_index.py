@@ -39,10 +39,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from itertools import compress, repeat
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import redis as redis_py
 
@@ -159,11 +161,35 @@ class _List:
 
 @dataclass(frozen=True)
 class Matches:
-    """The records a filter matched, in list order then position, and what each list looked like."""
+    """The records a filter matched, list by list (positions ascending), and what each list looked like."""
 
-    spots: list[tuple[str, int]]
+    positions: list[tuple[str, list[int]]]
     states: dict[str, tuple[int, int, int]]  # name -> (size, hash at 0, hash at size-1)
     total_records: int
+
+    @property
+    def total(self) -> int:
+        return sum(len(p) for _, p in self.positions)
+
+    def pick(self, start: int, count: int, newest_first: bool) -> list[tuple[str, int]]:
+        """Matches ``start``..``start+count-1`` in display order: lists in order, each oldest
+        first, the whole sequence reversed when newest first."""
+        out: list[tuple[str, int]] = []
+        lists = reversed(self.positions) if newest_first else iter(self.positions)
+        for name, found in lists:
+            if count <= 0:
+                break
+            if start >= len(found):
+                start -= len(found)
+                continue
+            if newest_first:
+                chosen = found[len(found) - 1 - start::-1][:count]
+            else:
+                chosen = found[start:start + count]
+            out.extend((name, i) for i in chosen)
+            count -= len(chosen)
+            start = 0
+        return out
 
 
 class FailureIndex:
@@ -200,15 +226,15 @@ class FailureIndex:
         with self._lock:
             if not self._refresh(names, verify=flt.retried is not None):
                 return None
-            spots: list[tuple[str, int]] = []
+            positions = []
             states = {}
             total = 0
             for name in names:
                 lst = self._lists[name]
                 total += lst.size
                 states[name] = (lst.size, *lst.ends()) if lst.size else (0, 0, 0)
-                spots.extend((name, i) for i in _positions(lst, flt))
-            return Matches(spots, states, total)
+                positions.append((name, _positions(lst, flt)))
+            return Matches(positions, states, total)
 
     def fetch(self, found: Matches, spots: Sequence[tuple[str, int]]) -> list[bytes | None] | None:
         """The records at ``spots``, read atomically with a check that each list still starts with
@@ -310,7 +336,8 @@ class FailureIndex:
             if old is not None and old.size <= size:
                 # The same list, perhaps longer, perhaps with records rewritten in place:
                 # re-parse only those (a full walk of hashes, no decoding).
-                moved = [i for i, (raw, h) in enumerate(zip(records, old.hashes)) if hash(raw) != h]
+                hashes = list(map(hash, records[:old.size]))
+                moved = [] if hashes == old.hashes else [i for i, (a, b) in enumerate(zip(hashes, old.hashes)) if a != b]
                 if len(moved) <= max(10, size // 10):
                     for i in moved:
                         old.replace(i, records[i])
@@ -330,35 +357,23 @@ class FailureIndex:
 
 
 def _positions(lst: _List, flt: "FailureFilter") -> list[int]:
-    """Positions whose columns match ``flt``: :meth:`FailureFilter.matches_data`, column by column."""
-    cand: Any = None
-
-    def keep(column: list[Any], test: Any) -> None:
-        nonlocal cand
-        if cand is None:
-            cand = [i for i, v in enumerate(column) if test(v)]
-        else:
-            cand = [i for i in cand if test(column[i])]
-
+    """Positions whose columns match ``flt``: :meth:`FailureFilter.matches_data`, column by
+    column, each test a C-level pass over the column (a few ms for 100,000 records)."""
+    tests: list[Iterator[Any]] = []
     if flt.queue:
-        want_q = flt.queue
-        keep(lst.queues, lambda v: v == want_q)
+        tests.append(map(operator.eq, lst.queues, repeat(flt.queue)))
     if flt.exception:
-        want_e = flt.exception
-        keep(lst.exceptions, lambda v: v == want_e)
+        tests.append(map(operator.eq, lst.exceptions, repeat(flt.exception)))
     if flt.job_class:
-        want_c = flt.job_class
-        if cand is None:
-            cand = [i for i, (a, b) in enumerate(zip(lst.classes, lst.job_classes)) if want_c in (a, b)]
-        else:
-            cand = [i for i in cand if want_c in (lst.classes[i], lst.job_classes[i])]
+        tests.append(map(operator.or_, map(operator.eq, lst.classes, repeat(flt.job_class)),
+                         map(operator.eq, lst.job_classes, repeat(flt.job_class))))
     if flt.text:
-        needle = flt.text.lower()
-        keep(lst.errors, lambda v: needle in v)
+        tests.append(map(operator.contains, lst.errors, repeat(flt.text.lower())))
     if flt.retried is not None:
-        want_r = flt.retried
-        keep(lst.retried, lambda v: v == want_r)
-    if cand is None:  # an empty filter matches every record, JSON or not
+        tests.append(iter(lst.retried) if flt.retried else map(operator.not_, lst.retried))
+    if not tests:  # an empty filter matches every record, JSON or not
         return list(range(lst.size))
-    valid = lst.valid
-    return [i for i in cand if valid[i]]
+    mask: Iterator[Any] = iter(lst.valid)  # a record that is not a JSON object matches no filter
+    for test in tests:
+        mask = map(operator.and_, mask, test)
+    return list(compress(range(lst.size), mask))
