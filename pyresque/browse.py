@@ -23,7 +23,7 @@ from pyresque import payload as codec
 from pyresque.activejob.jobs import WRAPPER_CLASS
 from pyresque import times
 from pyresque import workers as worker_records
-from pyresque.connection import as_int, as_text
+from pyresque.connection import as_int, as_name, as_text
 from pyresque.heartbeat import PRUNE_AFTER_S
 from pyresque.keys import Keys
 
@@ -127,7 +127,7 @@ class QueueSummary:
 
 def queue_summaries(client: redis_py.Redis, keys: Keys) -> list[QueueSummary]:
     """Every queue in ``queues``, sorted, with its size and oldest job: two round trips."""
-    names = sorted(as_text(q) for q in client.smembers(keys.queues))
+    names = sorted(as_name(q, client) for q in client.smembers(keys.queues))
     if not names:
         return []
     pipe = client.pipeline(transaction=False)
