@@ -117,18 +117,18 @@ class _List:
     def of(cls, records: list[bytes], old: "_List | None" = None) -> "_List":
         """An index of ``records``; those whose bytes ``old`` indexed keep their fields unparsed."""
         lst = cls(hashes=[hash(raw) for raw in records])
-        known = {h: i for i, h in enumerate(old.hashes)} if old is not None else {}
-        where = [known.get(h, -1) for h in lst.hashes]
-        if old is not None:
+        if old is None:  # everything is new: parse it all, then turn rows into columns
+            for column, values in zip(lst._columns(), zip(*map(_fields, records))):
+                column.extend(values)
+        else:
+            known = {h: i for i, h in enumerate(old.hashes)}
+            where = [known.get(h, -1) for h in lst.hashes]
             for column, before in zip(lst._columns(), old._columns()):
                 column.extend([before[i] if i >= 0 else None for i in where])
-        else:
-            for column in lst._columns():
-                column.extend([None] * len(records))
-        for n, i in enumerate(where):
-            if i < 0:
-                for column, value in zip(lst._columns(), _fields(records[n])):
-                    column[n] = value
+            for n, i in enumerate(where):
+                if i < 0:
+                    for column, value in zip(lst._columns(), _fields(records[n])):
+                        column[n] = value
         lst.message_chars = sum(map(len, lst.errors))
         return lst
 
