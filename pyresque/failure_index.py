@@ -37,7 +37,6 @@ page's records are read.
 
 from __future__ import annotations
 
-import itertools
 import json
 import operator
 import sys
@@ -60,6 +59,8 @@ _CHUNK = 2000  # records per LRANGE of a full read
 _TAIL = 5000  # new records fetched with the freshness check; more than that rebuilds
 
 
+# A record's (queue, wire class, real class, exception, error lowercased, retried, is a JSON object).
+Row = tuple[Any, Any, Any, Any, str, bool, bool]
 _raw_decode = json.JSONDecoder().raw_decode
 
 
@@ -79,7 +80,7 @@ def load_record(raw: bytes) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _fields(raw: bytes) -> tuple[Any, Any, Any, Any, str, bool, bool]:
+def _fields(raw: bytes) -> Row:
     """(queue, wire class, real class, exception, error lowercased, retried, is a JSON object)
     of a record, as :meth:`FailureFilter.matches_data` reads them."""
     data = load_record(raw)
@@ -114,42 +115,45 @@ class _List:
         return len(self.hashes)
 
     @classmethod
-    def of(cls, records: list[bytes], old: "_List | None" = None) -> "_List":
-        """An index of ``records``; those whose bytes ``old`` indexed keep their fields unparsed."""
-        lst = cls(hashes=[hash(raw) for raw in records])
-        if old is None:  # everything is new: parse it all, then turn rows into columns
-            for column, values in zip(lst._columns(), zip(*map(_fields, records))):
+    def assemble(cls, hashes: list[int], parsed: dict[int, Row], old: "_List | None") -> "_List":
+        """The index of a list read whole: ``hashes`` of every record, the fields of those
+        ``old`` did not have (``parsed``, by position); the rest come from ``old``."""
+        if old is not None and len(hashes) >= old.size and all(
+                i in parsed or old.hashes[i] == h for i, h in enumerate(hashes[:old.size])):
+            for i, row in sorted(parsed.items()):  # rewritten in place, or appended
+                old.put(i, hashes[i], row)
+            return old
+        lst = cls(hashes=hashes)
+        if old is None:
+            for column, values in zip(lst._columns(), zip(*(parsed[i] for i in range(len(hashes))))):
                 column.extend(values)
-        else:
+        else:  # moved (a removal shifted them): find each record's fields by its bytes' hash
             known = {h: i for i, h in enumerate(old.hashes)}
-            where = [known.get(h, -1) for h in lst.hashes]
+            where = [-1 if i in parsed else known[h] for i, h in enumerate(hashes)]
             for column, before in zip(lst._columns(), old._columns()):
                 column.extend([before[i] if i >= 0 else None for i in where])
-            for n, i in enumerate(where):
-                if i < 0:
-                    for column, value in zip(lst._columns(), _fields(records[n])):
-                        column[n] = value
+            for i, row in parsed.items():
+                for column, value in zip(lst._columns(), row):
+                    column[i] = value
         lst.message_chars = sum(map(len, lst.errors))
         return lst
 
     def append(self, raw: bytes) -> None:
         """Index ``raw`` as the next position."""
-        row = _fields(raw)
-        self.hashes.append(hash(raw))
-        for column, value in zip(self._columns(), row):
-            column.append(value)
-        self.message_chars += len(row[4])
+        self.put(self.size, hash(raw), _fields(raw))
 
-    def replace(self, i: int, raw: bytes) -> None:
-        """Index ``raw`` as what position ``i`` holds now (rewritten in place, as a retry does)."""
-        row = _fields(raw)
+    def put(self, i: int, h: int, row: Row) -> None:
+        """Index position ``i`` (an existing one, rewritten in place, or the next one)."""
+        if i == self.size:
+            self.hashes.append(h)
+            for column, value in zip(self._columns(), row):
+                column.append(value)
+            self.message_chars += len(row[4])
+            return
         self.message_chars += len(row[4]) - len(self.errors[i])
-        self.hashes[i] = hash(raw)
+        self.hashes[i] = h
         for column, value in zip(self._columns(), row):
             column[i] = value
-
-    def row(self, i: int) -> tuple[Any, ...]:
-        return tuple(column[i] for column in self._columns())
 
     def _columns(self) -> tuple[list[Any], ...]:
         # In _fields' order.
@@ -310,13 +314,14 @@ class FailureIndex:
     def _rebuild(self, name: str, key: str, old: _List | None) -> bool:
         """Read the whole list; records whose bytes were indexed before keep their fields.
 
-        One ``LRANGE`` per chunk, one after the other: neither a transaction
-        nor a pipeline, because redis-py reads a reply of many megabytes ten
-        times slower than the same records in 2,000-record replies. So it is
-        checked instead: the first ``size`` records are a true snapshot when,
-        after the read, the list is no shorter and still starts with the same
-        record (appends leave every earlier position alone). Otherwise it is
-        read again."""
+        One ``LRANGE`` per chunk, one after the other, each chunk hashed and
+        let go: neither a transaction nor a pipeline, because redis-py reads a
+        reply of many megabytes ten times slower than the same records in
+        2,000-record replies (and holding 100,000 records at once costs a
+        fresh 60 MB per request). So it is checked instead: the first
+        ``size`` records are a true snapshot when, after the read, the list is
+        no shorter and still starts with the same record (appends leave every
+        earlier position alone). Otherwise it is read again."""
         for _ in range(3):
             pipe = self.client.pipeline(transaction=True)
             pipe.llen(key)
@@ -324,31 +329,32 @@ class FailureIndex:
             size, head = pipe.execute()
             if size > self.max_records:
                 return False
-            chunks = [self.client.lrange(key, start, min(size, start + _CHUNK) - 1)
-                      for start in range(0, size, _CHUNK)]
+            hashes: list[int] = []
+            parsed: dict[int, Row] = {}
+            known: set[int] | None = None
+            for start in range(0, size, _CHUNK):
+                chunk = self.client.lrange(key, start, min(size, start + _CHUNK) - 1)
+                chunk_hashes = list(map(hash, chunk))
+                hashes.extend(chunk_hashes)
+                if old is not None and chunk_hashes == old.hashes[start:start + len(chunk)]:
+                    continue  # unchanged, as nearly always
+                for i, (raw, h) in enumerate(zip(chunk, chunk_hashes), start):
+                    if old is not None and i < old.size and old.hashes[i] == h:
+                        continue
+                    if old is not None and i < old.size:
+                        known = known if known is not None else set(old.hashes)
+                        if h in known:
+                            continue  # moved here: its fields come from where it was
+                    parsed[i] = _fields(raw)
             pipe = self.client.pipeline(transaction=True)
             pipe.llen(key)
             pipe.lindex(key, 0)
             after, head_after = pipe.execute()
-            if after < size or head != head_after or sum(len(c) for c in chunks) != size:
+            if after < size or head != head_after or len(hashes) != size:
                 continue  # removed from or rewritten while we read
-            records = list(itertools.chain.from_iterable(chunks))
-            if old is not None and old.size <= size:
-                # The same list, perhaps longer, perhaps with records rewritten in place:
-                # re-parse only those (a full walk of hashes, no decoding).
-                hashes = list(map(hash, records[:old.size]))
-                moved = [] if hashes == old.hashes else [i for i, (a, b) in enumerate(zip(hashes, old.hashes)) if a != b]
-                if len(moved) <= max(10, size // 10):
-                    for i in moved:
-                        old.replace(i, records[i])
-                    for raw in records[old.size:]:
-                        old.append(raw)
-                    self._done(name, old)
-                    return True
-            self._done(name, _List.of(records, old))
+            self._done(name, _List.assemble(hashes, parsed, old))
             return True
         return False  # too busy to read consistently: scan this time
-
 
     def _done(self, name: str, lst: _List) -> None:
         self._lists[name] = lst
