@@ -23,7 +23,7 @@ from pyresque import payload as codec
 from pyresque.activejob.jobs import WRAPPER_CLASS
 from pyresque import times
 from pyresque import workers as worker_records
-from pyresque.connection import as_int, as_text
+from pyresque.connection import as_int, as_name, as_text
 from pyresque.heartbeat import PRUNE_AFTER_S
 from pyresque.keys import Keys
 
@@ -72,14 +72,35 @@ def describe_payload(data: Any, raw: bytes | str | None = None) -> JobView:
     args = data.get("args")
     if not isinstance(cls, str):
         return JobView(text, sha, None, None, args, problem='no "class" string')
-    if cls == ACTIVEJOB_WRAPPER and isinstance(args, list) and args and isinstance(args[0], dict):
-        job_data = args[0]
-        real = job_data.get("job_class")
-        if isinstance(real, str):
-            enqueued = job_data.get("enqueued_at")
-            return JobView(text, sha, cls, real, job_data.get("arguments"),
-                           enqueued_at=enqueued if isinstance(enqueued, str) else None, activejob=True)
+    job_data = _activejob_data(args) if cls == ACTIVEJOB_WRAPPER else None
+    if job_data is not None:
+        real = job_data["job_class"]
+        enqueued = job_data.get("enqueued_at")
+        return JobView(text, sha, cls, real, job_data.get("arguments"),
+                       enqueued_at=enqueued if isinstance(enqueued, str) else None, activejob=True)
     return JobView(text, sha, cls, cls, args)
+
+
+def job_classes(data: Any) -> tuple[str | None, str | None]:
+    """(wire class, class to show) of a decoded payload, as :func:`describe_payload` names them,
+    without building a view: what filters compare, for 100,000 records at a time."""
+    if not isinstance(data, dict):
+        return None, None
+    cls = data.get("class")
+    if not isinstance(cls, str):
+        return None, None
+    if cls == ACTIVEJOB_WRAPPER:
+        job_data = _activejob_data(data.get("args"))
+        if job_data is not None:
+            return cls, job_data["job_class"]
+    return cls, cls
+
+
+def _activejob_data(args: Any) -> dict[str, Any] | None:
+    """The wrapper's job data when it names a real class, else None."""
+    if isinstance(args, list) and args and isinstance(args[0], dict) and isinstance(args[0].get("job_class"), str):
+        return args[0]
+    return None
 
 
 def describe_job(raw: bytes | str) -> JobView:
@@ -106,7 +127,7 @@ class QueueSummary:
 
 def queue_summaries(client: redis_py.Redis, keys: Keys) -> list[QueueSummary]:
     """Every queue in ``queues``, sorted, with its size and oldest job: two round trips."""
-    names = sorted(as_text(q) for q in client.smembers(keys.queues))
+    names = sorted(as_name(q, client) for q in client.smembers(keys.queues))
     if not names:
         return []
     pipe = client.pipeline(transaction=False)

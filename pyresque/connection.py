@@ -57,6 +57,9 @@ _URL_SCHEMES = ("redis://", "rediss://", "unix://", f"{SENTINEL_SCHEME}://")
 # Query options of a Sentinel URL that are for the Sentinels, not the data nodes.
 _SENTINEL_AUTH_OPTIONS = {"sentinel_password": "password", "sentinel_username": "username"}
 # The options a Sentinel connection shares with the data nodes' connections.
+# How the clients pyresque makes encode text: a surrogate escape stands for the byte
+# it was decoded from (as_name), so a name read from Redis reaches the same key.
+NAME_ENCODING_ERRORS = "surrogateescape"
 _TIMEOUT_OPTIONS = ("socket_timeout", "socket_connect_timeout", "socket_keepalive", "health_check_interval")
 
 
@@ -87,10 +90,12 @@ class RedisTimeouts:
             raise ConnectionFailed(str(exc)) from None
 
     def redis_kwargs(self, unix: bool = False) -> dict[str, Any]:
-        """These settings as redis-py connection keyword arguments."""
+        """These settings as redis-py connection keyword arguments, with the
+        encoding every client pyresque makes uses (see :func:`as_name`)."""
         kwargs: dict[str, Any] = {
             "socket_timeout": self.timeout_s,
             "health_check_interval": self.health_check_interval_s,
+            "encoding_errors": NAME_ENCODING_ERRORS,
         }
         if not unix:  # redis-py's unix socket connections take neither
             kwargs["socket_connect_timeout"] = self.connect_timeout_s
@@ -342,6 +347,42 @@ def _redacted(url: str) -> str:
 def as_text(value: bytes | str) -> str:
     """A Redis reply as text; bytes that are not UTF-8 become U+FFFD, never an error."""
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+
+
+def as_name(value: bytes | str, client: redis_py.Redis | None = None) -> str:
+    r"""A name read from Redis (a queue, a worker id, a failure list) as text that gives its
+    exact bytes back: bytes that are not UTF-8 become surrogate escapes (PEP 383, as
+    ``os.fsdecode`` does), which the clients pyresque makes send back as those bytes.
+
+    So a queue named ``b"bad\xff"`` is ``"bad\udcff"``: ``keys.queue()`` of it is that
+    queue's key, not the key of ``"bad\ufffd"``. Show such a name with :func:`shown`.
+
+    A ``redis.Redis`` made elsewhere and given to pyresque encodes strictly unless made
+    with ``encoding_errors="surrogateescape"``: through it, such a name raises
+    ``UnicodeEncodeError`` instead of reaching another key. Given that ``client``,
+    names are read as :func:`as_text` reads them (U+FFFD), so listing still works.
+    """
+    if not isinstance(value, bytes):
+        return value
+    if client is not None and not _sends_names(client):
+        return as_text(value)
+    return value.decode("utf-8", NAME_ENCODING_ERRORS)
+
+
+def _sends_names(client: redis_py.Redis) -> bool:
+    return client.connection_pool.connection_kwargs.get("encoding_errors") == NAME_ENCODING_ERRORS
+
+
+def name_bytes(name: str) -> bytes:
+    """The bytes a name stands for (the inverse of :func:`as_name`)."""
+    return name.encode("utf-8", NAME_ENCODING_ERRORS)
+
+
+def shown(name: str) -> str:
+    """A name as text to show: what is not UTF-8 in it becomes U+FFFD (as :func:`as_text`)."""
+    if name.isascii():
+        return name
+    return name.encode("utf-8", NAME_ENCODING_ERRORS).decode("utf-8", "replace")
 
 
 def as_int(value: bytes | str | None) -> int:

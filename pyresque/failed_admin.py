@@ -3,8 +3,11 @@
 Works over every failure list of the configured backend (``failed``, or the
 ``<q>_failed`` lists of ``redis_multi_queue``) as one sequence, newest
 first by default. Pages read only the records they show (pipelined
-``LINDEX``); a filter scans the lists in chunks of ``LRANGE`` and decodes only
-the records whose text could match, so 100,000 records cost one pass.
+``LINDEX``). A filtered page asks the in-process :class:`FailureIndex` when
+the admin keeps one (``indexed=True``, as the dashboard does), then reads
+only the records it shows; without one (the CLI, or lists over the index's
+memory bound) a filter scans the lists in chunks of ``LRANGE`` and decodes
+only the records whose text could match, so 100,000 records cost one pass.
 
 Every action names a record by list, index *and* digest (see
 :mod:`pyresque.listitems`): retrying runs a script that checks the record is
@@ -23,12 +26,13 @@ from typing import Any, Iterator
 import redis as redis_py
 
 from pyresque import payload as codec
-from pyresque.browse import JobView, describe_payload, digest
+from pyresque.browse import JobView, describe_payload, digest, job_classes
 from pyresque.connection import as_text
 from pyresque.errors import FailureNotFound, ItemChanged
 # One definition of what Retry pushes, shared with Failures.requeue and the CLI.
 from pyresque.failure import FailureBackend, encode_record
 from pyresque import failure as failure_mod
+from pyresque.failure_index import FailureIndex, load_record as _loads
 from pyresque.keys import Keys
 from pyresque.listitems import locate
 from pyresque.scripts import source
@@ -85,15 +89,6 @@ def _view(bare: str, index: int, raw: bytes | str) -> FailureView:
     return FailureView(bare, index, text, digest(raw), data if isinstance(data, dict) else None, blob)
 
 
-def _loads(raw: bytes) -> dict[str, Any] | None:
-    """A record decoded for matching only: the C parser, no checks a display needs."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 @dataclass(frozen=True)
 class FailureFilter:
     """Which records to show or act on. Empty fields match everything.
@@ -125,10 +120,8 @@ class FailureFilter:
             return False
         if self.exception and data.get("exception") != self.exception:
             return False
-        if self.job_class:
-            job = describe_payload(data.get("payload"))
-            if self.job_class not in (job.class_name, job.job_class):
-                return False
+        if self.job_class and self.job_class not in job_classes(data.get("payload")):
+            return False
         if self.text and self.text.lower() not in str(data.get("error") or "").lower():
             return False
         if self.retried is not None and bool(data.get("retried_at")) != self.retried:
@@ -170,10 +163,14 @@ class FailurePage:
 class FailedAdmin:
     """Failure records of one keyspace, under its configured backend."""
 
-    def __init__(self, client: redis_py.Redis, keys: Keys, backend: FailureBackend) -> None:
+    def __init__(self, client: redis_py.Redis, keys: Keys, backend: FailureBackend, *,
+                 indexed: bool = False) -> None:
+        """``indexed`` keeps a :class:`FailureIndex` for filtered pages: worth it in a
+        long-lived process that shows many filtered pages (a dashboard), not in a one-shot one."""
         self.client = client
         self.keys = keys
         self.backend = backend
+        self.index = FailureIndex(client, keys) if indexed else None
 
     def lists(self) -> list[tuple[str, int]]:
         """Each failure list's bare name and length, in one round trip."""
@@ -233,11 +230,39 @@ class FailedAdmin:
 
     def _filtered_page(self, start: int, count: int, only: str | None, flt: FailureFilter,
                        newest_first: bool) -> FailurePage:
+        page = self._indexed_page(start, count, only, flt, newest_first) if self.index is not None else None
+        if page is not None:
+            return page
         matches = self._matches(only, flt)
         if newest_first:
             matches.reverse()
         items = [_view(name, index, raw) for name, index, raw in matches[start:start + count]]
         return FailurePage(len(matches), start, items, self.count(only))
+
+    def _indexed_page(self, start: int, count: int, only: str | None, flt: FailureFilter,
+                      newest_first: bool) -> FailurePage | None:
+        """A filtered page from the index, its records read fresh and matched again; None to scan.
+
+        The index only says where to look. If a list changed under it, or a
+        record it pointed at no longer matches (rewritten in place), it is
+        brought up to date (or thrown away) and asked again."""
+        assert self.index is not None
+        lists = [name for name, _ in self.lists()]
+        self.index.retain(lists)  # a redis_multi_queue list may have gone
+        names = [name for name in lists if not only or name == only]
+        for attempt in range(3):
+            found = self.index.matches(names, flt)
+            if found is None:
+                return None  # over the index's memory bound
+            chosen = found.pick(start, count, newest_first)
+            raws = self.index.fetch(found, chosen)
+            if raws is None:
+                continue  # a list changed between the two round trips: look again
+            if all(raw is not None and flt.matches_data(_loads(raw)) for raw in raws):
+                items = [_view(name, index, raw) for (name, index), raw in zip(chosen, raws) if raw is not None]
+                return FailurePage(found.total, start, items, found.total_records)
+            self.index.stale(names)  # a record was rewritten in place: read everything next time
+        return None
 
     def get(self, name: str, index: int) -> FailureView:
         self._check_list(name)

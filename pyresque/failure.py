@@ -35,7 +35,7 @@ import redis as redis_py
 from pyresque import payload as codec
 from pyresque import times
 from pyresque.errors import FailureNotFound, InvalidArgument, MalformedPayload, ResqueError
-from pyresque.connection import as_text
+from pyresque.connection import as_name, as_text
 from pyresque.keys import Keys
 from pyresque.payload import Job
 
@@ -343,7 +343,7 @@ class RedisMultiQueueFailure(_ListBackend):
         return Destination(self.keys.failed_list(bare), self.keys.failed_queues, bare)
 
     def failed_queues(self) -> list[str]:
-        return sorted(as_text(m) for m in self.client.smembers(self.keys.failed_queues))
+        return sorted(as_name(m, self.client) for m in self.client.smembers(self.keys.failed_queues))
 
     def retried_at(self) -> str:
         return times.retried_at_without_zone()

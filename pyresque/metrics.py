@@ -31,7 +31,7 @@ import redis as redis_py
 
 from pyresque import failure as failure_mod
 from pyresque.browse import QueueSummary, WorkerView, counters, queue_summaries, worker_views
-from pyresque.connection import as_text
+from pyresque.connection import as_text, shown
 from pyresque.keys import Keys
 
 
@@ -84,7 +84,8 @@ def _age_s(enqueued_at: str | None, now_s: float) -> float | None:
 
 
 def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """A label value: a name's bytes that are not UTF-8 shown as U+FFFD, then escaped."""
+    return shown(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def render(snap: Snapshot) -> str:

@@ -30,7 +30,7 @@ from pyresque import execution
 from pyresque import failure as failure_mod
 from pyresque import times
 from pyresque import workers as worker_records
-from pyresque.connection import as_text
+from pyresque.connection import as_name, as_text
 from pyresque.errors import DirtyExit, PruneDeadWorkerDirtyExit
 from pyresque.heartbeat import INTERVAL_S, PRUNE_AFTER_S
 from pyresque.keys import Keys
@@ -142,7 +142,7 @@ def _expired(client: redis_py.Redis, keys: Keys, prune_after_s: float = PRUNE_AF
     now_s, _ = client.time()
     expired = []
     for field, value in client.hgetall(keys.heartbeat).items():
-        wid = as_text(field)
+        wid = as_name(field, client)
         try:
             age = now_s - times.parse_heartbeat(as_text(value))
         except ValueError:

@@ -20,7 +20,7 @@ import redis as redis_py
 
 from pyresque import payload as codec
 from pyresque import times
-from pyresque.connection import as_int, as_text
+from pyresque.connection import as_int, as_name, as_text
 from pyresque.keys import Keys
 
 
@@ -158,7 +158,7 @@ def release(client: redis_py.Redis, keys: Keys, wid: str, reservation: Reservati
 
 
 def ids(client: redis_py.Redis, keys: Keys) -> list[str]:
-    return sorted(as_text(m) for m in client.smembers(keys.workers))
+    return sorted(as_name(m, client) for m in client.smembers(keys.workers))
 
 
 def all_workers(client: redis_py.Redis, keys: Keys) -> list[WorkerInfo]:

@@ -14,4 +14,4 @@ def test_the_dashboard_benchmark_harness_runs() -> None:
                           capture_output=True, text=True, timeout=110)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and " ms |" in line]
-    assert len(rows) == 17
+    assert len(rows) == 18

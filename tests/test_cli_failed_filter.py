@@ -29,3 +29,12 @@ def test_failed_list_filters_like_the_dashboard(resque: Resque, redis_server: st
     out = cli(redis_server, "failed", "list", "--grep", "authentication failed")
     assert out.returncode == 0 and "Mailer" in out.stdout and "Archive" not in out.stdout
     assert "no failures" in cli(redis_server, "failed", "list", "--class", "Nope").stdout
+
+
+def test_a_name_that_is_not_utf8_prints_escaped_and_never_stops_a_command(resque: Resque, redis_server: str) -> None:
+    resque.redis.sadd(resque.layout.workers, b"host\xff:1:q")
+    out = cli(redis_server, "workers", "--json")
+    assert out.returncode == 0, out.stderr
+    assert [w["id"] for w in json.loads(out.stdout)] == ["host\udcff:1:q"]  # the bytes, as as_name reads them
+    out = cli(redis_server, "workers")
+    assert out.returncode == 0 and "host\\udcff:1:q (idle)" in out.stdout

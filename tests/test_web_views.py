@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import re
 import socket
 from typing import Any
@@ -10,6 +12,7 @@ import pytest
 
 from pyresque import Resque, history
 from pyresque.browse import ACTIVEJOB_WRAPPER
+from pyresque.connection import as_name
 from pyresque.web import create_app
 
 import webseed
@@ -137,6 +140,92 @@ def test_clear_and_remove_queue(resque: Resque, web: Browser) -> None:
     assert web.post("/queue/remove", {"q": "full"}).status_code == 303
     assert "full" not in resque.queues()
     assert "Removed the empty queue full" in web.flash()
+
+
+# Names that are not UTF-8 ------------------------------------------------------------------
+def form_fields(page: str, action: str) -> dict[str, str]:
+    """The hidden fields of the first form on ``page`` posting to ``action``, as a browser sends them."""
+    form = re.search(r'<form method="post" action="' + re.escape(action) + r'".*?</form>', page, re.S)
+    assert form, f"no form for {action}"
+    return {k: html.unescape(v) for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form.group(0))
+            if k != "csrf_token"}
+
+
+def links(page: str, prefix: str) -> list[str]:
+    return [html.unescape(h) for h in re.findall(r'href="([^"]+)"', page) if html.unescape(h).startswith(prefix)]
+
+
+def test_a_queue_whose_name_is_not_utf8_opens_shows_its_jobs_and_clears(resque: Resque, web: Browser) -> None:
+    raw = b"imports-\xff\xfe<b>x</b>"
+    key = resque.layout.queue_prefix.encode() + raw  # made by another client, straight in Redis
+    resque.redis.sadd(resque.layout.queues, raw)
+    resque.redis.rpush(key, b'{"class":"Import","args":[1]}', b'{"class":"Import","args":["<i>2</i>"]}')
+    lookalike = "imports-\ufffd\ufffd<b>x</b>"  # what its name shows as: another queue, left alone
+    resque.enqueue_to(lookalike, "Other", 0)
+
+    href, = [h for h in links(web.text("/queues"), "/queue?") if "q_b64=" in h]
+    assert base64.urlsafe_b64decode(href.split("q_b64=", 1)[1]) == raw
+    page = web.text(href)
+    assert "imports-\ufffd\ufffd&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page and "<i>" not in page
+    assert page.count("Import") == 2 and "Other" not in page
+    data = web.get(href.replace("/queue?", "/api/queue?")).get_json()
+    assert data["size"] == 2 and [j["args"] for j in data["jobs"]] == [[1], ["<i>2</i>"]]
+
+    delete = form_fields(page, "/queue/delete-job")
+    assert "q" not in delete and base64.urlsafe_b64decode(delete["q_b64"]) == raw
+    assert web.post("/queue/delete-job", delete).status_code == 303
+    assert resque.redis.lrange(key, 0, -1) == [b'{"class":"Import","args":["<i>2</i>"]}']
+    resp = web.post("/queue/clear", form_fields(web.text(href), "/queue/clear"))
+    assert resp.status_code == 303 and "q_b64=" in resp.headers["Location"]
+    assert resque.redis.llen(key) == 0 and resque.redis.sismember(resque.layout.queues, raw)
+    assert "Cleared queue imports-\ufffd\ufffd&lt;b&gt;x&lt;/b&gt;: 1 jobs deleted." in web.flash()
+    assert web.post("/queue/remove", form_fields(web.text(href), "/queue/remove")).status_code == 303
+    assert not resque.redis.sismember(resque.layout.queues, raw)
+    assert resque.size(lookalike) == 1  # the queue it looks like was never touched
+    assert web.get("/queue?q_b64=***").status_code == 400
+
+
+def test_through_a_strict_client_such_a_name_is_refused_never_another_queue(r: Any, redis_server: str) -> None:
+    import redis as redis_py
+
+    resque = Resque(redis_py.Redis.from_url(redis_server))  # made elsewhere: encodes strictly
+    resque.redis.sadd(resque.layout.queues, b"bad\xff")
+    resque.enqueue_to("bad\ufffd", "Other", 1)  # the queue its name shows as
+    web = Browser(resque)
+    # Listed as before, by the text it shows as; that link is the other queue's, as it says.
+    assert [h for h in links(web.text("/queues"), "/queue?") if "q_b64=" in h] == []
+    b64 = base64.urlsafe_b64encode(b"bad\xff").decode()
+    resp = web.get(f"/queue?q_b64={b64}")
+    assert resp.status_code == 400 and "encoding_errors=&#39;surrogateescape&#39;" in resp.get_data(as_text=True)
+    assert web.post("/queue/clear", {"q_b64": b64}).status_code == 400
+    assert resque.size("bad\ufffd") == 1
+
+
+def test_a_worker_whose_id_is_not_utf8_opens_and_is_pruned(resque: Resque, web: Browser) -> None:
+    raw = b"host\xff:77:imports"
+    webseed.add_worker(resque, as_name(raw), heartbeat_age_s=400)
+    href, = links(web.text("/workers"), "/worker?")
+    page = web.text(href)
+    assert "host\ufffd:77:imports" in page and "stale" in page
+    assert web.post("/workers/prune", form_fields(page, "/workers/prune")).status_code == 303
+    assert resque.redis.smembers(resque.layout.workers) == set()
+
+
+def test_a_failure_list_whose_name_is_not_utf8_opens_and_acts(r: Any, redis_server: str) -> None:
+    resque = Resque(redis_server, failure_backend="redis_multi_queue")
+    webseed.add_failure(resque, "ok", "A", [1])
+    webseed.add_failure(resque, as_name(b"bad\xff"), "B", [2])
+    assert resque.redis.smembers(resque.layout.failed_queues) == {b"ok_failed", b"bad\xff_failed"}
+    web = Browser(resque)
+    href, = [h for h in links(web.text("/failed"), "/failed?") if "list_b64=" in h]
+    page = web.text(href)
+    assert "bad\ufffd_failed" in page and page.count('name="selected"') == 1
+    show, = links(page, "/failed/show?")
+    assert "B" in web.text(show)
+    remove = form_fields(page, "/failed/remove")
+    assert web.post("/failed/remove", remove).status_code == 303
+    assert resque.redis.llen(resque.layout.failed_list(as_name(b"bad\xff_failed"))) == 0
+    assert resque.failures.count("ok_failed") == 1
 
 
 # Failed -----------------------------------------------------------------------------------

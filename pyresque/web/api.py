@@ -9,7 +9,7 @@ from werkzeug.exceptions import BadRequest
 
 from pyresque import browse, history
 from pyresque.web import delayed, failed, overview, queues, schedule, stats, workers
-from pyresque.web.params import text_param
+from pyresque.web.params import name_param, text_param
 from pyresque.web.security import state
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -28,7 +28,7 @@ def queues_api() -> Any:
 
 @bp.get("/queue")
 def queue_api() -> Any:
-    return jsonify(queues.queue_page_data(text_param("q", required=True)).to_json())
+    return jsonify(queues.queue_page_data(name_param("q", required=True)).to_json())
 
 
 @bp.get("/failed")
@@ -52,7 +52,7 @@ def workers_api() -> Any:
 
 @bp.get("/worker")
 def worker_api() -> Any:
-    return jsonify(workers.worker_data(text_param("id", required=True)).to_json())
+    return jsonify(workers.worker_data(name_param("id", required=True)).to_json())
 
 
 @bp.get("/delayed")

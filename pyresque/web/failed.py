@@ -10,17 +10,31 @@ from werkzeug.exceptions import BadRequest
 
 from pyresque.errors import ItemChanged
 from pyresque.failed_admin import FailurePage, FailureView
-from pyresque.web.params import failure_filter, int_param, pages, paging, text_param
+from pyresque.web.params import failure_filter, int_param, link_args, name_param, pages, paging, text_param
 from pyresque.web.security import done, state
 
 bp = Blueprint("failed", __name__)
 
-_SELECTED = re.compile(r"\A(\d+):([0-9a-f]{40}):(.+)\Z", re.S)
+# index:digest:list, or index:digest~<list as URL-safe base64> for a list name that is not UTF-8.
+_SELECTED = re.compile(r"\A(\d+):([0-9a-f]{40})(?::(.+)|~([A-Za-z0-9_=-]+))\Z", re.S)
+
+
+def selected_value(view: FailureView) -> str:
+    """What a failure's checkbox sends: which record, by position, content and list."""
+    named = link_args({"list": view.list})
+    if "list" in named:
+        return f"{view.index}:{view.digest}:{view.list}"
+    return f"{view.index}:{view.digest}~{next(iter(named.values()))}"
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {"selected_value": selected_value}
 
 
 def failed_page_data() -> tuple[FailurePage, dict[str, Any]]:
     start, count = paging()
-    only = text_param("list") or None
+    only = name_param("list") or None
     order = text_param("order") or "newest"
     if order not in ("newest", "oldest"):
         raise BadRequest("order must be newest or oldest")
@@ -36,7 +50,7 @@ def index() -> Any:
 
 
 def failure_data() -> FailureView:
-    return state().failed.get(text_param("list", required=True), int_param("index"))
+    return state().failed.get(name_param("list", required=True), int_param("index"))
 
 
 @bp.get("/failed/show")
@@ -49,16 +63,17 @@ def show() -> Any:
 
 def _back(**extra: Any) -> dict[str, Any]:
     """Where to go after an action: the failed list with the filter the form carried."""
-    args = failure_filter(request.form).to_args()
-    if request.form.get("list"):
-        args["list"] = request.form["list"]
+    args: dict[str, Any] = failure_filter(request.form).to_args()
+    only = name_param("list", source=request.form)
+    if only:
+        args["list"] = only
     args.update(extra)
     return args
 
 
 @bp.post("/failed/retry")
 def retry() -> Any:
-    name, index, sha = text_param("list", required=True), int_param("index"), text_param("digest", required=True)
+    name, index, sha = name_param("list", required=True), int_param("index"), text_param("digest", required=True)
     view = state().failed.retry(name, index, sha)
     queue = view.field("queue")
     return done(f"Retried failure {view.index} ({view.job.job_class}) on queue {queue}.", "failed.index", **_back())
@@ -66,7 +81,7 @@ def retry() -> Any:
 
 @bp.post("/failed/remove")
 def remove() -> Any:
-    name, index, sha = text_param("list", required=True), int_param("index"), text_param("digest", required=True)
+    name, index, sha = name_param("list", required=True), int_param("index"), text_param("digest", required=True)
     state().failed.remove(name, index, sha)
     return done(f"Removed failure {index}.", "failed.index", **_back())
 
@@ -81,7 +96,8 @@ def selected() -> Any:
         match = _SELECTED.match(value)
         if not match:
             raise BadRequest("a selected failure is malformed; nothing was done")
-        picks.append((match.group(3), int(match.group(1)), match.group(2)))
+        name = match.group(3) if match.group(3) is not None else name_param("list", source={"list_b64": match.group(4)})
+        picks.append((name, int(match.group(1)), match.group(2)))
     if not picks:
         raise BadRequest("select at least one failure first; nothing was done")
     admin = state().failed
@@ -108,7 +124,7 @@ def matching() -> Any:
     if action not in ("retry", "remove"):
         raise BadRequest("action must be retry or remove")
     flt = failure_filter(request.form)
-    only = request.form.get("list") or None
+    only = name_param("list", source=request.form) or None
     admin = state().failed
     n = admin.retry_matching(flt, only) if action == "retry" else admin.remove_matching(flt, only)
     verb = "Retried" if action == "retry" else "Removed"
@@ -117,13 +133,13 @@ def matching() -> Any:
 
 @bp.post("/failed/clear")
 def clear() -> Any:
-    only = request.form.get("list") or None
+    only = name_param("list", source=request.form) or None
     n = state().failed.clear(only)
     return done(f"Cleared {n} failures.", "failed.index")
 
 
 @bp.post("/failed/clear-retried")
 def clear_retried() -> Any:
-    only = request.form.get("list") or None
+    only = name_param("list", source=request.form) or None
     n = state().failed.clear_retried(only)
     return done(f"Removed {n} retried failures.", "failed.index", **_back())

@@ -8,7 +8,7 @@ from flask import Blueprint, render_template
 from werkzeug.exceptions import NotFound
 
 from pyresque import browse, listitems
-from pyresque.web.params import int_param, pages, paging, text_param
+from pyresque.web.params import int_param, name_param, pages, paging, text_param
 from pyresque.web.security import done, state
 
 bp = Blueprint("queues", __name__)
@@ -31,7 +31,7 @@ def index() -> Any:
 
 @bp.get("/queue")
 def show() -> Any:
-    name = text_param("q", required=True)
+    name = name_param("q", required=True)
     page = queue_page_data(name)
     start, count = paging()
     return render_template("pyresque/queue.html", page=page, paging=pages(page.size, start, count))
@@ -40,7 +40,7 @@ def show() -> Any:
 @bp.post("/queue/delete-job")
 def delete_job() -> Any:
     r = state().resque
-    name = text_param("q", required=True)
+    name = name_param("q", required=True)
     index = int_param("index")
     sha = text_param("digest", required=True)
     found = listitems.remove(r.redis, r.layout.queue(name), index, sha, f"job {index} of queue {name!r}")
@@ -50,7 +50,7 @@ def delete_job() -> Any:
 @bp.post("/queue/clear")
 def clear() -> Any:
     r = state().resque
-    name = text_param("q", required=True)
+    name = name_param("q", required=True)
     n = listitems.clear_queue(r.redis, r.layout, name)
     return done(f"Cleared queue {name}: {n} jobs deleted.", "queues.show", q=name)
 
@@ -58,6 +58,6 @@ def clear() -> Any:
 @bp.post("/queue/remove")
 def remove() -> Any:
     r = state().resque
-    name = text_param("q", required=True)
+    name = name_param("q", required=True)
     listitems.remove_queue_if_empty(r.redis, r.layout, name)
     return done(f"Removed the empty queue {name}.", "queues.index")

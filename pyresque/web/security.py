@@ -33,7 +33,9 @@ from werkzeug.exceptions import HTTPException
 
 from pyresque.client import Resque
 from pyresque.errors import ConnectionFailed, ItemChanged, ResqueError
+from pyresque.connection import shown
 from pyresque.failed_admin import FailedAdmin
+from pyresque.web.params import link_args
 
 CSRF_FIELD = "csrf_token"
 CSRF_COOKIE = "pyresque_csrf"
@@ -86,7 +88,7 @@ class WebState:
     @cached_property
     def failed(self) -> FailedAdmin:
         r = self.resque
-        return FailedAdmin(r.redis, r.layout, r.failure_backend)
+        return FailedAdmin(r.redis, r.layout, r.failure_backend, indexed=True)
 
     def token_for(self, nonce: str, user: str) -> str:
         return hmac.new(self.secret, f"{nonce}\0{user}".encode(), hashlib.sha256).hexdigest()
@@ -148,10 +150,29 @@ def install(bp: Blueprint, web: WebState) -> None:
     @bp.context_processor
     def _helpers() -> dict[str, Any]:
         def u(endpoint: str, **values: Any) -> str:
-            return url_for(f"{web.name}.{endpoint}", **values)
+            return url_for(f"{web.name}.{endpoint}", **link_args(values))
 
         return {"u": u, "csrf_token": lambda: getattr(g, "csrf_token", ""), "read_only": web.read_only,
-                "flash": getattr(g, "flash", None), "csrf_field": CSRF_FIELD}
+                "flash": getattr(g, "flash", None), "csrf_field": CSRF_FIELD,
+                "form_fields": lambda fields: link_args(fields).items()}
+
+    @bp.record_once
+    def _show_names(setup: Any) -> None:
+        # A name that is not UTF-8 is text with surrogate escapes (as_name), which no
+        # page can carry: every value a template prints is shown with U+FFFD for those
+        # bytes instead (links and form fields carry them through link_args). Only such
+        # text changes, so a host app that mounts the blueprint sees no difference.
+        env = setup.app.jinja_env
+        before = env.finalize
+        if before is not None and hasattr(before, "jinja_pass_arg"):
+            return  # the host's finalize wants a context we cannot pass on; leave it be
+
+        def finalize(value: Any) -> Any:
+            if before is not None:
+                value = before(value)
+            return shown(value) if type(value) is str else value
+
+        env.finalize = finalize
 
     bp.add_app_template_filter(_as_json, "pyresque_json")
     bp.add_app_template_filter(_duration, "pyresque_age")
@@ -159,6 +180,15 @@ def install(bp: Blueprint, web: WebState) -> None:
     @bp.errorhandler(ItemChanged)
     def _changed(exc: ItemChanged) -> Any:
         return _problem(409, str(exc))
+
+    @bp.errorhandler(UnicodeEncodeError)
+    def _strict_client(exc: UnicodeEncodeError) -> Any:
+        # Only a redis.Redis made elsewhere gets here: pyresque's own send such names as their bytes.
+        if exc.reason != "surrogates not allowed":
+            raise exc  # not a name's bytes: a bug, reported as one
+        return _problem(400, "This name is not valid UTF-8, and the Redis client the dashboard was given "
+                             "cannot send it as its bytes: make that client with "
+                             "encoding_errors='surrogateescape'. Nothing was changed.")
 
     @bp.errorhandler(ConnectionFailed)
     def _down(exc: ConnectionFailed) -> Any:
@@ -243,7 +273,8 @@ def _problem(code: int, message: str) -> Response:
 def done(message: str, endpoint: str, **values: Any) -> Response:
     """After an action: a 303 to ``endpoint`` carrying ``message`` in a signed cookie."""
     web = state()
-    resp = redirect(url_for(f"{web.name}.{endpoint}", **values), code=303)
+    resp = redirect(url_for(f"{web.name}.{endpoint}", **link_args(values)), code=303)
+    message = shown(message)  # it is for display; a name in it may hold bytes that are not UTF-8
     if len(message) > _FLASH_MAX:  # names can be long; a cookie over 4 KB would be dropped
         message = message[:_FLASH_MAX] + "…"
     resp.set_cookie(FLASH_COOKIE, web.flash_signer.dumps(message), httponly=True, samesite="Strict",

@@ -9,7 +9,7 @@ from werkzeug.exceptions import NotFound
 
 from pyresque import browse, control
 from pyresque.heartbeat import PRUNE_AFTER_S
-from pyresque.web.params import text_param
+from pyresque.web.params import name_param
 from pyresque.web.security import done, state
 
 bp = Blueprint("workers", __name__)
@@ -36,13 +36,13 @@ def worker_data(wid: str) -> browse.WorkerView:
 
 @bp.get("/worker")
 def show() -> Any:
-    return render_template("pyresque/worker.html", w=worker_data(text_param("id", required=True)))
+    return render_template("pyresque/worker.html", w=worker_data(name_param("id", required=True)))
 
 
 @bp.post("/workers/prune")
 def prune() -> Any:
     r = state().resque
-    only = request.form.get("id") or None
+    only = name_param("id", source=request.form) or None
     removed = control.prune_stale(r.redis, r.layout, r.failure_backend, only=only)
     if only and not removed:
         return done(f"Worker {only} is not stale (or is gone); nothing was pruned.", "workers.index")
