@@ -30,6 +30,8 @@ log = logging.getLogger("pyresque.execution")
 
 # How many spare children a busy worker keeps on their way.
 SPARES = 2
+# After an idle spell, how long a job runs before the next spare is forked.
+QUIET_START_S = 0.02
 # The wait status of a process killed by SIGKILL: what becomes of the
 # children of a fork server that died, whose statuses died with it.
 _KILLED = signal.SIGKILL
@@ -82,6 +84,8 @@ class Forking:
         # Spares, oldest first: one while idle, SPARES while jobs come back to back.
         self._spares: collections.deque[_Child] = collections.deque()
         self._busy = False  # no idle moment since the last job
+        self._last: Job | None = None  # what a new spare rehearses with
+        self._top_up: tuple[int, float] | None = None  # spares to have, and from when
         self._exiting: list[_Child] = []  # reported their last job; not reaped yet
         self._use_server = fork_server and forkserver.available()
         self._server: forkserver.ForkServer | None = None
@@ -112,6 +116,7 @@ class Forking:
             self._server = None
 
     def run(self, job: Job) -> Outcome:
+        self._last = job
         child = self._hand_to_spare(job)
         if child is None:
             hook_runner.run_all(self.ctx.registry.worker_hooks["before_fork"], job)
@@ -126,8 +131,9 @@ class Forking:
             # The next child is forked while this one works. Forking and a
             # fresh child's first steps take longer than a short job, so
             # while jobs come back to back, more than one is on its way.
-            while len(self._spares) < (SPARES if self._busy else 1):
-                self._spares.append(self._new_spare())
+            # After an idle spell, not in the job's first moments: the fork
+            # would compete with the child for the CPU just as it starts.
+            self._top_up = (SPARES if self._busy else 1, time.monotonic() + (0 if self._busy else QUIET_START_S))
         self._busy = True
         self._put_back = False
         try:
@@ -135,6 +141,7 @@ class Forking:
         finally:
             self.child = None
             self._kill_requested = False
+            self._top_up_spares(at_once=True)
         self._reap_exited(block=False)  # the children before this one, off the pickup path
         if report is not None and child.jobs_left > 0:
             self._spares.appendleft(child)  # it waits for its next job
@@ -148,6 +155,19 @@ class Forking:
         return self._outcome(job, pid, report, status, deadline)
 
     # Children --------------------------------------------------------------
+    def _top_up_spares(self, at_once: bool = False) -> float | None:
+        """Fork the spares :meth:`run` asked for, once due; seconds until due, else None."""
+        if self._top_up is None:
+            return None
+        count, due = self._top_up
+        wait_s = due - time.monotonic()
+        if wait_s > 0 and not at_once:
+            return wait_s
+        self._top_up = None
+        while len(self._spares) < count:
+            self._spares.append(self._new_spare())
+        return None
+
     def _new_spare(self) -> _Child:
         if not self._use_server:
             return self._fork(None)
@@ -167,7 +187,14 @@ class Forking:
         finally:
             os.close(job_read)
             os.close(report_write)
+        self._brief(job_write)
         return _Child(None, report_read, job_write, self.jobs_per_child, served=True)
+
+    def _brief(self, job_fd: int) -> None:
+        """Give a new spare the last job to rehearse with (see jobchild)."""
+        last = self._last
+        if last is not None and len(last.raw) + len(last.queue) < jobchild.REHEARSAL_MAX:
+            jobchild.send_job(job_fd, last, rehearsal=True)
 
     def _served_child_main(self, fds: list[int]) -> Any:  # pragma: no cover - runs in the child
         jobchild.main(None, fds[0], fds[1], self.ctx, self.jobs_per_child)
@@ -194,6 +221,8 @@ class Forking:
         os.close(report_write)
         if job_read is not None:
             os.close(job_read)
+        if job is None and job_write is not None:
+            self._brief(job_write)
         return _Child(pid, report_read, job_write, jobs)
 
     def _pid(self, child: _Child) -> int:
@@ -369,6 +398,7 @@ class Forking:
                     self._put_back = True
                     _signal(pid, signal.SIGKILL)
                 deadline.poll()
+                spares_in = self._top_up_spares()
                 status = self._poll(child)
                 if status is not None:
                     rest = b"".join(_read_rest(child.report_fd)) if open_pipe else b""
@@ -376,7 +406,7 @@ class Forking:
                 wait_s = 0.05 if pidfd is None else 1.0
                 if stop_at is not None:
                     wait_s = min(wait_s, max(stop_at - time.monotonic(), 0.0))
-                due_s = deadline.due_in()
+                due_s = min((t for t in (deadline.due_in(), spares_in) if t is not None), default=None)
                 watched = ([child.report_fd] if open_pipe else []) + ([pidfd] if pidfd is not None else []) + signal_fds
                 ready, _, _ = select.select(watched, [], [], wait_s if due_s is None else min(wait_s, due_s))
                 if signal_fds and signal_fds[0] in ready:

@@ -34,20 +34,29 @@ from pyresque import hooks as hook_runner
 from pyresque import payload as codec
 from pyresque.errors import JobTimeout, TermException
 from pyresque.execution import Outcome, perform
-from pyresque.payload import Job
+from pyresque.payload import Job, Payload
 from pyresque.registry import Registry
 
 if TYPE_CHECKING:
     from pyresque.execution import Context
 
 _HEADER = struct.Struct("!II")
+# In a frame's first length: the job is only to rehearse with (see _rehearse).
+_REHEARSAL_FLAG = 1 << 31
+# The largest payload worth rehearsing with: it must fit the pipe's buffer,
+# so that writing it never waits for a spare that is still being forked.
+REHEARSAL_MAX = 8 * 1024
 
 
-def send_job(fd: int, job: Job) -> None:
-    """Write ``job`` to a child's job pipe (raises OSError if the child is gone)."""
+def send_job(fd: int, job: Job, rehearsal: bool = False) -> None:
+    """Write ``job`` to a child's job pipe (raises OSError if the child is gone).
+
+    A ``rehearsal`` job is one like those to come (the worker's last), that
+    a spare walks through without running it.
+    """
     queue = job.queue.encode("utf-8", "surrogateescape")
     raw = job.raw.encode("utf-8", "surrogateescape")
-    write_all(fd, _HEADER.pack(len(queue), len(raw)) + queue + raw)
+    write_all(fd, _HEADER.pack(len(queue) | (_REHEARSAL_FLAG if rehearsal else 0), len(raw)) + queue + raw)
 
 
 def main(job: Job | None, job_fd: int | None, report_fd: int, ctx: "Context", jobs: int = 1) -> NoReturn:  # pragma: no cover - child
@@ -84,18 +93,23 @@ def _next_job(job_fd: int | None, ctx: "Context", rehearse: bool) -> Job | None:
     ctx.procline("Ready for a job")
     if rehearse:
         _rehearse(ctx)
-    job = _read_job(job_fd)
+    while True:
+        job, rehearsal = _read_job(job_fd)
+        if not rehearsal:
+            break
+        if rehearse and job is not None:
+            _rehearse(ctx, job)
     if job is not None:
         ctx.procline(f"Processing {job.queue} since {int(time.time())} [{job.class_name}]")
     return job
 
 
-def _read_job(fd: int) -> Job | None:
+def _read_job(fd: int) -> tuple[Job | None, bool]:
     frame = read_frame(fd)
     if frame is None:
-        return None
-    queue, raw = frame
-    return Job(queue, codec.decode_job(raw), raw.decode("utf-8", "surrogateescape"))
+        return None, False
+    queue, raw, rehearsal = frame
+    return Job(queue, codec.decode_job(raw), raw.decode("utf-8", "surrogateescape")), rehearsal
 
 
 def _run(job: Job, ctx: "Context", run_after_fork: bool, registry: Registry | None = None) -> Outcome:
@@ -120,10 +134,11 @@ def _write_report(fd: int, outcome: Outcome) -> None:
 # worker's, so no payload can name it.
 _REHEARSAL = Registry()
 _REHEARSAL.register(lambda *args: None, name="pyresque.rehearsal", queue="rehearsal")
+_NOTHING = Payload("")  # send_job sends a job's queue and raw bytes only
 _REHEARSAL_RAW = b'{"class":"pyresque.rehearsal","args":["a",1,2.5,{"k":[true,null]}]}'
 
 
-def _rehearse(ctx: "Context") -> None:  # pragma: no cover - child process
+def _rehearse(ctx: "Context", like: Job | None = None) -> None:  # pragma: no cover - child process
     """Walk the path a job takes, with a no-op job, while waiting for the real one.
 
     Right after ``fork`` every page the child writes must first be copied
@@ -131,20 +146,26 @@ def _rehearse(ctx: "Context") -> None:  # pragma: no cover - child process
     microseconds, and a job's first steps write hundreds of pages (the
     allocator's pools, the reference counts of the code they run). Running
     the same functions here, on a pipe of its own, before the job arrives,
-    takes that cost off the job's pickup. Nothing of it is visible: no
-    hooks, no Redis, and the title it sets is the one already shown.
+    takes that cost off the job's pickup. ``like``, a job like those to
+    come (the worker sends its last), makes the walk closer to the real one:
+    its payload's shape, its class's entry in the worker's registry. Nothing
+    of it is visible: no hooks, no Redis, the title it sets is the one shown.
     """
     job_read, job_write = os.pipe()
     report_read, report_write = os.pipe()
     try:
-        send_job(job_write, Job("rehearsal", {}, _REHEARSAL_RAW.decode()))
-        job = _read_job(job_read)
+        raw = like.raw if like is not None else _REHEARSAL_RAW.decode()
+        send_job(job_write, Job(like.queue if like is not None else "rehearsal", _NOTHING, raw))
+        job, _ = _read_job(job_read)
         assert job is not None
         ctx.procline("Ready for a job")
+        spec = ctx.registry.get(job.class_name) if isinstance(job.class_name, str) else None
+        if spec is not None:
+            ctx.timeout_for(job)
+            (spec.perform, spec.hooks)  # noqa: B018 - touched, so their pages are ours
+        job = Job(job.queue, Payload("pyresque.rehearsal", job.args), raw)
         _write_report(report_write, _run(job, ctx, run_after_fork=False, registry=_REHEARSAL))
         os.read(report_read, 65536)
-        for name in ctx.registry.names()[:1]:  # and a lookup in the worker's own registry
-            ctx.registry.get(name)
     except Exception:  # noqa: BLE001 - a rehearsal must never cost a job
         pass
     finally:
@@ -215,16 +236,17 @@ def die_with_parent(parent: int) -> None:  # pragma: no cover - child process
         os._exit(1)
 
 
-def read_frame(fd: int) -> tuple[str, bytes] | None:
-    """One job frame from ``fd``: (queue, payload bytes); None at end-of-file."""
+def read_frame(fd: int) -> tuple[str, bytes, bool] | None:
+    """One job frame from ``fd``: (queue, payload bytes, rehearsal?); None at end-of-file."""
     header = _read_exactly(fd, _HEADER.size)
     if header is None:
         return None
     queue_len, raw_len = _HEADER.unpack(header)
+    rehearsal, queue_len = bool(queue_len & _REHEARSAL_FLAG), queue_len & ~_REHEARSAL_FLAG
     body = _read_exactly(fd, queue_len + raw_len)
     if body is None:
         return None
-    return body[:queue_len].decode("utf-8", "surrogateescape"), body[queue_len:]
+    return body[:queue_len].decode("utf-8", "surrogateescape"), body[queue_len:], rehearsal
 
 
 def _read_exactly(fd: int, size: int) -> bytes | None:

@@ -198,10 +198,11 @@ def parent_of(pid: int) -> int:
 
 def run_released(r, tags: list[str]) -> list[int]:
     """Enqueue Block jobs that may finish at once; the pid each ran in, in order."""
+    done = r.llen("t:done")
     for tag in tags:
         r.set(f"t:release:{tag}", 1)
         enqueue(r, "Block", tag)
-    wait_until(lambda: r.llen("t:done") == len(tags), 20, f"{len(tags)} jobs to run")
+    wait_until(lambda: r.llen("t:done") == done + len(tags), 20, f"{len(tags)} jobs to run")
     return [started_pid(r, tag) for tag in tags]
 
 
@@ -281,3 +282,19 @@ def test_a_killed_fork_server_costs_only_the_job_it_was_running(r, procs, redis_
     assert len(failures(r)) == 1
     assert stop(proc) == 0
     assert int(r.get("resque:stat:processed")) == 3  # Ruby counts a dirty exit as processed too
+
+
+def test_a_spare_rehearses_with_the_last_job_but_never_runs_it(r, procs, redis_server):
+    proc = procs.worker(redis_server, "-q", "q", env=plain_env(redis_server))
+    registered(r)
+    pids = run_released(r, ["a", "b"])
+    # The spare that will take the next job has rehearsed with "b" by now.
+    wait_until(lambda: [c for c in children(proc.pid) if c not in pids and
+                        cmdline(c).startswith(b"resque-3.0.0: Ready for a job")], 10, "the next spare to be ready")
+    assert r.lrange("t:started", 0, -1) == [f"a:{pids[0]}".encode(), f"b:{pids[1]}".encode()]
+    assert r.lrange("t:done", 0, -1) == [b"a", b"b"]
+    big = "x" * 20_000  # too big to rehearse with: the next spare does without
+    assert run_released(r, ["c", big])
+    assert r.lrange("t:done", 0, -1) == [b"a", b"b", b"c", big.encode()]
+    assert stop(proc) == 0
+    assert int(r.get("resque:stat:processed")) == 4 and failures(r) == []
