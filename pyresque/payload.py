@@ -235,7 +235,7 @@ def decode(text: str | bytes) -> Any:
     if isinstance(text, bytes):
         text = text.decode("utf-8")  # UnicodeDecodeError is a ValueError
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
+        value = _DECODER.decode(text)
     except ValueError:
         raise
     except RecursionError:
@@ -287,6 +287,10 @@ def _find_lone_surrogate(value: Any) -> None:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+# One decoder for every payload: json.loads with options builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
 
 
 @dataclass(frozen=True)
