@@ -1,7 +1,7 @@
 """``bench/run``: pyresque and Ruby Resque side by side on one private Redis.
 
-    bench/run            # the full run (~4 minutes), writes bench/REPORT.md
-    bench/run --smoke    # proves the harness works (~40 s); judges nothing
+    bench/run            # the full run (~8 minutes), writes bench/REPORT.md
+    bench/run --smoke    # proves the harness works (~50 s); judges nothing
 
 Results go to ``<results-dir>/latest.json`` (bench/results/ is not committed);
 a full run also rewrites bench/REPORT.md, the committed copy of the latest report.
