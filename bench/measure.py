@@ -26,7 +26,7 @@ import random
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from bench import sides
 from bench.server import RedisServer
@@ -68,7 +68,7 @@ def enqueue_single_pyresque(server: RedisServer, count: int) -> dict[str, Any]:
         resque.enqueue_to(sides.QUEUE, JOB)
     seconds = time.perf_counter() - started
     _expect_queued(server, count)
-    return _rate(count, seconds)
+    return rate(count, seconds)
 
 
 def enqueue_single_ruby(server: RedisServer, count: int) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def enqueue_single_ruby(server: RedisServer, count: int) -> dict[str, Any]:
     got = sides.ruby_script("bench_enqueue.rb", sides.QUEUE, str(count), redis_url=server.url,
                             timeout_s=60 + count / 100)
     _expect_queued(server, count)
-    return _rate(count, float(got["seconds"]))
+    return rate(count, float(got["seconds"]))
 
 
 def enqueue_bulk_pyresque(server: RedisServer, count: int, repeats: int) -> dict[str, Any]:
@@ -92,41 +92,59 @@ def enqueue_bulk_pyresque(server: RedisServer, count: int, repeats: int) -> dict
         runs.append(time.perf_counter() - started)
         _expect_queued(server, count)
     seconds = sorted(runs)[len(runs) // 2]
-    return {**_rate(count, seconds), "runs_s": runs}
+    return {**rate(count, seconds), "runs_s": runs}
 
 
-def worker_throughput(server: RedisServer, side: str, count: int, fork: bool, log_dir: Path) -> dict[str, Any]:
-    """Jobs/s of one worker process draining ``count`` no-ops (see module doc)."""
+def worker_throughput(server: RedisServer, side: str, count: int, fork: bool, log_dir: Path,
+                      jobs_per_child: int | None = None) -> dict[str, Any]:
+    """Jobs/s of one worker process draining ``count`` no-ops (see module doc).
+
+    ``jobs_per_child`` is pyresque's opt-in ``--jobs-per-child N`` (with ``fork``).
+    """
     server.flush()
+    label = ("fork" if fork else "inprocess") + (f"-jobs-per-child-{jobs_per_child}" if jobs_per_child else "")
+    got = drain_rate(server, count, lambda: sides.start_worker(
+        side, server.url, log_dir / f"throughput-{label}-{side}.log", interval_s=0, fork=fork,
+        jobs_per_child=jobs_per_child))
+    return {**got, "fork": fork} | ({"jobs_per_child": jobs_per_child} if jobs_per_child else {})
+
+
+def drain_rate(server: RedisServer, count: int, start: Callable[[], sides.Worker],
+               queue: str = sides.QUEUE) -> dict[str, Any]:
+    """Queue a start marker, ``count`` no-ops and an end marker on ``queue``,
+    then ``start`` one worker in drain mode; jobs/s between the markers.
+
+    The keyspace is the caller's to prepare (flushed, and anything else the
+    run needs, such as empty queues to pass).
+    """
     resque = Resque(server.url)
     stamp = ("stamp", MARKS_KEY, None)
-    resque.enqueue_many(JOB, [stamp, *([()] * count), stamp], queue=sides.QUEUE)
+    resque.enqueue_many(JOB, [stamp, *([()] * count), stamp], queue=queue)
     total = count + 2
-    timeout_s = 60 + count / 20  # a bound, not an expectation: 20 jobs/s is far below either side
+    timeout_s = 60 + count / 5  # a bound, not an expectation: 5 jobs/s is far below either side
     before = _command_calls(server)
     polls = [0]
 
     def finished() -> bool:
         polls[0] += 1
-        return _processed(server) >= total or _died(worker)
+        return processed_count(server) >= total or _died(worker)
 
     spawned = time.monotonic()
-    worker = sides.start_worker(side, server.url, log_dir / f"throughput-{'fork' if fork else 'inprocess'}-{side}.log",
-                                interval_s=0, fork=fork)
+    worker = start()
     try:
-        wait_until(finished, timeout_s, f"{side} worker to process {total} jobs", step_s=0.05)
+        wait_until(finished, timeout_s, f"{worker.side} worker to process {total} jobs", step_s=0.05)
         wall_s = time.monotonic() - spawned
         used = _delta(before, _command_calls(server), own={"get": polls[0], "info": 1})
-        _check_done(server, worker, total)
+        check_done(server, worker, total, queue)
         exited = sides.wait_exit(worker, 15)
     finally:
         worker.stop()
     marks = [json.loads(m) for m in server.client.lrange(MARKS_KEY, 0, -1)]
     if len(marks) != 2:
-        raise RuntimeError(f"{side}: expected 2 marker records, got {marks}")
+        raise RuntimeError(f"{worker.side}: expected 2 marker records, got {marks}")
     seconds = marks[1]["t"] - marks[0]["t"]
     return {
-        **_rate(count, seconds), "fork": fork, "wall_with_startup_s": wall_s, "drained_and_exited": exited,
+        **rate(count, seconds), "wall_with_startup_s": wall_s, "drained_and_exited": exited,
         # Whole worker run (start-up and markers included), so a diagnostic, not the rate's basis.
         "redis_commands_per_job": sum(used.values()) / total,
         "redis_commands_by_name": used,
@@ -144,17 +162,22 @@ def idle_and_pickup(server: RedisServer, side: str, *, window_s: float, samples:
     worker = sides.start_worker(side, server.url, log_dir / f"idle-pickup{label}-{side}.log", interval_s=interval_s,
                                 fork=fork)
     try:
-        wait_until(lambda: server.client.scard(KEYS.workers) >= 1 or _died(worker), 60,
-                   f"{side} worker to register", step_s=0.05)
-        if _died(worker):
-            raise RuntimeError(f"{side} worker exited with {worker.proc.returncode}; see {log_dir}")
+        wait_registered(server, worker, log_dir)
         # Let start-up work (pruning, first heartbeat, first poll) finish before the window.
         time.sleep(min(2.0, window_s))
         idle = _idle_window(server, worker, window_s) if window_s > 0 else {}
-        pickup = _pickup(server, side, worker, samples, interval_s if interval_s is not None else 5.0, seed)
+        pickup = pickup_latency(server, side, samples, interval_s if interval_s is not None else 5.0, seed)
     finally:
         worker.stop()
     return {"idle": idle, "pickup": pickup}
+
+
+def wait_registered(server: RedisServer, worker: sides.Worker, log_dir: Path) -> None:
+    """Wait until ``worker`` is in the workers set; raise if it exited instead."""
+    wait_until(lambda: server.client.scard(KEYS.workers) >= 1 or _died(worker), 60,
+               f"{worker.side} worker to register", step_s=0.05)
+    if _died(worker):
+        raise RuntimeError(f"{worker.side} worker exited with {worker.proc.returncode}; see {log_dir}")
 
 
 def _idle_window(server: RedisServer, worker: sides.Worker, window_s: float) -> dict[str, Any]:
@@ -183,10 +206,11 @@ def _idle_window(server: RedisServer, worker: sides.Worker, window_s: float) -> 
     }
 
 
-def _pickup(server: RedisServer, side: str, worker: sides.Worker, samples: int, interval_s: float,
-            seed: int) -> dict[str, Any]:
-    """Enqueue probes one at a time, each after a random pause since the last probe
-    finished, so probes land at random points of the worker's wait.
+def pickup_latency(server: RedisServer, side: str, samples: int, interval_s: float, seed: int,
+                   queue: str = sides.QUEUE) -> dict[str, Any]:
+    """Enqueue probes on ``queue`` one at a time, each after a random pause since
+    the last probe finished, so probes land at random points of the idle
+    worker's wait.
 
     The pauses are stratified: one random point in each of ``samples`` equal
     slices of the pause range, in random order. For Ruby the range is its poll
@@ -202,13 +226,13 @@ def _pickup(server: RedisServer, side: str, worker: sides.Worker, samples: int, 
     for slice_no in slices:
         time.sleep(low_s + (high_s - low_s) * (slice_no + rng.random()) / samples)
         enqueued = time.time()
-        resque.enqueue_to(sides.QUEUE, JOB, "stamp", PROBES_KEY, enqueued)
+        resque.enqueue_to(queue, JOB, "stamp", PROBES_KEY, enqueued)
         got = server.client.blpop([PROBES_KEY], timeout=int(interval_s * 2 + 10))
         if got is None:
             raise RuntimeError(f"{side} worker did not pick up a probe within {interval_s * 2 + 10:.0f}s")
         record = json.loads(got[1])
         latencies_ms.append((record["t"] - record["enq"]) * 1000)
-        wait_until(lambda: server.client.llen(KEYS.queue(sides.QUEUE)) == 0 and not _working(server),
+        wait_until(lambda: server.client.llen(KEYS.queue(queue)) == 0 and not _working(server),
                    interval_s * 2 + 10, "probe job to finish", step_s=0.002)
     ordered = sorted(latencies_ms)
     return {
@@ -242,7 +266,8 @@ def _delta(before: dict[str, int], after: dict[str, int], own: dict[str, int]) -
     return {cmd: n for cmd, n in sorted(delta.items()) if n > 0}
 
 
-def _processed(server: RedisServer) -> int:
+def processed_count(server: RedisServer) -> int:
+    """Resque's ``stat:processed``: jobs every worker has finished."""
     return int(server.client.get(KEYS.stat("processed")) or 0)
 
 
@@ -255,10 +280,12 @@ def _died(worker: sides.Worker) -> bool:
     return not worker.running()
 
 
-def _check_done(server: RedisServer, worker: sides.Worker, total: int) -> None:
-    processed = _processed(server)
+def check_done(server: RedisServer, worker: sides.Worker, total: int, queue: str = sides.QUEUE) -> None:
+    """Raise, pointing at ``worker``'s log, unless ``total`` jobs were processed,
+    none failed, and ``queue`` is empty."""
+    processed = processed_count(server)
     failed = int(server.client.get(KEYS.stat("failed")) or 0)
-    left = server.client.llen(KEYS.queue(sides.QUEUE))
+    left = server.client.llen(KEYS.queue(queue))
     if processed < total or failed or left:
         raise RuntimeError(
             f"{worker.side} worker: processed {processed}/{total}, failed {failed}, {left} left "
@@ -272,7 +299,8 @@ def _expect_queued(server: RedisServer, count: int) -> None:
         raise RuntimeError(f"expected {count} queued jobs, found {queued}")
 
 
-def _rate(count: int, seconds: float) -> dict[str, Any]:
+def rate(count: int, seconds: float) -> dict[str, Any]:
+    """``count`` jobs in ``seconds`` as the JSON's rate record."""
     if seconds <= 0:
         raise RuntimeError(f"non-positive duration {seconds} for {count} jobs")
     return {"jobs": count, "seconds": seconds, "jobs_per_s": count / seconds}

@@ -35,7 +35,39 @@ TARGETS = [
     # child included, shared pages counted once): the larger must fit.
     Target("idle_rss", "idle worker ≤ 30 MB (its RSS; its process tree's PSS)",
            lambda r: max(r["idle"]["pyresque"]["rss_mb"], r["idle"]["pyresque"]["tree_pss_mb"]), "MB", lambda v: v <= 30),
+    # A `*` worker whose jobs sit behind every other queue (bench/scaling.py).
+    Target("star_keeps", "`*` worker over 1,000 queues keeps ≥ 50% of its 1-queue throughput",
+           lambda r: 100 * _star(r, "pyresque")["keeps"], "%", lambda v: v >= 50),
+    Target("star_growth", "per-job cost grows with empty queues no faster than Ruby's (pyresque's growth / Ruby's)",
+           lambda r: _star(r, "pyresque")["growth_us_per_1000"] / _star(r, "ruby")["growth_us_per_1000"], "×",
+           lambda v: v <= 1),
 ]
+
+
+def star_derived(results: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per side with at least two queue counts measured: what the most queues keep of
+    the throughput with one (``keeps``, a fraction), and how much each job's cost
+    grows per 1,000 empty queues (``growth_us_per_1000``, µs; the slope between the
+    fewest and the most queues, so a full run's 1 and 1,000 queues give
+    (µs/job at 1,000 − µs/job at 1) × 1000/999)."""
+    out = {}
+    for side in results.get("star_inprocess", {}):
+        try:
+            out[side] = _star(results, side)
+        except (KeyError, ZeroDivisionError):
+            continue
+    return out
+
+
+def _star(results: dict[str, Any], side: str) -> dict[str, float]:
+    by_queues = results["star_inprocess"][side]
+    fewest, most = sorted(by_queues, key=int)[0], sorted(by_queues, key=int)[-1]
+    low, high = by_queues[fewest], by_queues[most]
+    return {
+        "queues_from": int(fewest), "queues_to": int(most),
+        "keeps": high["jobs_per_s"] / low["jobs_per_s"],
+        "growth_us_per_1000": (high["us_per_job"] - low["us_per_job"]) * 1000 / (int(most) - int(fewest)),
+    }
 
 
 def judge(results: dict[str, Any], smoke: bool) -> list[dict[str, Any]]:
@@ -58,6 +90,8 @@ ROWS = [
     ("Bulk enqueue (`enqueue_many`)", "enqueue_bulk", "jobs_per_s", "jobs/s"),
     ("Worker, in-process (`FORK_PER_JOB=false`)", "worker_inprocess", "jobs_per_s", "jobs/s"),
     ("Worker, fork per job", "worker_fork", "jobs_per_s", "jobs/s"),
+    ("Worker, fork, `--jobs-per-child {jobs_per_child}` (opt-in: a child runs several jobs)",
+     "worker_fork_jobs_per_child", "jobs_per_s", "jobs/s"),
     ("Pickup latency p50 (idle worker, defaults)", "pickup", "p50_ms", "ms"),
     ("Pickup latency p99 (idle worker, defaults)", "pickup", "p99_ms", "ms"),
     ("Pickup p50, in-process worker (context)", "pickup_inprocess", "p50_ms", "ms"),
@@ -75,11 +109,56 @@ def table(results: dict[str, Any]) -> str:
         "| Metric | pyresque | Ruby Resque | pyresque / Ruby |",
         "|---|---:|---:|---:|",
     ]
+    jobs_per_child = results["meta"]["params"].get("jobs_per_child", "N")
     for label, metric, field, unit in ROWS:
         py = _get(results, metric, "pyresque", field)
         rb = _get(results, metric, "ruby", field)
         ratio = py / rb if py is not None and rb else None
-        lines.append(f"| {label} | {_fmt(py, unit)} | {_fmt(rb, unit)} | {_fmt(ratio, '×')} |")
+        lines.append(f"| {label.format(jobs_per_child=jobs_per_child)} | {_fmt(py, unit)} | {_fmt(rb, unit)} "
+                     f"| {_fmt(ratio, '×')} |")
+    return "\n".join(lines)
+
+
+def scaling_table(results: dict[str, Any]) -> str:
+    """How cost grows: a `*` worker over many queues (jobs in the last), and N workers on one queue."""
+    lines = [
+        "| How cost grows | pyresque | Ruby Resque | pyresque / Ruby |",
+        "|---|---:|---:|---:|",
+    ]
+
+    def cells(metric: str, field: str, keys: list[str]) -> tuple[list[float | None], list[float | None]]:
+        return ([_get_keyed(results, metric, "pyresque", k, field) for k in keys],
+                [_get_keyed(results, metric, "ruby", k, field) for k in keys])
+
+    def row(label: str, py: list[float | None], rb: list[float | None], unit: str) -> None:
+        ratios = [p / r if p is not None and r else None for p, r in zip(py, rb)]
+        lines.append(f"| {label} | {_slashed(py, unit)} | {_slashed(rb, unit)} | {_slashed(ratios, '×')} |")
+
+    queues = _keys(results, "star_inprocess")
+    for k in queues:
+        py, rb = cells("star_inprocess", "jobs_per_s", [k])
+        us_py, us_rb = cells("star_inprocess", "us_per_job", [k])
+        ratio = py[0] / rb[0] if py[0] is not None and rb[0] else None
+        lines.append(f"| `*` worker, {int(k):,} queue{'s' if k != '1' else ''}, jobs in the last, in-process "
+                     f"| {_fmt(py[0], 'jobs/s')} ({_fmt(us_py[0], 'µs')}/job) "
+                     f"| {_fmt(rb[0], 'jobs/s')} ({_fmt(us_rb[0], 'µs')}/job) | {_fmt(ratio, '×')} |")
+    derived = results.get("star_derived", {})
+    if len(queues) > 1:
+        growth = [derived.get(side, {}).get("growth_us_per_1000") for side in ("pyresque", "ruby")]
+        keeps = [derived.get(side, {}).get("keeps") for side in ("pyresque", "ruby")]
+        lines.append(f"| Throughput at {int(queues[-1]):,} queues / at {int(queues[0]):,} "
+                     f"| {_fmt(_times(keeps[0], 100), '%')} | {_fmt(_times(keeps[1], 100), '%')} | |")
+        lines.append(f"| Per-job cost added per 1,000 empty queues | {_fmt(growth[0], '+µs')} | {_fmt(growth[1], '+µs')} "
+                     f"| {_fmt(growth[0] / growth[1] if growth[0] is not None and growth[1] else None, '×')} |")
+    pickup = _keys(results, "star_pickup")
+    if pickup:
+        row(f"`*` worker pickup p50 (idle, defaults), {' / '.join(f'{int(k):,}' for k in pickup)} queues",
+            *cells("star_pickup", "p50_ms", pickup), "ms")
+    for metric, how in (("count_inprocess", "in-process"), ("count_fork", "fork per job")):
+        counts = _keys(results, metric)
+        if counts:
+            row(f"{' / '.join(counts)} workers on one queue, {how} (total)", *cells(metric, "jobs_per_s", counts),
+                "jobs/s")
     return "\n".join(lines)
 
 
@@ -129,12 +208,27 @@ jobs per side and round, median of {p['rounds']} interleaved rounds; {p['bulk_jo
 
 {ceiling_line(results)}.
 
+## How cost grows
+
+{scaling_table(results)}
+
+A `*` worker over {_listed(p.get('star_queues'))} queues, its jobs in the one that sorts last and every other queue
+empty: {_listed(p.get('star_jobs'))} in-process jobs respectively, one run per side; pickup at default settings,
+{p.get('star_pickup_samples_pyresque')} probes (pyresque) / {p.get('star_pickup_samples_ruby')} (Ruby) per queue count.
+{_listed(p.get('worker_counts'))} workers on one queue: {p.get('count_inprocess_jobs', 0):,} in-process jobs;
+{p.get('count_fork_jobs', 0):,} (pyresque) / {p.get('count_fork_jobs_ruby', 0):,} (Ruby) fork-per-job jobs; the rate is
+the jobs over the time from a start marker, run once all workers have started, until `stat:processed` reaches the total.
+
 Idle commands by name: {breakdown}.
 
 ## Targets
 
 {targets_table(results['targets'])}
 """
+
+
+def _listed(values: Any) -> str:
+    return " / ".join(f"{v:,}" for v in values) if values else "—"
 
 
 def noise(meta: dict[str, Any]) -> str:
@@ -155,6 +249,33 @@ def _get(results: dict[str, Any], metric: str, side: str, field: str) -> float |
         return None
 
 
+def _get_keyed(results: dict[str, Any], metric: str, side: str, key: str, field: str) -> float | None:
+    try:
+        return float(results[metric][side][key][field])
+    except (KeyError, TypeError):
+        return None
+
+
+def _keys(results: dict[str, Any], metric: str) -> list[str]:
+    """The sizes a keyed measurement ran at (on either side), smallest first."""
+    return sorted({k for by_key in results.get(metric, {}).values() for k in by_key}, key=int)
+
+
+def _times(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
+
+
+def _slashed(values: list[float | None], unit: str) -> str:
+    """Several sizes in one cell: ``1,200 / 2,100 / 2,300 jobs/s``."""
+    if all(v is None for v in values):
+        return "—"
+    texts = [_fmt(v, unit) for v in values]
+    suffix = " " + unit if unit not in ("×", "%") else ""
+    if suffix and all(t.endswith(suffix) for t in texts if t != "—"):
+        return " / ".join(t.removesuffix(suffix) for t in texts) + suffix
+    return " / ".join(texts)
+
+
 def _fmt(value: float | None, unit: str) -> str:
     if value is None or not math.isfinite(value):
         return "—"
@@ -164,6 +285,10 @@ def _fmt(value: float | None, unit: str) -> str:
         return f"{value:,.0f} {unit}"
     if unit == "ms":
         return f"{value:,.2f} ms" if value < 100 else f"{value:,.0f} ms"
+    if unit == "%":
+        return f"{value:.0f}%" if value >= 10 else f"{value:.2g}%"
+    if unit in ("µs", "+µs"):
+        return f"{value:{'+' if unit == '+µs' else ''},.0f} µs"
     return f"{value:.2f} {unit}"
 
 
@@ -179,5 +304,5 @@ def update_readme(readme: str, results: dict[str, Any], report_name: str) -> str
     meta = results["meta"]
     body = (f"\nFrom the full run of {meta['started_utc']} ({meta['cpus']} × {meta['cpu']}, commit "
             f"`{meta['git_commit']}`); details in [{report_name}]({report_name}).\n\n"
-            f"{table(results)}\n\n{targets_table(results['targets'])}\n")
+            f"{table(results)}\n\n{scaling_table(results)}\n\n{targets_table(results['targets'])}\n")
     return head + README_START + body + README_END + tail

@@ -1,7 +1,7 @@
 """``bench/run``: pyresque and Ruby Resque side by side on one private Redis.
 
-    bench/run            # the full run (~4 minutes), writes bench/REPORT.md
-    bench/run --smoke    # proves the harness works (~40 s); judges nothing
+    bench/run            # the full run (~8 minutes), writes bench/REPORT.md
+    bench/run --smoke    # proves the harness works (~50 s); judges nothing
 
 Results go to ``<results-dir>/latest.json`` (bench/results/ is not committed);
 a full run also rewrites bench/REPORT.md, the committed copy of the latest report.
@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import measure, report, sides
+from bench import measure, report, scaling, sides
 from bench.server import MachineLoad, RedisServer
 
 HERE = Path(__file__).resolve().parent
@@ -42,15 +42,30 @@ class Params:
     ruby_interval_s: float | None  # None: Ruby's default (5 s)
     idle_window_s: float
     redis_benchmark_requests: int
+    jobs_per_child: int  # pyresque's opt-in row: one forked child runs up to this many jobs
+    # How cost grows (bench/scaling.py), one run per side and size:
+    star_queues: tuple[int, ...]  # a `*` worker over this many queues, its jobs in the last
+    star_jobs: tuple[int, ...]  # in-process jobs for each of star_queues (Ruby passes every empty queue)
+    star_pickup_samples_pyresque: int  # per queue count
+    star_pickup_samples_ruby: int
+    worker_counts: tuple[int, ...]  # worker processes on one queue
+    count_inprocess_jobs: int
+    count_fork_jobs: int
+    count_fork_jobs_ruby: int  # Ruby forks ~25 jobs/s here: fewer, so its runs stay short
 
 
 FULL = Params(rounds=3, enqueue_jobs=10_000, bulk_jobs=100_000, bulk_repeats=3, inprocess_jobs=10_000, fork_jobs=1_000,
               pickup_samples_pyresque=200, pickup_samples_ruby=10, pickup_samples_inprocess=100, ruby_interval_s=None, idle_window_s=20,
-              redis_benchmark_requests=100_000)
+              redis_benchmark_requests=100_000, jobs_per_child=10,
+              star_queues=(1, 100, 1_000), star_jobs=(4_000, 1_000, 300), star_pickup_samples_pyresque=40,
+              star_pickup_samples_ruby=4, worker_counts=(1, 2, 4), count_inprocess_jobs=6_000, count_fork_jobs=300,
+              count_fork_jobs_ruby=100)
 # Small enough for CI; Ruby polls every 0.5 s instead of 5 s so its pickup samples are quick.
 SMOKE = Params(rounds=1, enqueue_jobs=1_000, bulk_jobs=1_000, bulk_repeats=1, inprocess_jobs=1_000, fork_jobs=100,
                pickup_samples_pyresque=5, pickup_samples_ruby=2, pickup_samples_inprocess=3, ruby_interval_s=0.5, idle_window_s=2,
-               redis_benchmark_requests=2_000)
+               redis_benchmark_requests=2_000, jobs_per_child=10,
+               star_queues=(1, 10), star_jobs=(300, 100), star_pickup_samples_pyresque=3, star_pickup_samples_ruby=1,
+               worker_counts=(1, 2), count_inprocess_jobs=300, count_fork_jobs=20, count_fork_jobs_ruby=10)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
                 seed=args.seed, log_dir=log_dir, fork=False))
             if got:
                 results["pickup_inprocess"]["pyresque"] = got["pickup"]
+            run.rounds("worker_fork_jobs_per_child", ("pyresque",), params.rounds, {
+                "pyresque": lambda: measure.worker_throughput(server, "pyresque", params.fork_jobs, True, log_dir,
+                                                              jobs_per_child=params.jobs_per_child)})
+        _scaling(run, server, params, only, args.seed, log_dir)
+        results["star_derived"] = report.star_derived(results)
         results["meta"]["loadavg_after"] = _loadavg()
         results["meta"]["other_processes_cpus"] = round(machine.other_cpus(), 2)
         results["meta"]["finished_utc"] = _now()
@@ -114,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     _write(results, args.results_dir, report_path)
     print()
     print(report.table(results))
+    print()
+    print(report.scaling_table(results))
     print()
     print(report.ceiling_line(results))
     print(report.noise(results["meta"]))
@@ -128,6 +150,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _scaling(run: "_Recorder", server: RedisServer, params: Params, only: tuple[str, ...], seed: int,
+             log_dir: Path) -> None:
+    """How cost grows: a `*` worker over many queues, and 1, 2, 4… workers on one queue.
+
+    One run per side and size, the sides alternating at each size.
+    """
+    for queues, jobs in zip(params.star_queues, params.star_jobs):
+        for side in only:
+            run.keyed("star_inprocess", side, str(queues),
+                      lambda s=side, q=queues, n=jobs: scaling.star_throughput(server, s, q, n, log_dir))
+    for queues in params.star_queues:
+        for side in only:
+            samples = params.star_pickup_samples_ruby if side == "ruby" else params.star_pickup_samples_pyresque
+            interval = params.ruby_interval_s if side == "ruby" else None
+            run.keyed("star_pickup", side, str(queues), lambda s=side, q=queues, n=samples, i=interval:
+                      scaling.star_pickup(server, s, q, n, i, seed, log_dir))
+    for metric, fork in (("count_inprocess", False), ("count_fork", True)):
+        for workers in params.worker_counts:
+            for side in only:
+                jobs = (params.count_inprocess_jobs if not fork
+                        else params.count_fork_jobs_ruby if side == "ruby" else params.count_fork_jobs)
+                run.keyed(metric, side, str(workers), lambda s=side, w=workers, n=jobs, f=fork:
+                          scaling.count_throughput(server, s, w, n, f, log_dir))
+
+
 class _Recorder:
     """Runs each measurement, printing progress, and keeps going past a failed one."""
 
@@ -139,6 +186,11 @@ class _Recorder:
 
     def side(self, metric: str, side: str, fn: Callable[[], Any]) -> Any:
         return self._run(f"{metric}/{side}", fn, lambda value: self.results.setdefault(metric, {}).__setitem__(side, value))
+
+    def keyed(self, metric: str, side: str, key: str, fn: Callable[[], Any]) -> Any:
+        """One of several sizes of a measurement: ``results[metric][side][key]``."""
+        return self._run(f"{metric}/{side}/{key}", fn,
+                         lambda value: self.results.setdefault(metric, {}).setdefault(side, {}).__setitem__(key, value))
 
     def rounds(self, metric: str, only: tuple[str, ...], rounds: int, fns: dict[str, Callable[[], Any]]) -> None:
         """Run each side ``rounds`` times, alternating sides so a burst of load on the

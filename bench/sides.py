@@ -64,12 +64,17 @@ def worker_env(redis_url: str, **extra: str) -> dict[str, str]:
 
 
 def start_worker(side: str, redis_url: str, log_path: Path, *, interval_s: float | None = None,
-                 fork: bool | None = None) -> Worker:
-    """Start ``side``'s worker on the bench queue.
+                 fork: bool | None = None, queues: str = QUEUE, count: int = 1,
+                 jobs_per_child: int | None = None) -> Worker:
+    """Start ``side``'s worker on ``queues`` (the bench queue unless told, e.g. ``*``).
 
     ``interval_s=None`` and ``fork=None`` leave that side's defaults alone
     (Ruby: 5 s and fork per job). ``interval_s=0`` drains the queue and exits.
+    ``count`` and ``jobs_per_child`` are pyresque's ``--count`` and
+    ``--jobs-per-child``; Ruby has neither flag (start N Ruby workers instead).
     """
+    if side == "ruby" and (count != 1 or jobs_per_child is not None):
+        raise ValueError("a Ruby worker is one process running a fresh child per job")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "wb")
     if side == "ruby":
@@ -79,14 +84,18 @@ def start_worker(side: str, redis_url: str, log_path: Path, *, interval_s: float
         if fork is False:
             extra["FORK_PER_JOB"] = "false"
         argv = ["bundle", "exec", "ruby", "scripts/bench_work.rb"]
-        cwd, env = FIXTURES, worker_env(redis_url, **extra)
+        cwd, env = FIXTURES, worker_env(redis_url, QUEUES=queues, **extra)
     elif side == "pyresque":
         # Quiet, as a Ruby worker is by default (it logs jobs only with VERBOSE).
-        argv = [sys.executable, "-m", "pyresque", "work", "-q", QUEUE, "--import", "bench.jobs", "--log-level", "warning"]
+        argv = [sys.executable, "-m", "pyresque", "work", "-q", queues, "--import", "bench.jobs", "--log-level", "warning"]
         if interval_s is not None:
             argv += ["-i", _number(interval_s)]
         if fork is not None:
             argv.append("--fork" if fork else "--no-fork")
+        if count != 1:
+            argv += ["--count", str(count)]
+        if jobs_per_child is not None:
+            argv += ["--jobs-per-child", str(jobs_per_child)]
         cwd, env = ROOT, worker_env(redis_url)
     else:
         raise ValueError(f"unknown side {side!r}")

@@ -22,6 +22,7 @@ EXPECTED = [
     ("enqueue_bulk", ("pyresque",), "jobs_per_s", False),
     ("worker_inprocess", SIDES, "jobs_per_s", False),
     ("worker_fork", SIDES, "jobs_per_s", False),
+    ("worker_fork_jobs_per_child", ("pyresque",), "jobs_per_s", False),
     ("pickup", SIDES, "p50_ms", False),
     ("pickup", SIDES, "p99_ms", False),
     ("pickup_inprocess", ("pyresque",), "p50_ms", False),
@@ -30,6 +31,16 @@ EXPECTED = [
     ("idle", SIDES, "tree_rss_mb", False),
     ("idle", SIDES, "tree_pss_mb", False),
 ]
+# How cost grows, one record per size: (metric, the params entry listing the sizes, field)
+KEYED = [
+    ("star_inprocess", "star_queues", "jobs_per_s"),
+    ("star_inprocess", "star_queues", "us_per_job"),
+    ("star_pickup", "star_queues", "p50_ms"),
+    ("count_inprocess", "worker_counts", "jobs_per_s"),
+    ("count_fork", "worker_counts", "jobs_per_s"),
+]
+# A difference of two noisy smoke-sized costs: any sign, but a number.
+SIGNED_TARGETS = {"star_growth"}
 
 
 def sane(value: object, may_be_zero: bool = False) -> bool:
@@ -40,7 +51,7 @@ def sane(value: object, may_be_zero: bool = False) -> bool:
 def test_bench_smoke_measures_everything(ruby_available, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--results-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=100,
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
     )
     assert proc.returncode == 0, f"bench --smoke failed:\n{proc.stdout}\n{proc.stderr}"
     results = json.loads((tmp_path / "latest.json").read_text())
@@ -55,14 +66,26 @@ def test_bench_smoke_measures_everything(ruby_available, tmp_path):
         for side in sides:
             value = results[metric][side][field]
             assert sane(value, may_be_zero), f"{metric}.{side}.{field} = {value!r}"
+    for metric, sizes, field in KEYED:
+        for side in SIDES:
+            for size in results["meta"]["params"][sizes]:
+                value = results[metric][side][str(size)][field]
+                assert sane(value), f"{metric}.{side}.{size}.{field} = {value!r}"
     for side in SIDES:
         assert results["pickup"][side]["samples"] == len(results["pickup"][side]["all_ms"]) > 0
         assert results["worker_inprocess"][side]["fork"] is False
         assert results["worker_fork"][side]["fork"] is True
+        assert sane(results["star_derived"][side]["keeps"])
+        assert math.isfinite(results["star_derived"][side]["growth_us_per_1000"])
+    assert results["worker_fork_jobs_per_child"]["pyresque"]["jobs_per_child"] > 1
 
     names = {t["name"] for t in results["targets"]}
-    assert len(names) == 8
+    assert len(names) == 10
     for target in results["targets"]:
         assert target["result"] == "not judged (smoke)", target
-        assert sane(target["measured"], may_be_zero=True), target
+        if target["name"] in SIGNED_TARGETS:
+            assert math.isfinite(target["measured"]), target
+        else:
+            assert sane(target["measured"], may_be_zero=True), target
     assert "| Metric |" in proc.stdout
+    assert "| How cost grows |" in proc.stdout
