@@ -102,6 +102,11 @@ class Keys:
         """Prefix shared by every queue list (for change notifications)."""
         return self._k(_QUEUE)
 
+    def queue_name(self, key: str) -> str | None:
+        """The queue whose list is ``key`` (the reverse of :meth:`queue`); None if it is no queue's."""
+        prefix = self.queue_prefix
+        return key[len(prefix):] if key.startswith(prefix) else None
+
     # Workers ------------------------------------------------------------
     @property
     def workers(self) -> str:

@@ -51,6 +51,9 @@ class Reserver:
         self.reservation: str | None = None
         # A call that raised may have reserved a job whose reply never came.
         self.unsure = False
+        # Whether the last reserve went through its queues in order (not
+        # "paused", not resuming a job a lost reply had reserved).
+        self.scanned = False
         self._prefix = os.urandom(4).hex()
         self._count = 0
         self._queue_args_cache: dict[tuple[str, ...], tuple[bytes, bytes]] = {}
@@ -65,13 +68,16 @@ class Reserver:
     def next(self, queues: list[str]) -> tuple[str, bytes] | str | None:
         """Record the job in hand and reserve the next from ``queues``:
         ``(queue, payload bytes)``, ``"paused"``, or None when all are empty."""
+        self.scanned = False
         reply = self._call(queues)
         if reply is None:
+            self.scanned = True
             return None
         if reply == b"paused" or reply == PAUSED:
             return PAUSED
         position = int(reply[0])
         if position:
+            self.scanned = True
             return queues[position - 1], reply[1]
         held = self._held(reply)
         log.warning("%s: resuming job %s from %s, reserved by a call whose reply was lost",

@@ -26,7 +26,7 @@ from typing import Any
 
 import redis as redis_py
 
-from pyresque.connection import raw_connection
+from pyresque.connection import as_text, raw_connection
 from pyresque.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,13 @@ class QueueWatcher:
         self.tracking = False
         # When to try again after Redis could not be reached (None: don't).
         self._retry_at: float | None = None
+        # The watched keys written since changes() was last asked; True: any may have been.
+        self._changed: set[bytes] = set()
+        self._all_changed = True
 
     def start(self) -> bool:
         """Turn notifications on; False (and polling) if this Redis cannot."""
+        self._all_changed = True  # nothing was watched until now
         try:
             self._connect()
             self.tracking = True
@@ -166,17 +170,41 @@ class QueueWatcher:
             return True
         return False
 
+    def changes(self) -> tuple[bool, set[bytes]]:
+        """What was written since the last call: (anything may have been, the keys written).
+
+        Without notifications anything may have changed, always. Drains the
+        messages that have arrived, without waiting.
+        """
+        if self.tracking:
+            self._pending()
+        if not self.tracking:
+            return True, set()
+        changes = (self._all_changed, self._changed)
+        self._all_changed, self._changed = False, set()
+        return changes
+
     def _pending(self) -> bool:
         """Consume every message already received; True if there was one."""
         seen = False
         try:
             while self._subscriber.can_read(timeout=0):
-                self._subscriber.read_response()
+                self._note(self._subscriber.read_response())
                 seen = True
         except (redis_py.RedisError, OSError):
             self._reconnect()
             return True
         return seen
+
+    def _note(self, message: Any) -> None:
+        # ["message", "__redis__:invalidate", [key, ...]]; None for the keys
+        # when Redis flushed everything.
+        if isinstance(message, list) and len(message) == 3 and message[0] in (b"message", "message"):
+            keys = message[2]
+            if isinstance(keys, list):
+                self._changed.update(k if isinstance(k, bytes) else str(k).encode() for k in keys)
+            else:
+                self._all_changed = True
 
     def _reconnect(self) -> None:
         # A lost notification connection must never lose a job: the caller
@@ -185,6 +213,7 @@ class QueueWatcher:
         self.start()
 
     def close(self) -> None:
+        self._all_changed = True
         for conn in (self._tracker, self._subscriber):
             if conn is not None:
                 try:
@@ -197,3 +226,48 @@ class QueueWatcher:
 def _sleep(timeout_s: float) -> bool:
     select.select([], [], [], max(0.0, timeout_s))
     return False
+
+
+class KnownEmpty:
+    """The queues a worker saw empty since their last write, left out of its reserves.
+
+    A worker on many queues (``*`` over hundreds) would otherwise send every
+    queue's key with every reserve, and Redis check each, though most are
+    empty. A queue the reserve script found empty is left out of the next
+    reserves until a notification says its list was written: every write to
+    a queue, by anyone, sends one (see :class:`QueueWatcher`), and the
+    messages that have arrived are read before each reserve. A write after
+    the script saw the queue empty is notified after its reply, so it is
+    never missed. Without notifications (or after losing them) nothing is
+    left out.
+    """
+
+    def __init__(self, watcher: QueueWatcher, keys: Keys) -> None:
+        self._watcher = watcher
+        self._keys = keys
+        self._empty: set[str] = set()
+
+    def among(self, queues: list[str]) -> list[str]:
+        """``queues``, in order, less those known to be empty."""
+        everything, written = self._watcher.changes()
+        if everything:
+            self._empty.clear()
+        elif self._empty:
+            for key in written:
+                name = self._keys.queue_name(as_text(key))
+                if name is not None:
+                    self._empty.discard(name)
+        if not self._empty:
+            return queues
+        # Never none: the script reads the pause key only when asked for a job.
+        return [q for q in queues if q not in self._empty] or queues[:1]
+
+    def saw(self, asked: list[str], taken_from: str | None) -> None:
+        """A reserve went through ``asked`` in order and took a job from ``taken_from``
+        (None: from none): every queue before it was empty."""
+        if not self._watcher.tracking:
+            return
+        if taken_from is None:
+            self._empty.update(asked)
+        else:
+            self._empty.update(asked[:asked.index(taken_from)])

@@ -48,7 +48,7 @@ from pyresque.outage import Outage
 from pyresque.queues import QueueList
 from pyresque.reserve import Reserver
 from pyresque.registry import Registry
-from pyresque.wakeup import QueueWatcher, SignalPipe
+from pyresque.wakeup import KnownEmpty, QueueWatcher, SignalPipe
 
 try:
     from setproctitle import setproctitle as _setproctitle
@@ -187,6 +187,7 @@ class Worker:
         self._queues_read_at = float("-inf")
         self._heartbeat: Heartbeat | None = None
         self._watcher: QueueWatcher | None = None
+        self._known_empty: KnownEmpty | None = None
         self._registered = False
 
     def __repr__(self) -> str:
@@ -233,8 +234,9 @@ class Worker:
         if self._heartbeat is not None:
             self._heartbeat.registered = True
         self._watcher = QueueWatcher(self.redis, self.keys, self._signals)
-        if self.interval_s > 0:
-            self._watcher.start()
+        if self.interval_s > 0 or len(self.queue_list.patterns) > 1 or self.queue_list.dynamic:
+            self._watcher.start()  # to wake up, and to leave out queues known to be empty
+            self._known_empty = KnownEmpty(self._watcher, self.keys)
         log.info("worker %s started: pid %d, queues %s, %s, jobs: %s", self.id, self.pid,
                  ",".join(self.queue_list.patterns), self._mode(), ", ".join(self.registry.names()) or "none")
 
@@ -358,7 +360,11 @@ class Worker:
             queues = self.resolved_queues(fresh=self._reserver.pending is None)
             if self._requeuer is not None:
                 queues = self._requeuer.awake(queues)
+            if self._known_empty is not None:
+                queues = self._known_empty.among(queues)
             reserved = self._reserver.next(queues)
+        if self._known_empty is not None and self._reserver.scanned:
+            self._known_empty.saw(queues, None if reserved is None else reserved[0])
         if reserved is None or isinstance(reserved, str):
             return "empty" if reserved is None else "paused"
         queue, raw = reserved

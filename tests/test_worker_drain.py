@@ -467,3 +467,23 @@ def test_stats_count_every_record_of_a_reserved_payload_but_not_dirty_exits(r, r
         f"{CustomError.__module__}.CustomError", "pyresque.UnknownJob", "Resque::DirtyExit", "pyresque.MalformedPayload"]
     assert (stat(r, "processed"), stat(r, "failed")) == (6, 3)
     assert mine == {"processed": 6, "failed": 3}
+
+
+@pytest.mark.parametrize("count", [3, 40, 9000], ids=["few", "many", "past-lua-unpack-slices"])
+def test_many_queues_are_worked_in_priority_order(r, resque, registry, count):
+    # next_job.lua finds the first queue with a job by halving the list
+    # (EXISTS over slices); order must be exactly the queue list's.
+    @registry.register
+    def Note(name):
+        r.rpush("t:ran", name)
+
+    names = [f"q{i:04d}" for i in range(count)]
+    holding = [names[-1], names[count // 2], names[1]]
+    for name in holding:
+        for _ in range(2):
+            resque.enqueue_to(name, "Note", name)
+    worker = Worker(resque, names, registry=registry, interval_s=0, fork_per_job=False)
+    worker.work()
+    ran = [x.decode() for x in r.lrange("t:ran", 0, -1)]
+    assert ran == [n for n in sorted(holding) for _ in range(2)]
+    assert stat(r, "processed") == 6 and failures(r) == []

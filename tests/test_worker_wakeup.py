@@ -13,7 +13,7 @@ import time
 import pytest
 import redis as redis_py
 
-from pyjobs_procs import wait_title
+from pyjobs_procs import env_for, wait_title
 from pyresque import wakeup
 from pyresque.worker import Worker
 from testsupport import wait_until
@@ -157,3 +157,33 @@ def test_after_a_redis_restart_the_worker_polls_then_is_woken_again(procs, priva
     proc.send_signal(signal.SIGQUIT)
     assert proc.wait(15) == 0
     r.close()
+
+
+def started(r):
+    return [x.decode().rpartition(":")[0] for x in r.lrange("t:started", 0, -1)]
+
+
+@pytest.mark.parametrize("mode", [[], ["--no-fork"]], ids=["fork", "no-fork"])
+def test_a_star_worker_leaves_out_empty_queues_yet_keeps_priority_order(r, procs, redis_server, mode):
+    # 30 queues, jobs in the last only: the worker soon reserves from that one
+    # alone. A job pushed meanwhile to an earlier queue must still be next.
+    names = [f"p{i:02d}" for i in range(30)]
+    r.sadd("resque:queues", *names)
+    for tag in ("a", "b", "c"):
+        r.rpush("resque:queue:p29", f'{{"class":"Block","args":["{tag}"]}}')
+    proc = procs.worker(redis_server, "-q", "*", *mode, env=env_for(redis_server, PYJOBS_NO_HOOKS="1"))
+    wait_until(lambda: started(r) == ["a"], 10, "job a")
+    r.set("t:release:a", 1)
+    wait_until(lambda: started(r) == ["a", "b"], 10, "job b, after every queue was seen empty")
+    r.rpush("resque:queue:p03", '{"class":"Block","args":["urgent"]}')  # as Ruby pushes it
+    r.set("t:release:b", 1)
+    wait_until(lambda: len(started(r)) == 3, 10, "the next job")
+    assert started(r) == ["a", "b", "urgent"]
+    for tag in ("urgent", "c"):
+        r.set(f"t:release:{tag}", 1)
+    wait_until(lambda: done(r) == ["a", "b", "urgent", "c"], 10, "every job")
+    # Emptied by the worker, written again by anyone: picked up at once.
+    r.rpush("resque:queue:p00", '{"class":"Quick","args":["late"]}')
+    wait_until(lambda: done(r)[-1:] == ["late"], 5, "a job on a queue seen empty")
+    proc.send_signal(signal.SIGQUIT)
+    assert proc.wait(15) == 0
