@@ -9,7 +9,6 @@ from typing import Any
 from pyresque import payload as codec
 from pyresque.cli.common import UsageError, client_from, emit, wants_json
 from pyresque.describe import job_name
-from pyresque.failed_admin import FailedAdmin, FailureFilter
 
 
 def add_commands(command: Any) -> None:
@@ -26,6 +25,7 @@ def add_commands(command: Any) -> None:
 
 
 def cmd_failed(args: argparse.Namespace) -> int:
+    from pyresque.failed_admin import FailedAdmin, FailureFilter  # only this command needs it: a worker stays smaller
     resque = client_from(args)
     failures = resque.failures
     action, index, fq = args.action, args.index, args.failed_queue
