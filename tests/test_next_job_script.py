@@ -116,6 +116,13 @@ def test_a_repeated_finish_and_reserve_hands_back_the_job_already_reserved(r):
     assert r.lrange(KEYS.queue("q"), 0, -1) == [b'{"class":"C","args":[3]}'], "C is not popped"
 
 
+def test_an_idle_poll_reads_the_record_the_pause_key_and_the_queues_only(r):
+    r.config_resetstat()
+    assert reserve(r, ("a", "b")) is None
+    calls = {k.removeprefix("cmdstat_"): v["calls"] for k, v in r.info("commandstats").items()}
+    assert (calls.get("get"), calls.get("lpop")) == (2, 2), calls
+
+
 def test_a_repeated_finish_without_a_next_job_counts_once(r):
     r.rpush(KEYS.queue("q"), '{"class":"A","args":[1]}')
     reserve(r, reservation="r1")

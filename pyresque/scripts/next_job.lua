@@ -39,7 +39,12 @@
 -- a job is finished only while KEYS[9] names it (or is gone with Redis's
 -- data), never when it says the job was finished already or names another.
 local record = redis.call('GET', KEYS[8])
-local held = redis.call('GET', KEYS[9])
+-- Which reservation the record holds matters only when there is a record
+-- or a job to finish: an idle worker's poll skips the read.
+local held = false
+if record or ARGV[1] ~= '' then
+  held = redis.call('GET', KEYS[9])
+end
 local finished = false
 if ARGV[1] ~= '' then
   local mine
