@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import select
 import signal
 import struct
 import sys
@@ -91,17 +92,21 @@ def main(job: Job | None, job_fd: int | None, report_fd: int, ctx: "Context", jo
 def _next_job(job_fd: int | None, ctx: "Context", rehearse: bool) -> Job | None:
     assert job_fd is not None
     ctx.procline("Ready for a job")
-    if rehearse:
-        _rehearse(ctx)
+    if rehearse and not _readable(job_fd):
+        _rehearse(ctx)  # nothing to go by yet: a made-up job
     while True:
         job, rehearsal = _read_job(job_fd)
         if not rehearsal:
             break
-        if rehearse and job is not None:
+        if rehearse and job is not None and not _readable(job_fd):  # never while a job waits
             _rehearse(ctx, job)
     if job is not None:
         ctx.procline(f"Processing {job.queue} since {int(time.time())} [{job.class_name}]")
     return job
+
+
+def _readable(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 def _read_job(fd: int) -> tuple[Job | None, bool]:
