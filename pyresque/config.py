@@ -237,3 +237,17 @@ class SchedulerSettings:
             schedule_file=env.get("RESQUE_SCHEDULE") or None,
             catch_up=env.get("PYRESQUE_SCHEDULE_CATCH_UP") in _TRUE,
         )
+
+
+def check_settings(interval_s: float, min_interval_s: float | None, max_interval_s: float | None,
+                    backoff_interval_s: float, heartbeat_interval_s: float, prune_after_s: float) -> None:
+    """Refuse settings that would spin or never beat, with one clear line."""
+    for name, value in (("interval", interval_s), ("min interval", min_interval_s),
+                        ("max interval", max_interval_s), ("backoff interval", backoff_interval_s)):
+        if value is not None and not value >= 0:  # NaN too
+            raise WorkerError(f"{name} must be 0 or more seconds, not {value}")
+    if not heartbeat_interval_s > 0:
+        raise WorkerError(f"heartbeat interval must be more than 0 seconds, not {heartbeat_interval_s}")
+    if not prune_after_s > heartbeat_interval_s:
+        raise WorkerError(f"prune interval ({prune_after_s} s) must be longer than the heartbeat "
+                          f"interval ({heartbeat_interval_s} s), or live workers get pruned")

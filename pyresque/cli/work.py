@@ -108,7 +108,8 @@ def add_commands(command: Any) -> None:
 
 
 def cmd_work(args: argparse.Namespace) -> int:
-    from pyresque.worker import Worker, check_settings
+    from pyresque.config import check_settings
+    from pyresque.worker import Worker
 
     s: WorkerSettings = args.worker_settings
     if args.env_error:
