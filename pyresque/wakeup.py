@@ -35,6 +35,8 @@ _CHANNEL = "__redis__:invalidate"
 
 # Seconds between attempts to turn notifications back on after Redis was unreachable.
 _RETRY_S = 1.0
+# The most written keys remembered between two calls of QueueWatcher.changes().
+_MAX_CHANGED = 10_000
 
 
 class SignalPipe:
@@ -201,10 +203,16 @@ class QueueWatcher:
         # when Redis flushed everything.
         if isinstance(message, list) and len(message) == 3 and message[0] in (b"message", "message"):
             keys = message[2]
+            if self._all_changed:
+                return  # the keys would add nothing to "anything may have changed"
             if isinstance(keys, list):
                 self._changed.update(k if isinstance(k, bytes) else str(k).encode() for k in keys)
-            else:
-                self._all_changed = True
+                if len(self._changed) <= _MAX_CHANGED:
+                    return
+            # A flush; or more keys than worth keeping (nobody asked for
+            # changes() in a while, as the scheduler never does).
+            self._all_changed = True
+            self._changed.clear()
 
     def _reconnect(self) -> None:
         # A lost notification connection must never lose a job: the caller

@@ -187,3 +187,25 @@ def test_a_star_worker_leaves_out_empty_queues_yet_keeps_priority_order(r, procs
     wait_until(lambda: done(r)[-1:] == ["late"], 5, "a job on a queue seen empty")
     proc.send_signal(signal.SIGQUIT)
     assert proc.wait(15) == 0
+
+
+def test_the_written_keys_a_watcher_remembers_are_bounded(r, redis_server):
+    # The scheduler waits on a watcher and never asks for changes(): what it
+    # hears must not pile up. Past the bound it remembers "anything changed".
+    from pyresque.client import Resque
+
+    resque = Resque(redis_server)
+    watcher = wakeup.QueueWatcher(resque.redis, resque.layout, None)
+    assert watcher.start()
+    assert watcher.changes() == (True, set())  # nothing was watched before start
+    r.rpush("resque:queue:a", "x")
+    wait_until(lambda: watcher.wait(0.05), 5, "the notification")
+    assert watcher.changes() == (False, {b"resque:queue:a"})
+    pipe = r.pipeline(transaction=False)
+    for i in range(wakeup._MAX_CHANGED + 10):
+        pipe.rpush(f"resque:queue:q{i}", "x")
+    pipe.execute()
+    wait_until(lambda: watcher.wait(0.05) and len(watcher._changed) == 0 and watcher._all_changed, 10,
+               "the watcher to give up remembering keys")
+    assert watcher.changes()[0] is True
+    watcher.close()
