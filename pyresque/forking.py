@@ -87,6 +87,8 @@ class Forking:
         self._last: Job | None = None  # what a new spare rehearses with
         self._top_up: tuple[int, float] | None = None  # spares to have, and from when
         self._exiting: list[_Child] = []  # reported their last job; not reaped yet
+        # Children asked of the fork server whose pids it has not said yet, oldest first.
+        self._unclaimed: collections.deque[_Child] = collections.deque()
         self._use_server = fork_server and forkserver.available()
         self._server: forkserver.ForkServer | None = None
         self._kill_requested = False
@@ -188,7 +190,9 @@ class Forking:
             os.close(job_read)
             os.close(report_write)
         self._brief(job_write)
-        return _Child(None, report_read, job_write, self.jobs_per_child, served=True)
+        child = _Child(None, report_read, job_write, self.jobs_per_child, served=True)
+        self._unclaimed.append(child)
+        return child
 
     def _brief(self, job_fd: int) -> None:
         """Give a new spare the last job to rehearse with (see jobchild)."""
@@ -226,16 +230,23 @@ class Forking:
         return _Child(pid, report_read, job_write, jobs)
 
     def _pid(self, child: _Child) -> int:
-        """``child``'s pid (asking the fork server if need be); 0 if it never was."""
-        if child.pid is None and child.status is None:
+        """``child``'s pid (asking the fork server if need be); 0 if it never was.
+
+        The server answers fork requests in the order they were made, so
+        the pids are claimed in that order too, for every child asked for
+        before this one: a spare let go before it was ever used must not
+        take the pid of an older one.
+        """
+        while child.pid is None and child.status is None:
+            claimed = self._unclaimed.popleft()
             try:
                 if self._server is None:
                     raise forkserver.Gone("no fork server")
-                child.pid = self._server.forked()
-                child.pidfd = os.pidfd_open(child.pid)
+                claimed.pid = self._server.forked()
+                claimed.pidfd = os.pidfd_open(claimed.pid)
             except (forkserver.Gone, ProcessLookupError):
                 self._lose_server()
-                child.status = _KILLED
+                claimed.status = _KILLED
         return child.pid or 0
 
     def _lose_server(self) -> None:
@@ -244,9 +255,9 @@ class Forking:
         if server is not None:
             log.warning("the fork server (pid %s) of %s died; starting another", server.pid, self.ctx.worker_id)
             server.close(timeout_s=0.0)
-        for child in [*self._spares, *self._exiting]:
-            if child.served and child.pid is None:
-                child.status = _KILLED  # asked for, never known: it died with the server
+        for child in self._unclaimed:
+            child.status = _KILLED  # asked for, never known: it died with the server
+        self._unclaimed.clear()
 
     def _retire(self, spare: _Child) -> None:
         """Let ``spare`` go: it reads end-of-file, exits, and is reaped later."""

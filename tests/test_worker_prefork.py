@@ -191,6 +191,12 @@ def test_a_child_dies_with_its_worker_and_never_finishes_the_job(r, procs, redis
     assert r.lrange("t:done", 0, -1) == []
 
 
+def _all_children(pid: int) -> list[int]:
+    """Every child of ``pid``, zombies included."""
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(x) for x in f.read().split()]
+
+
 def parent_of(pid: int) -> int:
     with open(f"/proc/{pid}/stat") as f:
         return int(f.read().rsplit(")", 1)[1].split()[1])
@@ -298,3 +304,25 @@ def test_a_spare_rehearses_with_the_last_job_but_never_runs_it(r, procs, redis_s
     assert r.lrange("t:done", 0, -1) == [b"a", b"b", b"c", big.encode()]
     assert stop(proc) == 0
     assert int(r.get("resque:stat:processed")) == 4 and failures(r) == []
+
+
+def test_after_a_burst_the_worker_tracks_the_child_that_really_runs_the_job(r, procs, redis_server):
+    # A burst has two spares on their way; going idle lets the newer one go
+    # before its pid was ever asked. The next job must still be watched in
+    # the child that runs it (the fork server answers in request order).
+    # A short interval: the idle loop looks at the spare it let go at once.
+    proc = procs.worker(redis_server, "-q", "q", "-i", "0.1", env=plain_env(redis_server))
+    registered(r)
+    run_released(r, ["a", "b", "c", "d"])
+    wait_title(proc.pid, r"resque-3\.0\.0: Waiting for q")
+    [server] = [c for c in direct_children(proc.pid) if b"Fork server of" in cmdline(c)]
+    # Idle again: one spare stays; the other is let go, exits and is reaped.
+    wait_until(lambda: len(_all_children(server)) == 1, 10, "one spare left, the other reaped")
+    enqueue(r, "Block", "e")
+    child = started_pid(r, "e")
+    wait_title(proc.pid, rf"resque-3\.0\.0: Forked {child} at \d+")
+    r.set("t:release:e", 1)
+    wait_until(lambda: r.lrange("t:done", 0, -1)[-1:] == [b"e"], 10, "job e")
+    assert stop(proc) == 0
+    assert b"without reporting" not in proc.stderr.read()
+    assert int(r.get("resque:stat:processed")) == 5 and failures(r) == []
