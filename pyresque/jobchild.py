@@ -64,7 +64,8 @@ def main(job: Job | None, job_fd: int | None, report_fd: int, ctx: "Context", jo
     """The child's whole life: up to ``jobs`` jobs (the first may be given), then exit.
 
     A spare (``job`` None) waits for its jobs on ``job_fd``; a child forked
-    with its job runs that one only. ``after_fork`` hooks run once, before
+    with its job runs that one first, then takes more on ``job_fd`` if it
+    has one (``--jobs-per-child``). ``after_fork`` hooks run once, before
     the child's first job, as Ruby runs them once after each fork.
     """
     code = 0
