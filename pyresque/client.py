@@ -22,7 +22,7 @@ from pyresque import hooks as hook_runner
 from pyresque import payload as codec
 from pyresque import wire
 from pyresque import workers as worker_records
-from pyresque.connection import RedisTimeouts, as_int, as_text, connect, describe
+from pyresque.connection import RedisTimeouts, as_int, as_text, connect, describe, name_bytes
 from pyresque.errors import ConnectionFailed, DontPerform, InvalidQueueName, MalformedPayload, NoQueueError, UnknownJob
 from pyresque.config import default_environment
 from pyresque.keys import DEFAULT_NAMESPACE, Keys
@@ -118,10 +118,8 @@ class Resque:
             self._perform_inline(spec, name, data)
         else:
             # Ruby's pipelined SADD and RPUSH, packed by hand (see pyresque.wire).
-            name_bytes = queue.encode("utf-8", "surrogateescape")
-            wire.call(self.redis, wire.command(b"SADD", self._queues_key, name_bytes)
-                      + wire.command(b"RPUSH", self.layout.queue(queue).encode("utf-8", "surrogateescape"),
-                                     data.encode("utf-8")), 2)
+            wire.call(self.redis, wire.command(b"SADD", self._queues_key, name_bytes(queue))
+                      + wire.command(b"RPUSH", name_bytes(self.layout.queue(queue)), data.encode("utf-8")), 2)
         hook_runner.run_all(hooks["after_enqueue"], *args)
         return True
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from pyresque import failure as failure_mod
 from pyresque import hooks as hook_runner
 from pyresque import payload as codec
+from pyresque.connection import name_bytes
 from pyresque.errors import JobTimeout, TermException
 from pyresque.execution import Outcome, perform
 from pyresque.payload import Job, Payload
@@ -55,7 +56,7 @@ def send_job(fd: int, job: Job, rehearsal: bool = False) -> None:
     A ``rehearsal`` job is one like those to come (the worker's last), that
     a spare walks through without running it.
     """
-    queue = job.queue.encode("utf-8", "surrogateescape")
+    queue = name_bytes(job.queue)
     raw = job.raw.encode("utf-8", "surrogateescape")
     write_all(fd, _HEADER.pack(len(queue) | (_REHEARSAL_FLAG if rehearsal else 0), len(raw)) + queue + raw)
 

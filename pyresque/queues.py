@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
+from pyresque.connection import name_bytes
+
 _WILDCARDS = set("*?{}[]")
 
 
@@ -50,7 +52,7 @@ class QueueList:
         """The queues to try, highest priority first."""
         if not self.dynamic:
             return list(self.patterns)
-        names = sorted(set(existing), key=_bytes)
+        names = sorted(set(existing), key=name_bytes)
         chosen: list[str] = []
         seen: set[str] = set()
         for pattern in self.patterns:
@@ -159,6 +161,3 @@ def _bracket(pattern: str, i: int, ch: str) -> int | None:
             ok = True
     return i + 1 if ok != negate else None
 
-
-def _bytes(name: str) -> bytes:
-    return name.encode("utf-8", errors="surrogateescape")

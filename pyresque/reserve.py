@@ -23,7 +23,7 @@ from pyresque import failure as failure_mod
 from pyresque import payload as codec
 from pyresque import times
 from pyresque import workers as worker_records
-from pyresque.connection import as_text
+from pyresque.connection import as_text, name_bytes
 from pyresque.errors import WorkerError
 from pyresque.keys import Keys
 from pyresque.wire import HotScript, packed
@@ -182,5 +182,5 @@ class Reserver:
 
 
 def _bytes(value: str | bytes) -> bytes:
-    # surrogateescape: a name read from Redis that is not UTF-8 goes back as the same bytes.
-    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+    # A name read from Redis that is not UTF-8 goes back as the same bytes.
+    return name_bytes(value) if isinstance(value, str) else value
