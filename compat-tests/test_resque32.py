@@ -127,18 +127,19 @@ class AlwaysHooked
   class << self; attr_accessor :log; end
   def self.before_perform_a(*a); log << ["before", a]; raise Resque::Job::DontPerform if a == ["skip"]; end
   def self.after_perform_a(*a); log << ["after", a]; end
-  def self.on_failure_a(e, *a); log << ["failure", a]; end
+  def self.on_failure_a(e, *a); log << ["failure", a]; raise IndexError, "fhook" if a == ["fail hook"]; end
+  def self.on_failure_b(e, *a); log << ["failure_b", a]; end
   def self.always_a(*a); log << ["always", a]; raise KeyError, "hook" if a == ["bad hook"]; end
   def self.always_b(*a); log << ["always_b", a]; end
   def self.perform(*a); log << ["perform", a]; raise ArgumentError, "job" if a.first.to_s.start_with?("fail"); end
 end
-%w[ok fail skip].push("bad hook").map do |arg|
+%w[ok fail skip].push("bad hook", "fail hook").map do |arg|
   AlwaysHooked.log = []
   error = nil
   begin
     Resque::Job.new("q", {"class" => "AlwaysHooked", "args" => [arg]}).perform
   rescue => e
-    error = e.class.to_s
+    error = [e.class.to_s, e.message.start_with?("Additional error (IndexError: fhook) occurred in running failure hooks")]
   end
   [AlwaysHooked.log, error]
 end
@@ -148,7 +149,7 @@ end
 def test_always_hooks_run_as_in_resque_3_2(ruby32: Ruby) -> None:
     expected = ruby32.eval(RUBY_HOOKS)
     got = []
-    for arg in ("ok", "fail", "skip", "bad hook"):
+    for arg in ("ok", "fail", "skip", "bad hook", "fail hook"):
         log: list[Any] = []
 
         def before(*a: Any) -> None:
@@ -170,13 +171,20 @@ def test_always_hooks_run_as_in_resque_3_2(ruby32: Ruby) -> None:
         hooks: dict[str, list[Any]] = {kind: [] for kind in JOB_HOOKS}
         hooks["before_perform"] = [before]
         hooks["after_perform"] = [lambda *a: log.append(["after", list(a)])]
-        hooks["on_failure"] = [lambda e, *a: log.append(["failure", list(a)])]
+        def on_failure_a(e: BaseException, *a: Any) -> None:
+            log.append(["failure", list(a)])
+            if list(a) == ["fail hook"]:
+                raise IndexError("fhook")
+
+        hooks["on_failure"] = [on_failure_a, lambda e, *a: log.append(["failure_b", list(a)])]
         hooks["always"] = [always_a, lambda *a: log.append(["always_b", list(a)])]
         error = None
         try:
             perform_with_hooks(perform, [arg], hooks)
         except Exception as exc:  # noqa: BLE001 - compared with Ruby's outcome below
-            error = {"ValueError": "ArgumentError", "DontPerform": None}.get(type(exc).__name__, type(exc).__name__)
+            name = {"ValueError": "ArgumentError"}.get(type(exc).__name__, type(exc).__name__)
+            error = None if name == "DontPerform" else [
+                name, str(exc).startswith("Additional error (IndexError: fhook) occurred in running failure hooks")]
         got.append([log, error])
     assert got == expected
 

@@ -10,7 +10,9 @@ hooks belong to a registry. This module only knows how to *run* them:
   skips the job;
 * ``after_perform`` runs unless something raised, even when an around hook
   skipped the job (Ruby runs it after the around chain either way);
-* ``on_failure(exc, *args)`` runs once when the job raised;
+* ``on_failure(exc, *args)`` runs once when the job raised; one that raises
+  fails the job with a :class:`RuntimeError` naming both errors, as Ruby's
+  "Additional error ... occurred in running failure hooks";
 * ``always(*args)`` (Resque 3.1+) runs last, whatever happened: success,
   failure (after ``on_failure``), a skip by :class:`DontPerform` or by an
   around hook. When one raises after the job failed, the job fails with a
@@ -98,13 +100,32 @@ def perform_with_hooks(
         ran = _around(list(hooks["around_perform"]), perform, args)
         run_all(hooks["after_perform"], *args)  # as Resque::Job#perform: whether or not it ran
     except BaseException as exc:  # always hooks run on every way out, as Ruby's ensure
-        if isinstance(exc, Exception) and not isinstance(exc, DontPerform):
-            for hook in hooks["on_failure"]:
-                hook(exc, *args)
-        _run_always(hooks.get("always", ()), args, exc)
-        raise
+        failure = _run_failure_hooks(hooks["on_failure"], exc, args)
+        _run_always(hooks.get("always", ()), args, failure)
+        if failure is exc:
+            raise
+        raise failure from exc
     _run_always(hooks.get("always", ()), args, None)
     return ran
+
+
+def _run_failure_hooks(on_failure: Sequence[Callable[..., Any]], exc: BaseException,
+                       args: Sequence[Any]) -> BaseException:
+    """Resque's ``run_failure_hooks``: the error the job ends with.
+
+    A raising hook turns the failure into a RuntimeError naming both errors,
+    and the remaining hooks are skipped, as in Ruby; always hooks still run.
+    """
+    if not isinstance(exc, Exception) or isinstance(exc, DontPerform):
+        return exc
+    try:
+        run_all(on_failure, exc, *args)
+    except Exception as hook_exc:
+        failure = RuntimeError(_additional("failure", hook_exc, exc))
+        if retry_scheduled(exc):
+            mark_retry_scheduled(failure)  # a retry was already scheduled: still no failure record
+        return failure
+    return exc
 
 
 def _run_always(always: Sequence[Callable[..., Any]], args: Sequence[Any], failure: BaseException | None) -> None:
@@ -114,10 +135,12 @@ def _run_always(always: Sequence[Callable[..., Any]], args: Sequence[Any], failu
     except Exception as exc:
         if failure is None or isinstance(failure, DontPerform):
             raise
-        raise RuntimeError(
-            f"Additional error ({type(exc).__name__}: {exc}) occurred in running always hooks; "
-            f"original error that caused job failure was {type(failure).__name__}: {failure}"
-        ) from failure
+        raise RuntimeError(_additional("always", exc, failure)) from failure
+
+
+def _additional(kind: str, hook_exc: BaseException, failure: BaseException) -> str:
+    return (f"Additional error ({type(hook_exc).__name__}: {hook_exc}) occurred in running {kind} hooks; "
+            f"original error that caused job failure was {type(failure).__name__}: {failure}")
 
 
 def _around(arounds: list[Callable[..., Any]], perform: Callable[..., Any], args: Sequence[Any]) -> bool:

@@ -168,3 +168,24 @@ def test_a_worker_runs_always_hooks_of_decorated_and_class_jobs(resque, registry
     Worker(resque, ["q"], interval_s=0, registry=registry, fork_per_job=False, handle_signals=False).work()
     assert ran == [("decorated", (1,)), ("perform", (2,)), ("method", (2,))]
     assert r.llen("resque:failed") == 1
+
+
+def test_a_failure_hook_that_raises_still_lets_always_hooks_run() -> None:
+    # Resque's run_failure_hooks: the job then fails with a RuntimeError naming
+    # both errors, later failure hooks are skipped, and the ensure runs always hooks.
+    log: list[str] = []
+
+    def boom(*a):
+        raise ValueError("job")
+
+    def bad_failure_hook(exc, *a):
+        log.append("failure_a")
+        raise IndexError("fhook")
+
+    hooks = _hooks(on_failure=[bad_failure_hook, lambda e, *a: log.append("failure_b")],
+                   always=[lambda *a: log.append("always")])
+    with pytest.raises(RuntimeError, match=r"Additional error \(IndexError: fhook\) occurred in running failure "
+                                           r"hooks.*ValueError: job") as caught:
+        perform_with_hooks(boom, [], hooks)
+    assert log == ["failure_a", "always"]
+    assert isinstance(caught.value.__cause__, ValueError)
