@@ -72,9 +72,9 @@ class Node:
     def failed(self) -> list[dict[str, Any]]:
         return json.loads(self.run("failed"))
 
-    def serve(self, queues: str) -> subprocess.Popen:
-        """A node-resque Worker running until terminated; returns once it is polling."""
-        proc = subprocess.Popen(["node", str(SCRIPT), "serve", queues], cwd=NODE_DIR, env=self.env(),
+    def serve(self, queues: str, command: str = "serve") -> subprocess.Popen:
+        """A node-resque Worker (``serve-multi``: a MultiWorker) running until terminated; returns once it is polling."""
+        proc = subprocess.Popen(["node", str(SCRIPT), command, queues], cwd=NODE_DIR, env=self.env(),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 text=True, start_new_session=True)
         assert proc.stdout is not None

@@ -6,6 +6,7 @@ test's private redis-server and namespace.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -34,21 +35,42 @@ def default_resque_lib() -> Path | None:
 def ruby_failure_fields() -> list[str]:
     """The fields of a failure record the Ruby under test writes: 3.1+ adds ``failure_id``."""
     fields = ["failed_at", "payload", "exception", "error", "backtrace", "worker", "queue"]
-    lib = default_resque_lib()
-    version = lib.parent.name.removeprefix("resque-") if lib else "3.0.3"
-    return fields + ["failure_id"] if tuple(int(x) for x in version.split(".")[:2]) >= (3, 1) else fields
+    return fields + ["failure_id"] if resque_version(default_resque_lib()) >= (3, 1) else fields
+
+
+@functools.lru_cache(maxsize=None)
+def _loaded_resque(lib: Path | None) -> tuple[str, str]:
+    """(Resque::VERSION, the file it came from) as Ruby loads it with ``lib`` ahead of the bundle."""
+    load = [] if lib is None else ["-I", str(lib)]
+    probe = subprocess.run(
+        ["bundle", "exec", "ruby", *load, "-e",
+         'require "resque"; require "active_job"; puts Resque::VERSION, $LOADED_FEATURES.grep(%r{/resque/version\\.rb$}).first'],
+        cwd=FIXTURES, capture_output=True, text=True, timeout=120,
+    )
+    if probe.returncode != 0:
+        raise RuntimeError(f"the gems do not load: {probe.stderr.strip()[-500:]}")
+    version, source = (probe.stdout.splitlines() + ["", ""])[:2]
+    return version, source
+
+
+def resque_version(lib: Path | None) -> tuple[int, ...]:
+    """The version of the Resque Ruby actually runs with ``lib`` (not what its path says)."""
+    return tuple(int(x) for x in _loaded_resque(lib)[0].split(".")[:2])
 
 
 def ruby_problem() -> str | None:
     """Why Ruby Resque cannot run here, or None when it can."""
     if shutil.which("bundle") is None or shutil.which("ruby") is None:
         return "ruby/bundle not found"
-    probe = subprocess.run(
-        ["bundle", "exec", "ruby", "-e", 'require "resque"; require "active_job"'],
-        cwd=FIXTURES, capture_output=True, text=True, timeout=120,
-    )
-    if probe.returncode != 0:
-        return f"the gems do not load: {probe.stderr.strip()[-500:]}"
+    lib = default_resque_lib()
+    if lib is not None and not (lib / "resque.rb").is_file():
+        return f"PYRESQUE_RESQUE_LIB={lib} holds no resque.rb: point it at an unpacked Resque gem's lib/"
+    try:
+        version, source = _loaded_resque(lib)
+    except RuntimeError as exc:
+        return str(exc)
+    if lib is not None and not source.startswith(str(lib) + "/"):
+        return f"PYRESQUE_RESQUE_LIB={lib} is set, but Ruby loaded Resque {version} from {source}"
     return None
 
 

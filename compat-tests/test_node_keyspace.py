@@ -33,7 +33,8 @@ def node_keyspace(node: Node, r: redis_py.Redis):
     """
     for n in range(3):
         node.enqueue("done", "Explode", [n])
-    node.work("done", 3)
+    node.enqueue("done", "Shrug", [])  # throws a string: no exception, no error, a null backtrace
+    node.work("done", 4)
     node.enqueue_at(int(r.time()[0]) + 3600, "later", "Echo", [1])
     node.enqueue("later", "Echo", ["waiting"])
     server = node.serve("work")
@@ -60,8 +61,10 @@ def test_check_reports_exactly_node_resques_deviations(node: Node, r: redis_py.R
         (WARNING, "failed", "record 0 failed_at"), (WARNING, "failed", "record 0 worker"),
         (WARNING, "failed", "record 1 failed_at"), (WARNING, "failed", "record 1 worker"),
         (WARNING, "failed", "record 2 failed_at"), (WARNING, "failed", "record 2 worker"),
+        (WARNING, "failed", "record 3 failed_at"), (WARNING, "failed", "record 3 worker"),
+        (WARNING, "failed", "record 3 has no exception, error, backtrace (null)"),
         (WARNING, "stat:processed", "less than stat:failed"),
-        (WARNING, f"stat:processed:{name}", "nobody deletes it"),
+        (WARNING, f"stat:processed:{name}", "a dead worker leaves it behind"),
         (WARNING, f"worker:{nid}", "run_at"),
         (WARNING, f"worker:{nid}", "re-encoded lossily"),
         (NOTE, f"worker:{nid}", "'worker'"),
@@ -70,7 +73,7 @@ def test_check_reports_exactly_node_resques_deviations(node: Node, r: redis_py.R
         (NOTE, f"worker:ping:{name}", "node-resque's liveness key"),
         (WARNING, K.strip(delayed[0]), "remove_delayed"),
         (WARNING, 'timestamps:{"class":"Echo","queue":"later","args":[1]}', "remove_delayed"),
-        (NOTE, "queue:later", "'queue' (node-resque's)"),
+        (WARNING, "queue:later", "'queue' (node-resque's)"),
     ]
     report = format_problems(problems)
     assert not [p for p in problems if p.severity == ERROR], report
@@ -93,7 +96,7 @@ def test_resque_web_renders_a_keyspace_of_pyresque_node_and_ruby(node: Node, rub
         ruby.work("record")
         resque.enqueue_to("record", "Exploder", 2)
         py = procs.py("record")
-        wait_until(lambda: r.llen(K.failed) == 5, 30, "the Python failure")
+        wait_until(lambda: r.llen(K.failed) == 6, 30, "the Python failure")
         resque.enqueue_to("record", "Waiter", "pyresque-test:py-release", "busy")
         py_id = f"{HOST}:{py.pid}:record"
         wait_until(lambda: r.exists(K.worker(py_id)), 30, "the Python worker to take Waiter")
@@ -113,11 +116,34 @@ def test_resque_web_renders_a_keyspace_of_pyresque_node_and_ruby(node: Node, rub
             assert wid in text_of(web.get(f"/workers/{quote_id(wid)}"))
             web.get(f"/working/{quote_id(wid)}")
         failed = text_of(web.get("/failed"))
-        assert "Showing 0 to 4 jobs" in failed and "boom [0]" in failed and "exploded with [2]" in failed, failed
+        assert "Showing 0 to 5 jobs" in failed and "boom [0]" in failed and "exploded with [2]" in failed, failed
         # Ruby's own view of the same workers and failures.
-        seen = ruby.eval("[Resque::Worker.all.map(&:to_s).sort, Resque::Failure.all(0, 5).map { |f| f['queue'] }]")
-        assert seen == [sorted([nid, py_id, rb_id]), ["done", "done", "done", "record", "record"]]
+        seen = ruby.eval("[Resque::Worker.all.map(&:to_s).sort, Resque::Failure.all(0, 6).map { |f| f['queue'] }]")
+        assert seen == [sorted([nid, py_id, rb_id]), ["done", "done", "done", "done", "record", "record"]]
     finally:
         r.set(RELEASE_KEY, "1")
         r.set("pyresque-test:py-release", "1")
+        stop(server)
+
+
+def test_a_node_multiworker_is_a_warning_that_resque_web_renders(node: Node, web, r: redis_py.Redis) -> None:
+    # node-resque's MultiWorker names its workers host:pid+N: not a pid Ruby's
+    # pruning can find, yet nothing Ruby reads breaks on it.
+    server = node.serve("multi", "serve-multi")
+    try:
+        mid = wait_until(lambda: next(iter(registered(r)), None), 20, "the MultiWorker's worker to register")
+        assert mid.startswith(f"{HOST}:{server.pid}+1:"), mid
+        node.enqueue("multi", "Shrug", [])
+        wait_until(lambda: r.llen(K.failed) == 1, 20, "the MultiWorker's failure")
+        problems = check(r, K)
+        report = format_problems(problems)
+        assert not [p for p in problems if p.severity == ERROR], report
+        pid_warnings = [p for p in problems if "MultiWorker writes pid+N" in p.message]
+        assert [(p.severity, p.key) for p in pid_warnings] == [(WARNING, K.workers)], report
+        assert [p for p in problems if p.key == K.failed and "has no exception, error, backtrace (null)" in p.message]
+        for path in ("/overview", "/workers", "/working", f"/workers/{quote_id(mid)}", f"/working/{quote_id(mid)}",
+                     "/failed"):
+            web.get(path)  # raises unless 200
+        assert mid in text_of(web.get(f"/workers/{quote_id(mid)}"))
+    finally:
         stop(server)

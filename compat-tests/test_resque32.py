@@ -12,6 +12,7 @@ import html
 import json
 import re
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -210,3 +211,16 @@ def test_a_starting_ruby_3_2_worker_leaves_a_busy_python_worker_alone(ruby32: Ru
     assert r.llen(K.failed) == 0
     r.set(release, "1")
     wait_until(lambda: not r.exists(K.worker(py_id)), 30, "the job to finish")
+
+
+def test_a_resque_lib_that_is_not_loaded_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A mistyped PYRESQUE_RESQUE_LIB must not quietly test the bundled 3.0.3.
+    from rubyside import ruby_problem
+
+    monkeypatch.setenv("PYRESQUE_RESQUE_LIB", str(tmp_path / "nowhere" / "lib"))
+    assert "holds no resque.rb" in (ruby_problem() or "")
+    (tmp_path / "decoy" / "lib").mkdir(parents=True)
+    (tmp_path / "decoy" / "lib" / "resque.rb").write_text("require 'resque/worker'\n")
+    monkeypatch.setenv("PYRESQUE_RESQUE_LIB", str(tmp_path / "decoy" / "lib"))
+    problem = ruby_problem() or ""
+    assert "Ruby loaded Resque" in problem or "do not load" in problem, problem

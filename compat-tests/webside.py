@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator
 
-from rubyside import FIXTURES, default_resque_lib
+from rubyside import FIXTURES, default_resque_lib, resque_version
 from testsupport import free_port, wait_until
 
 HERE = Path(__file__).resolve().parent
@@ -122,8 +122,7 @@ class ResqueWeb:
     @property
     def post_only(self) -> bool:
         """Whether retry and remove of one failure are POST-only (resque-web 3.2+)."""
-        version = self.resque_lib.parent.name.removeprefix("resque-") if self.resque_lib else "3.0.3"
-        return tuple(int(x) for x in version.split(".")[:2]) >= (3, 2)
+        return resque_version(self.resque_lib) >= (3, 2)
 
     def act(self, path: str, xhr: bool = False) -> str:
         """Retry or remove one failure as resque-web's own page does: the GET its

@@ -62,11 +62,30 @@ _EPOCH = re.compile(r"\d{9,11}")
 # date (year first) with an optional time and zone. Anything else that
 # misses Resque's format is taken as unreadable (compat-tests/test_check_proofs.py).
 _READABLE_DATE = re.compile(r"\d{4}[-/]\d{2}[-/]\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?( ?(Z|[A-Za-z]{1,6}|[+-]\d{2}:?(\d{2})?))?")
-_HOST_PID = re.compile(r"[^:\n]+:\d+")
+# node-resque names a worker host:pid, and a MultiWorker's workers host:pid+N.
+_HOST_PID = re.compile(r"[^:\n]+:\d+(\+\d+)?")
 # Numbers only a lossy encoder writes (Lua cjson's %.14g): an exponent
 # without a '.', or 14 significant digits in exponent form. Ruby's Float#to_s
 # always writes a '.', and integers in full.
 _CJSON_NUMBER = re.compile(r"(?<![\w.\"])-?(\d+e[+-]?\d+|\d\.\d{13}e[+-]\d+)(?![\w.])")
+_PID_PART = re.compile(r"([^:\s]+):([^:\s]+):(.+)", re.S)
+
+
+def _odd_pid(wid: str) -> str | None:
+    """The pid part of ``wid`` when it is not digits but the id is otherwise well formed."""
+    parts = _PID_PART.fullmatch(wid)
+    if parts is None or parts.group(2).isdigit() or schema_errors(WORKER_ID, _with_pid(wid, "1")):
+        return None
+    return parts.group(2)
+
+
+def _with_pid(wid: str, pid: str) -> str:
+    host, _, rest = wid.partition(":")
+    return f"{host}:{pid}:{rest.partition(':')[2]}" if rest.count(":") else f"{host}:{pid}"
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+_ESCAPE = re.compile(r"\\(.)", re.S)
 # What the value of each kind of key means, for findings about its type.
 _TYPE_READER = {
     "queues": R_QUEUES, "queue": R_WORKER, "workers": R_FIND, "worker": R_WEB_WORKERS,
@@ -239,6 +258,7 @@ class _Checker:
         found = self.scan_types()
         seconds, _ = self.r.time()
         self.now = int(seconds)
+        self.odd_pids_seen: set[str] = set()
         self.registered = set(self.members(self.keys.workers)) if found.get(self.keys.workers) == "set" else set()
         self.known_queues = set(self.members(self.keys.queues)) if found.get(self.keys.queues) == "set" else set()
         failed_queues = set(self.members(self.keys.failed_queues)) if found.get(self.keys.failed_queues) == "set" else set()
@@ -357,6 +377,16 @@ class _Checker:
         return not errors
 
     def check_worker_id(self, key: str, where: str, wid: str) -> bool:
+        pid = _odd_pid(wid)
+        if pid is not None:
+            if wid not in self.odd_pids_seen:
+                self.odd_pids_seen.add(wid)
+                self.warn(key, f"{where} {wid!r} has {pid!r} where Ruby writes a process id (node-resque's "
+                               "MultiWorker writes pid+N): resque-web shows it, but Ruby's and pyresque's pruning "
+                               "never find that pid running, so a worker starting on host "
+                               f"{wid.split(':', 1)[0]!r} with the same queues or '*' prunes it while it runs",
+                          R_PRUNE, "§4")
+            wid = _with_pid(wid, "1")
         if not self.against(WORKER_ID, key, where, wid):
             return False
         queues = wid.split(":", 2)[2]
@@ -391,15 +421,16 @@ class _Checker:
             self.note_extra_fields(key, "sampled item(s)", extras,
                                    "Ruby ignores them when running the job; Resque.dequeue(Class, *args) compares "
                                    "{class,args} bytes and so does not match these items (Resque.dequeue(Class) does)",
-                                   R_DEQUEUE, "§3")
+                                   R_DEQUEUE, "§3", WARNING)
 
-    def note_extra_fields(self, key: str, what: str, extras: dict[str, int], consequence: str, reader: str, section: str) -> None:
+    def note_extra_fields(self, key: str, what: str, extras: dict[str, int], consequence: str, reader: str,
+                          section: str, severity: str = NOTE) -> None:
         named = ", ".join(
             f"{name!r} ({KNOWN_EXTRA_FIELDS[name]}'s)" if name in KNOWN_EXTRA_FIELDS else repr(name)
             for name in sorted(extras)
         )
         count = max(extras.values())
-        self.note(key, f"fields Ruby does not write ({named}) in {count} {what}; {consequence}", reader, section)
+        self.add(severity, key, f"fields Ruby does not write ({named}) in {count} {what}; {consequence}", reader, section)
 
     # Workers -----------------------------------------------------------------
     def check_workers_set(self, key: str, arg: str) -> None:
@@ -423,9 +454,10 @@ class _Checker:
         if isinstance(value, dict):
             run_at = value.get("run_at")
             probe = {"queue": "q", "run_at": run_at, "payload": {"class": "A", "args": []}}
-            if isinstance(run_at, str) and schema_errors(WORKER_RECORD, probe):
-                # resque-web prints it (a browser relatizes it); no Ruby code parses it.
-                form = "JavaScript's Date#toString form" if _JS_DATE.fullmatch(run_at) else "another format"
+            if schema_errors(WORKER_RECORD, probe):
+                # resque-web prints it with to_s (a browser relatizes it); no Ruby code parses it.
+                form = ("JavaScript's Date#toString form" if isinstance(run_at, str) and _JS_DATE.fullmatch(run_at)
+                        else "another format" if isinstance(run_at, str) else "not a string")
                 self.warn(key, f"run_at {run_at!r} ({form}) is not Ruby's UTC ISO 8601 (2026-11-23T03:22:31Z): "
                                "resque-web shows it as text, tools that parse Resque's format do not",
                           R_WEB_WORKERS, "§5.1")
@@ -439,9 +471,10 @@ class _Checker:
     def check_reencoded(self, key: str, text: str) -> None:
         """A payload that went through a lossy JSON encoder (Lua cjson) on its way into worker:<id>."""
         signs = []
-        if "\\/" in text:
+        strings = _JSON_STRING.findall(text)
+        if any("/" in _ESCAPE.findall(literal) for literal in strings):
             signs.append("'/' escaped as '\\/'")
-        number = _CJSON_NUMBER.search(text)
+        number = _CJSON_NUMBER.search(_JSON_STRING.sub('""', text))  # numbers, not digits inside strings
         if number:
             signs.append(f"a number written as {number.group(0)} (rounded to 14 digits)")
         if signs:
@@ -500,7 +533,7 @@ class _Checker:
             if started not in found:
                 self.warn(self.keys.workers, f"worker {wid!r} has no {self.keys.strip(started)!r} value",
                           R_WEB_WORKERS, "§5")
-            if wid not in self.beating and schema_errors(WORKER_ID, wid) == []:
+            if wid not in self.beating and schema_errors(WORKER_ID, wid) == []:  # (an odd pid has its own warning)
                 host = wid.split(":", 1)[0]
                 self.warn(self.keys.workers,
                           f"worker {wid!r} has no heartbeat: a Ruby or pyresque worker starting "
@@ -510,7 +543,7 @@ class _Checker:
 
     def check_prune_lock(self, key: str, arg: str) -> None:
         if int(self.r.ttl(key)) == -1:
-            self.error(key, "has no expiry; Ruby sets it with a 60s TTL and no worker will prune dead workers while it exists",
+            self.warn(key, "has no expiry; Ruby sets it with a 60s TTL and no worker will prune dead workers while it exists",
                        R_PRUNE, "§7")
 
     def check_pause(self, key: str, arg: str) -> None:
@@ -535,8 +568,10 @@ class _Checker:
             return
         if _HOST_PID.fullmatch(wid):
             self.warn(key, f"is a per-worker stat under {wid!r}, which is not a worker id (host:pid:queues): "
-                           "resque-web's worker page never shows it, and Ruby's unregister and pruning delete "
-                           "per-worker stats by worker id only, so nobody deletes it once its worker is gone", R_STATS, "§8")
+                           "resque-web's worker page never shows it, and Ruby's and pyresque's unregister and "
+                           "pruning delete per-worker stats by worker id only: unless node-resque's own clean-up "
+                           "runs (its worker's clean end, or forceCleanWorker), a dead worker leaves it behind",
+                      R_STATS, "§8")
         elif wid not in self.registered:
             self.warn(key, f"worker {wid!r} is not in the workers set; its per-worker stat is left over "
                            "(Ruby deletes it at unregister)", R_STATS, "§8")
@@ -587,8 +622,25 @@ class _Checker:
         if isinstance(worker, str) and _HOST_PID.fullmatch(worker):
             self.warn(key, f"{where} worker {worker!r} is host:pid, not a worker id (host:pid:queues): resque-web "
                            "shows it but links it to no worker", R_WEB_FAILED, "§6.1")
-            value = {**value, "worker": worker + ":unknown"}
-        return value
+            value = {**value, "worker": _with_pid(worker, "1") + ":unknown"}
+        elif isinstance(worker, str) and _odd_pid(worker) is not None:
+            self.note(key, f"{where} worker {worker!r} has a pid that is not a process id: resque-web shows it, "
+                           "no Ruby code parses it", R_NONE, "§6.1")
+            value = {**value, "worker": _with_pid(worker, "1")}
+        return self.tolerated_failure_reason(key, where, value)
+
+    def tolerated_failure_reason(self, key: str, where: str, value: dict[str, Any]) -> dict[str, Any]:
+        """What node-resque writes for a thrown non-Error: no exception, no error, a null backtrace."""
+        missing = [f for f in ("exception", "error") if value.get(f) is None]
+        if value.get("backtrace", []) is None:
+            missing.append("backtrace (null)")
+        if not missing:
+            return value
+        self.warn(key, f"{where} has no {', '.join(missing)}: resque-web shows the failure without saying why "
+                       "it failed, and tools that group failures by exception class cannot place it",
+                  R_WEB_FAILED, "§6.1")
+        return {**value, "exception": value.get("exception") or "Unknown", "error": value.get("error") or "",
+                "backtrace": value.get("backtrace") or []}
 
     # resque-scheduler -------------------------------------------------------
     def check_schedule(self, key: str, arg: str) -> None:

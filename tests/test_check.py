@@ -132,11 +132,13 @@ PLANTS: list[tuple[str, Plant, str, str, str]] = [
     ("queues is a list", lambda r: (r.delete(K.queues), r.rpush(K.queues, "high")), ERROR, "queues", "is a Redis list"),
     ("worker id without queues", lambda r: r.sadd(K.workers, "web-1:12:"), ERROR, "workers", "'web-1:12:' is not in the required format"),
     ("worker id with two fields", lambda r: r.sadd(K.workers, "web-1:12"), ERROR, "workers", "not in the required format"),
-    ("worker id with non-numeric pid", lambda r: r.sadd(K.workers, "web-1:abc:q"), ERROR, "workers", "not in the required format"),
+    ("worker id with non-numeric pid", lambda r: r.sadd(K.workers, "web-1:abc:q"), WARNING, "workers", "'abc' where Ruby writes a process id"),
+    ("node MultiWorker's worker id", lambda r: r.sadd(K.workers, "web-1:12+1:q"), WARNING, "workers", "MultiWorker writes pid+N"),
     ("worker id with ':' in a queue", lambda r: r.sadd(K.workers, "web-1:12:a:b"), WARNING, "workers", "has ':' in its queues"),
     ("worker without started", lambda r: r.sadd(K.workers, "web-1:13:q"), WARNING, "workers", "has no 'worker:web-1:13:q:started'"),
     ("worker record old run_at", lambda r: r.set(K.worker(WID), '{"queue":"high","run_at":"2026/11/23 03:22:31 UTC","payload":{"class":"A","args":[]}}'), WARNING, f"worker:{WID}", "is not Ruby's UTC ISO 8601"),
-    ("worker record run_at a number", lambda r: r.set(K.worker(WID), '{"queue":"high","run_at":5,"payload":{"class":"A","args":[]}}'), ERROR, f"worker:{WID}", "['run_at']"),
+    ("worker record run_at a number", lambda r: r.set(K.worker(WID), '{"queue":"high","run_at":5,"payload":{"class":"A","args":[]}}'), WARNING, f"worker:{WID}", "run_at 5 (not a string)"),
+    ("worker record run_at null", lambda r: r.set(K.worker(WID), '{"queue":"high","run_at":null,"payload":{"class":"A","args":[]}}'), WARNING, f"worker:{WID}", "run_at None (not a string)"),
     ("worker record no payload", lambda r: r.set(K.worker(WID), '{"queue":"high","run_at":"2026-11-23T03:22:31Z"}'), ERROR, f"worker:{WID}", "'payload' is a required property"),
     ("worker record not JSON", lambda r: r.set(K.worker(WID), "busy"), ERROR, f"worker:{WID}", "not valid JSON"),
     ("worker record is a hash", lambda r: (r.delete(K.worker(WID)), r.hset(K.worker(WID), "queue", "high")), ERROR, f"worker:{WID}", "is a Redis hash"),
@@ -162,23 +164,26 @@ PLANTS: list[tuple[str, Plant, str, str, str]] = [
     ("failure bad retried_at", lambda r: r.rpush(K.failed, _failure(retried_at="now")), ERROR, "failed", "['retried_at']"),
     ("multi-queue failure bad", lambda r: (r.sadd(K.failed_queues, "high_failed"), r.rpush(K.failed_list("high_failed"), _failure(failed_at=None))), ERROR, "high_failed", "['failed_at']"),
     ("failed_queues member without suffix", lambda r: r.sadd(K.failed_queues, "high"), WARNING, "failed_queues", "does not end in '_failed'"),
-    ("prune lock without TTL", lambda r: r.set(K.prune_lock, WID), ERROR, "pruning_dead_workers_in_progress", "no expiry"),
+    ("prune lock without TTL", lambda r: r.set(K.prune_lock, WID), WARNING, "pruning_dead_workers_in_progress", "no expiry"),
     ("all workers paused", lambda r: r.set(K.pause_all, " TRUE "), WARNING, "pause-all-workers", "paused"),
     ("schedule member not a timestamp", lambda r: r.zadd(K.delayed_schedule, {"soon": 5}), ERROR, "delayed_queue_schedule", "'soon'"),
     ("delayed item without class", lambda r: r.rpush(K.delayed(1795404283), '{"args":[]}'), ERROR, "delayed:1795404283", "'class' is a required property"),
     # Other implementations' deviations Ruby tolerates (node-resque 9.x writes each of these).
     ("failed_at as JavaScript Date", lambda r: r.rpush(K.failed, _failure(failed_at=JS_DATE)), WARNING, "failed", "Date#toString"),
     ("failure worker host:pid", lambda r: r.rpush(K.failed, _failure(worker="web-1:4242")), WARNING, "failed", "is host:pid, not a worker id"),
+    ("failure worker of a MultiWorker", lambda r: r.rpush(K.failed, _failure(worker="web-1:4242+1")), WARNING, "failed", "'web-1:4242+1' is host:pid"),
+    ("failure of a thrown non-Error", lambda r: r.rpush(K.failed, json.dumps({k: v for k, v in {**GOOD_FAILURE, "backtrace": None}.items() if k not in ("exception", "error")})), WARNING, "failed", "has no exception, error, backtrace (null)"),
     ("run_at as JavaScript Date", lambda r: r.set(K.worker(WID), json.dumps({"run_at": JS_DATE, "queue": "high", "payload": {"class": "A", "args": []}, "worker": "web-1:4242"})), WARNING, f"worker:{WID}", "run_at"),
     ("worker record re-encoded by cjson", lambda r: r.set(K.worker(WID), '{"queue":"high","run_at":"2026-11-23T03:22:31Z","payload":{"class":"A","args":[9.007199254741e+15,"a\\/b"]}}'), WARNING, f"worker:{WID}", "re-encoded lossily"),
     ("delayed item in node's key order", lambda r: r.rpush(K.delayed(1795404283), '{"class":"A","queue":"q","args":[]}'), WARNING, "delayed:1795404283", "remove_delayed"),
     ("timestamps set in node's key order", lambda r: r.sadd(K.timestamps('{"class":"A","queue":"q","args":[]}'), "delayed:1795404283"), WARNING, 'timestamps:{"class":"A","queue":"q","args":[]}', "remove_delayed"),
     ("failures not counted as processed", lambda r: r.set(K.failed_stat(), "10"), WARNING, "stat:processed", "less than stat:failed"),
-    ("per-worker stat under host:pid", lambda r: r.set(K.processed_stat("web-1:4242"), "1"), WARNING, "stat:processed:web-1:4242", "nobody deletes it"),
+    ("per-worker stat under host:pid", lambda r: r.set(K.processed_stat("web-1:4242"), "1"), WARNING, "stat:processed:web-1:4242", "a dead worker leaves it behind"),
+    ("per-worker stat of a MultiWorker", lambda r: r.set(K.failed_stat("web-1:4242+1"), "1"), WARNING, "stat:failed:web-1:4242+1", "a dead worker leaves it behind"),
     ("per-worker stat of a gone worker", lambda r: r.set(K.failed_stat("gone:1:q"), "1"), WARNING, "stat:failed:gone:1:q", "left over"),
     ("worker without heartbeat", lambda r: r.sadd(K.workers, "web-1:14:q"), WARNING, "workers", "prunes it while it runs"),
     ("node-resque ping key", lambda r: r.set(K.prefix + "worker:ping:web-1:4242", '{"time":1,"name":"web-1:4242","queues":"q"}'), NOTE, "worker:ping:web-1:4242", "node-resque's liveness key"),
-    ("payload with node's queue field", lambda r: r.rpush(K.queue("high"), '{"class":"A","queue":"high","args":[]}'), NOTE, "queue:high", "'queue' (node-resque's)"),
+    ("payload with node's queue field", lambda r: r.rpush(K.queue("high"), '{"class":"A","queue":"high","args":[]}'), WARNING, "queue:high", "'queue' (node-resque's)"),
     ("timestamps member namespaced", lambda r: r.sadd(K.timestamps('{"class":"A","args":[],"queue":"q"}'), "resque:delayed:1"), ERROR, 'timestamps:{"class":"A","args":[],"queue":"q"}', "does not name a delayed list"),
 ]
 
@@ -328,3 +333,14 @@ def test_cli_check_report(resque: Resque, r: redis_py.Redis, redis_server: str, 
     assert main(["check", "--report", "--json", "--redis", redis_server]) != 0
     data = json.loads(capsys.readouterr().out)
     assert data["summary"] == {"error": 1, "warning": 2, "note": 0}
+
+
+def test_strings_that_look_re_encoded_are_not_taken_for_a_lossy_encoder(resque: Resque, r: redis_py.Redis) -> None:
+    # "1e5" and "\\/" inside a string are the job's own text; only a number
+    # or an escape outside that text shows a lossy re-encode.
+    populate(resque, r)
+    r.set(K.worker(WID), json.dumps({"queue": "high", "run_at": "2026-11-23T03:22:31Z",
+                                     "payload": {"class": "A", "args": ["see 1e5 here", "C:\\/dir"]}}))
+    assert not [p for p in check(r, K) if "re-encoded" in p.message], format_problems(check(r, K))
+    r.set(K.worker(WID), '{"queue":"high","run_at":"2026-11-23T03:22:31Z","payload":{"class":"A","args":[1e5]}}')
+    assert [p for p in check(r, K) if "re-encoded" in p.message and "1e5" in p.message]

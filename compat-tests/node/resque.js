@@ -7,14 +7,17 @@
 //                                         or failure), then a clean end()
 //   serve QUEUES                          a Worker until SIGTERM (for tests that
 //                                         need one running); prints "ready"
+//   serve-multi QUEUES                    a MultiWorker (one task processor, named
+//                                         host:pid+1) until SIGTERM; prints "ready"
 //   retry-failed INDEX                    Queue#retryAndRemoveFailed of failed[INDEX]
 //   failed                                Queue#failed(0, -1) as JSON
 //
-// Jobs: Echo records its args in RESULTS_KEY; Explode throws an Error;
+// Jobs: Echo records its args in RESULTS_KEY; Explode throws an Error; Shrug
+// throws a string, which is not an Error;
 // Hold records its args, then waits until the key pyresque-test:release exists.
 "use strict";
 
-const { Queue, Worker } = require("node-resque");
+const { MultiWorker, Queue, Worker } = require("node-resque");
 
 const RESULTS_KEY = "pyresque-test:node-results";
 
@@ -40,6 +43,11 @@ function jobs(queue) {
     Explode: {
       perform: async (...args) => {
         throw new Error(`boom ${JSON.stringify(args)}`);
+      },
+    },
+    Shrug: {
+      perform: async () => {
+        throw "shrug"; // eslint-disable-line no-throw-literal -- what some JavaScript code does
       },
     },
     Hold: {
@@ -108,6 +116,21 @@ async function main() {
       await queue.end();
       process.exit(0);
     });
+  } else if (command === "serve-multi") {
+    const queue = new Queue({ connection: connectionDetails() });
+    await queue.connect();
+    const multi = new MultiWorker(
+      { connection: connectionDetails(), queues: rest[0].split(","), minTaskProcessors: 1, maxTaskProcessors: 1, timeout: 50 },
+      jobs(queue),
+    );
+    multi.on("error", (error) => console.error("multiworker error", error));
+    await multi.start();
+    process.stdout.write("ready\n");
+    process.on("SIGTERM", async () => {
+      await multi.end();
+      await queue.end();
+      process.exit(0);
+    });
   } else if (command === "retry-failed") {
     await withQueue(async (queue) => {
       const [failed] = await queue.failed(Number(rest[0]), Number(rest[0]));
@@ -122,7 +145,7 @@ async function main() {
 
 main().then(
   () => {
-    if (process.argv[2] !== "serve") process.exit(0);
+    if (!process.argv[2].startsWith("serve")) process.exit(0);
   },
   (error) => {
     console.error(error);
