@@ -259,6 +259,7 @@ class _Checker:
         seconds, _ = self.r.time()
         self.now = int(seconds)
         self.odd_pids_seen: set[str] = set()
+        self.node_stats_seen = False  # per-worker stats under host:pid: node-resque writes here
         self.registered = set(self.members(self.keys.workers)) if found.get(self.keys.workers) == "set" else set()
         self.known_queues = set(self.members(self.keys.queues)) if found.get(self.keys.queues) == "set" else set()
         failed_queues = set(self.members(self.keys.failed_queues)) if found.get(self.keys.failed_queues) == "set" else set()
@@ -291,6 +292,7 @@ class _Checker:
             "retry": self.check_retry_counter,
             "retry_failure": lambda key, arg: self.json_against(RETRY_FAILURE, key, "the details", self.r.get(key)),
         }
+        neighbours: dict[str, list[str]] = {"node_leader_lock": [], "job_lock": []}
         for key in sorted(found):
             kind = self.keys.parse(key)
             if kind is not None and kind.kind == "node_ping":
@@ -298,6 +300,9 @@ class _Checker:
                     self.check_node_ping(key, kind.arg, found[key])
                     continue
                 kind = KeyKind("worker", "ping:" + kind.arg)  # a worker on a host named "ping"
+            if kind is not None and kind.kind in ("node_leader_lock", "job_lock"):
+                neighbours[kind.kind].append(key)
+                continue
             if kind is None or kind.kind not in _EXPECTED_TYPE:
                 continue
             if kind.kind == "failed_list" and key not in failure_lists:
@@ -310,6 +315,7 @@ class _Checker:
             handlers[kind.kind](key, kind.arg)
         self.check_registered_workers(found)
         self.check_stat_totals(found)
+        self.name_neighbours(neighbours)
         order = {ERROR: 0, WARNING: 1, NOTE: 2}
         return sorted(self.problems, key=lambda p: (order.get(p.severity, 3), p.key, p.message))
 
@@ -505,6 +511,19 @@ class _Checker:
         self.note(key, f"node-resque's liveness key for its worker {name!r}; Ruby ignores it (Ruby's pruning reads "
                        f"only Resque's heartbeat hash).{left}", R_NONE, "§7")
 
+    def name_neighbours(self, neighbours: dict[str, list[str]]) -> None:
+        """Keys other implementations and plugins keep here, which Resque ignores: one note per kind."""
+        for key in neighbours["node_leader_lock"]:
+            self.note(key, "node-resque's scheduler leader lock; Ruby ignores it. It does not exclude "
+                           "resque-scheduler or pyresque's scheduler, which elect a master on "
+                           "resque_scheduler_master_lock: with both kinds running, two schedulers move due jobs "
+                           "(each job still moves once)", R_NONE, "§12")
+        locks = neighbours["job_lock"]
+        if locks:
+            self.note(locks[0], f"{len(locks)} job lock key(s) (lock:*, workerslock:*: node-resque's QueueLock and "
+                                "JobLock plugins, or a Ruby lock plugin such as resque-lock); Resque ignores them",
+                      R_NONE, "§12")
+
     def check_heartbeats(self, key: str, arg: str) -> None:
         for field, raw in sorted(((_text(f) or "", v) for f, v in self.r.hscan_iter(key, count=1000)), key=lambda fv: fv[0]):
             self.check_worker_id(key, "field", field)
@@ -567,6 +586,7 @@ class _Checker:
         if not wid or name not in (STAT_PROCESSED, STAT_FAILED):
             return
         if _HOST_PID.fullmatch(wid):
+            self.node_stats_seen = True
             self.warn(key, f"is a per-worker stat under {wid!r}, which is not a worker id (host:pid:queues): "
                            "resque-web's worker page never shows it, and Ruby's and pyresque's unregister and "
                            "pruning delete per-worker stats by worker id only: unless node-resque's own clean-up "
@@ -589,6 +609,11 @@ class _Checker:
             self.warn(processed, f"is {done}, less than {self.keys.strip(failed)} ({failures}): Ruby counts every "
                                  "job a worker finished as processed, failed ones included; a writer that counts only "
                                  "successes makes the totals and resque-web's Stats wrong", R_STATS, "§8")
+        elif failures and self.node_stats_seen:
+            self.warn(processed, f"may leave out failed jobs: node-resque writes here (per-worker stats under "
+                                 "host:pid) and counts only successes as processed, where Ruby counts every job a "
+                                 f"worker finished; up to {failures} of {self.keys.strip(failed)} may be missing from "
+                                 "it, and resque-web's Stats show too few processed", R_STATS, "§8")
 
     # Failures ----------------------------------------------------------------
     def check_failed_queues(self, key: str, arg: str) -> None:

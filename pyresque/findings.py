@@ -58,13 +58,18 @@ class Problem:
 
 # Output -------------------------------------------------------------------------
 def format_problems(problems: Iterable[Problem]) -> str:
-    """Findings one per line (``ERROR   key: message``), then a count line."""
+    """Findings one per line (``ERROR   key: message [reader; SPEC §n]``), then a count line."""
     problems = list(problems)
     if not problems:
         return "No problems found."
-    lines = [f"{p.severity.upper():<8}{p.key}: {p.message}" for p in problems]
+    lines = [f"{p.severity.upper():<8}{p.key}: {p.message} {_affects(p)}" for p in problems]
     lines.append(_counts(problems) + ".")
     return "\n".join(lines)
+
+
+def _affects(p: Problem) -> str:
+    reader = "no Ruby reader affected" if p.reader == R_NONE else f"affects: {p.reader}"
+    return f"[{reader}; SPEC {p.section}]" if p.section else f"[{reader}]"
 
 
 def _counts(problems: list[Problem]) -> str:

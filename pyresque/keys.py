@@ -31,6 +31,10 @@ _TIMESTAMPS = "timestamps:"
 _STARTED_SUFFIX = ":started"
 # node-resque's liveness key, worker:ping:<host:pid> (a JSON {time,name,queues}).
 _NODE_PING = _WORKER + "ping:"
+# node-resque's scheduler leader lock, and job locks of node-resque's QueueLock
+# and JobLock plugins (Ruby lock plugins such as resque-lock also use lock:).
+_NODE_LEADER_LOCK = "resque_scheduler_leader_lock"
+_JOB_LOCKS = ("lock:", "workerslock:")
 _PERSISTENT_SCHEDULES = "persistent_schedules"
 _SCHEDULES_CHANGED = "schedules_changed"
 _LAST_ENQUEUED_AT = "delayed:last_enqueued_at"
@@ -57,7 +61,9 @@ class KeyKind:
     failed_list, delayed_schedule, delayed, timestamps, persistent_schedules,
     schedules_changed, last_enqueued_at, scheduler_lock, retry,
     pyresque (pyresque's own, which Ruby ignores), node_ping (node-resque's
-    ``worker:ping:<name>``, which Ruby ignores), other. ``arg`` is the
+    ``worker:ping:<name>``, which Ruby ignores), node_leader_lock
+    (node-resque's scheduler lock), job_lock (plugins' ``lock:*`` and
+    ``workerslock:*``), other. ``arg`` is the
     variable part: the queue name, worker id, stat suffix (``processed`` or
     ``processed:<id>``), failure list name, timestamp or encoded item.
     """
@@ -295,6 +301,10 @@ class Keys:
             return KeyKind("queue", bare[len(_QUEUE):])
         if bare.endswith(_MASTER_LOCK) and bare.startswith(self.namespace + ":"):
             return KeyKind("scheduler_lock", bare[len(self.namespace) + 1 : -len(_MASTER_LOCK)].rstrip(":"))
+        if bare == _NODE_LEADER_LOCK:
+            return KeyKind("node_leader_lock")
+        if bare.startswith(_JOB_LOCKS):
+            return KeyKind("job_lock", bare)
         if bare.startswith(_RETRY):
             return KeyKind("retry", bare[len(_RETRY):])
         if bare.startswith(_RETRY_FAILURE + _RETRY):

@@ -179,10 +179,13 @@ PLANTS: list[tuple[str, Plant, str, str, str]] = [
     ("timestamps set in node's key order", lambda r: r.sadd(K.timestamps('{"class":"A","queue":"q","args":[]}'), "delayed:1795404283"), WARNING, 'timestamps:{"class":"A","queue":"q","args":[]}', "remove_delayed"),
     ("failures not counted as processed", lambda r: r.set(K.failed_stat(), "10"), WARNING, "stat:processed", "less than stat:failed"),
     ("per-worker stat under host:pid", lambda r: r.set(K.processed_stat("web-1:4242"), "1"), WARNING, "stat:processed:web-1:4242", "a dead worker leaves it behind"),
+    ("failures maybe left out of processed by node-resque", lambda r: (r.set(K.processed_stat(), "50"), r.set(K.failed_stat(), "3"), r.set(K.processed_stat("web-1:4242"), "47")), WARNING, "stat:processed", "counts only successes as processed"),
     ("per-worker stat of a MultiWorker", lambda r: r.set(K.failed_stat("web-1:4242+1"), "1"), WARNING, "stat:failed:web-1:4242+1", "a dead worker leaves it behind"),
     ("per-worker stat of a gone worker", lambda r: r.set(K.failed_stat("gone:1:q"), "1"), WARNING, "stat:failed:gone:1:q", "left over"),
     ("worker without heartbeat", lambda r: r.sadd(K.workers, "web-1:14:q"), WARNING, "workers", "prunes it while it runs"),
     ("node-resque ping key", lambda r: r.set(K.prefix + "worker:ping:web-1:4242", '{"time":1,"name":"web-1:4242","queues":"q"}'), NOTE, "worker:ping:web-1:4242", "node-resque's liveness key"),
+    ("node-resque's scheduler lock", lambda r: r.set(K.prefix + "resque_scheduler_leader_lock", "web-1:4242", ex=60), NOTE, "resque_scheduler_leader_lock", "node-resque's scheduler leader lock"),
+    ("plugin job locks", lambda r: (r.set(K.prefix + "lock:A:high:1", "1"), r.set(K.prefix + "workerslock:A:high:1", "1")), NOTE, "lock:A:high:1", "2 job lock key(s)"),
     ("payload with node's queue field", lambda r: r.rpush(K.queue("high"), '{"class":"A","queue":"high","args":[]}'), WARNING, "queue:high", "'queue' (node-resque's)"),
     ("timestamps member namespaced", lambda r: r.sadd(K.timestamps('{"class":"A","args":[],"queue":"q"}'), "resque:delayed:1"), ERROR, 'timestamps:{"class":"A","args":[],"queue":"q"}', "does not name a delayed list"),
 ]
