@@ -217,11 +217,14 @@ def encode_record(data: dict[str, Any]) -> str:
         return codec.encode(_readable(data), "failure")
     except Exception:  # noqa: BLE001 - a failure must always be recordable
         log.exception("a failure record could not be written in full; keeping only its summary")
-        return codec.encode({
+        summary = {
             "failed_at": _safe(data.get("failed_at")), "payload": None, "exception": _safe(data.get("exception")),
             "error": _safe(data.get("error")), "backtrace": [], "worker": _safe(data.get("worker")),
             "queue": _safe(data.get("queue")),
-        }, "failure")
+        }
+        if "failure_id" in data:
+            summary["failure_id"] = _safe(data["failure_id"])
+        return codec.encode(summary, "failure")
 
 
 def _readable(data: dict[str, Any]) -> dict[str, Any]:

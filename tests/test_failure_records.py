@@ -284,3 +284,18 @@ def test_records_carry_a_failure_id_after_queue_as_resque_3_2(monkeypatch: pytes
     assert failure.record(None, "E", "x", [], "h:1:q", "q", failure_id="given")["failure_id"] == "given"
     monkeypatch.setattr(failure, "generate_failure_ids", False)
     assert list(failure.record(None, "E", "x", [], "h:1:q", "q")) == FIELDS
+
+
+def test_the_last_resort_summary_keeps_the_failure_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    # When nothing else of a record can be written, its summary still names
+    # the failure as Resque 3.2 does, so resque-web 3.2's actions can find it.
+    def unwritable(data):
+        raise RuntimeError("cannot")
+
+    monkeypatch.setattr(failure, "_readable", unwritable)
+    data = {"failed_at": "2026/12/02 10:00:00 UTC", "payload": {"class": "A", "args": [float("nan")]},
+            "exception": "E", "error": "m", "backtrace": ["x"], "worker": "h:1:q", "queue": "q",
+            "failure_id": "0b6a3c4e-0000-4000-8000-000000000000"}
+    record = json.loads(failure.encode_record(data))
+    assert list(record) == ["failed_at", "payload", "exception", "error", "backtrace", "worker", "queue", "failure_id"]
+    assert record["failure_id"] == data["failure_id"] and record["payload"] is None
