@@ -8,12 +8,14 @@ that pyresque, node-resque and Ruby workers share.
 
 from __future__ import annotations
 
+import re
 import socket
+from pathlib import Path
 
 import redis as redis_py
 
 from nodeside import RELEASE_KEY, Node, stop
-from pyresque.check import ERROR, NOTE, WARNING, check, format_problems
+from pyresque.check import ERROR, NOTE, WARNING, check, format_problems, format_report
 from pyresque.keys import Keys
 from testsupport import wait_until
 from webside import quote_id, text_of
@@ -85,6 +87,25 @@ def test_check_reports_exactly_node_resques_deviations(node: Node, r: redis_py.R
     assert unmatched == [], report
     for p in problems:
         assert p.section and (p.severity == NOTE or p.reader != "none"), p
+    # The README's sample report is this report, abridged.
+    real = {_shape(row) for row in format_report(problems, "resque").splitlines() if row.startswith("| ")}
+    shown = README_SAMPLE.search((ROOT / "README.md").read_text())
+    assert shown, "the README's sample report is missing"
+    rows = [row for row in shown.group(1).splitlines() if row.startswith("| ")]
+    assert len(rows) > 5 and [row for row in rows if _shape(row) not in real] == [], report
+    counts = shown.group(1).split("0 errors, ", 1)[1].split(".", 1)[0]
+    assert format_report(problems, "resque").count(f"0 errors, {counts}.") == 1, counts
+
+
+README_SAMPLE = re.compile(r"\$ pyresque check --report\n(.*?)```", re.S)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _shape(row: str) -> str:
+    """A report row with what differs between runs (host, pids, times, timestamps) taken out."""
+    row = row.replace(HOST, "HOST")
+    row = re.sub(r"'[A-Z][a-z]{2} [A-Z][a-z]{2} \d{2} \d{4} [^']*'", "'DATE'", row)
+    return re.sub(r"\d+", "N", row)
 
 
 def test_resque_web_renders_a_keyspace_of_pyresque_node_and_ruby(node: Node, ruby, web, procs, resque,
