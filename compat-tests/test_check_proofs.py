@@ -2,9 +2,10 @@
 
 For each planted value, the check's worst finding on it must agree with
 what the Ruby reader does: resque-web (3.0.3 and 3.2.0) answers 500 exactly
-when the check says *error*, and a starting Ruby worker (whose pruning
+when the check says *error*, a starting Ruby worker (whose pruning
 parses heartbeats) fails to start, working nothing, exactly when the check
-says *error*.
+says *error*, and a Ruby worker loses, dies on, fails or misreads a queued
+item exactly when the check says *error*.
 """
 
 from __future__ import annotations
@@ -103,3 +104,37 @@ def test_heartbeat_errors_are_exactly_what_stops_a_ruby_worker_from_starting(
     else:
         assert r.llen(K.queue("record")) == 0 and r.llen(RUBY_RESULTS) == 1
         assert not r.sismember(K.workers, dead) and not r.hexists(K.heartbeat, dead)  # pruned, as warned
+
+
+QUEUE_CASES = [
+    ("invalid JSON", b"not json"),
+    ("NaN", b'{"class":"Recorder","args":[NaN]}'),
+    ("nested past Ruby's limit", b'{"class":"Recorder","args":' + b"[" * 100 + b"]" * 100 + b"}"),
+    ("not UTF-8", b'{"class":"Recorder","args":["\xff"]}'),
+    ("not an object", b"[1]"),
+    ("no class", b'{"args":[1]}'),
+    ("class not a string", b'{"class":5,"args":[1]}'),
+    ("args an object", b'{"class":"Recorder","args":{"a":1}}'),
+    ("node-resque's queue field", b'{"class":"Recorder","queue":"record","args":[1]}'),
+    ("php-resque's id field", b'{"class":"Recorder","args":[1],"id":"abc"}'),
+]
+
+
+@pytest.mark.parametrize("which", ["ruby", "ruby32"])
+@pytest.mark.parametrize("name,raw", QUEUE_CASES, ids=[c[0] for c in QUEUE_CASES])
+def test_queue_item_errors_are_exactly_what_a_ruby_worker_loses_or_misreads(
+        request: pytest.FixtureRequest, r: redis_py.Redis, which: str, name: str, raw: bytes) -> None:
+    # An error: Ruby's worker pops the item and loses it (nothing recorded,
+    # the worker stops), dies on it, fails it where it can never run, or runs
+    # it with other args. Anything less is not an error.
+    ruby = request.getfixturevalue(which)
+    r.sadd(K.queues, "record")
+    r.rpush(K.queue("record"), raw, '{"class":"Recorder","args":["after"]}')
+    severity = worst([p for p in check(r, K) if p.key == K.queue("record")])
+    proc = ruby.spawn("work.rb", QUEUES="record")
+    _, err = proc.communicate(timeout=120)
+    results = [(x["class"], x["args"]) for x in map(json.loads, r.lrange(RUBY_RESULTS, 0, -1))]
+    ran_as_written = results[:1] == [("Recorder", [1])] and r.llen(K.failed) == 0
+    outcome = ("crashed" if proc.returncode else "lost" if r.llen(K.queue("record")) and not r.llen(K.failed)
+               else "ran as written" if ran_as_written else "failed or misread")
+    assert (severity == ERROR) == (outcome != "ran as written"), f"{name}: {severity}, Ruby {outcome}; {results} {err[-500:]}"
