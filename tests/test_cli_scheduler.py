@@ -36,6 +36,10 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(r, redis_server, tmp_path):
     bad_schedule.write_text("a:\n  cron: 'nope'\n  class: A\n  queue: q\n")
     for args in (["enqueue", "--in", "10 minutes", "q", "A"],
                  ["enqueue", "--at", "tomorrow", "q", "A"],
+                 ["enqueue", "--in", "1e400", "q", "A"],           # infinity
+                 ["enqueue", "--in", "nan", "q", "A"],
+                 ["enqueue", "--in", "99999999999d", "q", "A"],    # the year 273,792,727
+                 ["enqueue", "--at", "9999-12-31T23:00:00-10:00", "q", "A"],  # the year 10000 in UTC
                  ["delayed", "show", "soon"],
                  ["delayed", "remove", "A"],
                  ["schedule", "list", "--schedule", str(bad_schedule)],

@@ -44,9 +44,9 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     values = [parse_json_arg(a, i + 1) for i, a in enumerate(args.args)]
     if args.delay is not None or args.at is not None:
-        from pyresque.cli.scheduler import parse_at, parse_in
+        from pyresque.cli.scheduler import due_at
 
-        when = time.time() + parse_in(args.delay) if args.delay is not None else parse_at(args.at).timestamp()
+        when = due_at(args.delay, args.at)
         client_from(args).enqueue_at_with_queue(args.queue, when, args.job_class, *values)
         emit(args, {"queue": args.queue, "class": args.job_class, "args": values, "at": int(when)},
              f"delayed {args.job_class} on {args.queue} until {time.strftime('%Y-%m-%d %H:%M:%S %z', time.localtime(when))}")

@@ -85,8 +85,8 @@ def parse_in(text: str) -> float:
 
     try:
         return parse_duration(text)
-    except InvalidSchedule:
-        raise UsageError(f"--in {text!r} is not a duration such as 30s, 10m, 1h30m or 2d") from None
+    except InvalidSchedule as exc:
+        raise UsageError(f"--in: {exc}") from None
 
 
 def parse_at(text: str) -> datetime:
@@ -95,6 +95,22 @@ def parse_at(text: str) -> datetime:
         return datetime.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(f"--at {text!r} is not an ISO 8601 time such as 2027-01-01T09:00:00+01:00") from None
+
+
+def due_at(delay: str | None, at: str | None) -> float:
+    """When ``--in DELAY`` or ``--at TIME`` falls, in epoch seconds; a time no
+    job can be delayed to (past the year 9999) is a usage error, refused before
+    anything is written."""
+    from pyresque.scheduler.delayed import epoch_of
+
+    flag = f"--in {delay!r}" if delay is not None else f"--at {at!r}"
+    try:
+        when = time.time() + parse_in(delay) if delay is not None else parse_at(at or "").timestamp()
+        epoch_of(when)
+    except (InvalidSchedule, OverflowError, ValueError) as exc:
+        # OverflowError/ValueError: a naive --at near the year 9999 the local zone cannot convert.
+        raise UsageError(f"{flag}: {exc}") from None
+    return when
 
 
 def iso(ts: float) -> str:

@@ -22,6 +22,7 @@ of the same names delegate to it.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,28 +42,56 @@ if TYPE_CHECKING:
 _SELECTION_BATCH = 100
 
 
+# The latest second pyresque delays a job to: 9999-12-30 23:59:59 UTC, still
+# in the year 9999 in every time zone. Python's datetime ends with that year,
+# so a bucket beyond it could not be shown by the CLI or the dashboard (or
+# by ``scheduled_at`` callers turning it into a datetime); Ruby's Time would
+# take it, but a job due after then is a typo, not a plan.
+LATEST_EPOCH_S = 253402214399
+
+
 def epoch_of(when: Any) -> int:
     """The whole unix second of ``when``, as Ruby's ``timestamp.to_i``.
 
     An aware ``datetime`` is that instant; a naive one is the machine's
     local time (as Ruby's ``Time``); a number is epoch seconds. Fractions
-    are dropped toward zero.
+    are dropped toward zero. NaN, infinity and times after
+    :data:`LATEST_EPOCH_S` raise :class:`InvalidSchedule`.
     """
     if isinstance(when, bool):
         raise InvalidSchedule(f"{when!r} is not a time")
     if isinstance(when, datetime):
-        return int(when.timestamp())
+        return _bounded(int(when.timestamp()))
     if isinstance(when, (int, float)):
-        return int(when)
+        if isinstance(when, float) and not math.isfinite(when):
+            raise InvalidSchedule(f"{when!r} is not a time: epoch seconds must be a finite number")
+        return _bounded(int(when))
     raise InvalidSchedule(f"{when!r} is not a time: give a datetime or epoch seconds")
 
 
+def _bounded(ts: int) -> int:
+    if ts > LATEST_EPOCH_S:
+        # Python refuses to print an int of thousands of digits; nobody wants to read one.
+        shown = f"{ts} (epoch seconds)" if ts.bit_length() < 128 else "that time"
+        raise InvalidSchedule(f"{shown} is after 9999-12-30 23:59:59 UTC, the latest time pyresque delays a job to")
+    return ts
+
+
 def seconds_of(delay: Any) -> float:
-    """``delay`` in seconds: a number or a ``timedelta`` (Ruby refuses anything else)."""
+    """``delay`` in seconds: a number or a ``timedelta`` (Ruby refuses anything else).
+
+    NaN and infinity raise :class:`InvalidSchedule` (a delay too long to be
+    a time fails later, in :func:`epoch_of`)."""
     if isinstance(delay, timedelta):
         return delay.total_seconds()
     if isinstance(delay, (int, float)) and not isinstance(delay, bool):
-        return float(delay)
+        try:
+            seconds = float(delay)
+        except OverflowError:  # an int too big for a float
+            raise InvalidSchedule("that delay is too long to be a time") from None
+        if not math.isfinite(seconds):
+            raise InvalidSchedule(f"{delay!r} is not a delay: seconds must be a finite number")
+        return seconds
     raise InvalidSchedule(f"{delay!r} is not a delay: give seconds or a timedelta")
 
 

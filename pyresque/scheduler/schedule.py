@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -50,26 +51,41 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|[yMwdhms])")
 def parse_duration(text: Any) -> float:
     """Seconds in a rufus duration: ``30s``, ``1h30m``, ``2d``, ``1w``, ``500ms``, or a bare number of seconds."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        if text <= 0:
-            raise InvalidSchedule(f"duration {text!r} is not positive")
-        return float(text)
-    if not isinstance(text, str) or not text.strip():
+        try:
+            value = float(text)
+        except OverflowError:  # an int too big for a float
+            value = math.inf
+    elif not isinstance(text, str) or not text.strip():
         raise InvalidSchedule(f"{text!r} is not a duration such as 30s, 5m, 1h or 1d")
+    else:
+        value = _parse_duration_text(text)
+    if not math.isfinite(value):  # "1e400", "nan": no period, and no time to wait for
+        raise InvalidSchedule(f"duration {_short(text)} is not a finite number of seconds")
+    if value <= 0:
+        raise InvalidSchedule(f"duration {_short(text)} is not positive")
+    return value
+
+
+def _parse_duration_text(text: str) -> float:
     s = text.strip()
     try:
-        value = float(s)
+        return float(s)
     except ValueError:
-        pos, value = 0, 0.0
-        for m in _DURATION.finditer(s):
-            if m.start() != pos:
-                break
-            value += float(m.group(1)) * _UNIT_S[m.group(2)]
-            pos = m.end()
-        if pos != len(s) or pos == 0:
-            raise InvalidSchedule(f"{text!r} is not a duration such as 30s, 5m, 1h30m or 1d") from None
-    if value <= 0:
-        raise InvalidSchedule(f"duration {text!r} is not positive")
+        pass
+    pos, value = 0, 0.0
+    for m in _DURATION.finditer(s):
+        if m.start() != pos:
+            break
+        value += float(m.group(1)) * _UNIT_S[m.group(2)]
+        pos = m.end()
+    if pos != len(s) or pos == 0:
+        raise InvalidSchedule(f"{text!r} is not a duration such as 30s, 5m, 1h30m or 1d")
     return value
+
+
+def _short(value: Any) -> str:
+    # An int of thousands of digits cannot even be printed (Python's limit).
+    return "that number" if isinstance(value, int) and value.bit_length() > 128 else repr(value)
 
 
 @dataclass(frozen=True)
