@@ -50,6 +50,20 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(r, redis_server, tmp_path):
     assert r.keys("resque:*") == []
 
 
+def test_enqueue_at_a_past_time_says_it_enqueued_now(r, redis_server):
+    """Ruby's enqueue_at (and pyresque's) enqueues a job whose time has passed at
+    once; the line must say so, not "delayed ... until" a time gone by."""
+    out = run(redis_server, "enqueue", "--at", "2020-01-01T00:00:00+00:00", "q", "Archive", "1")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("enqueued Archive to q now: its time, ") and "has passed" in out.stdout
+    assert r.lrange("resque:queue:q", 0, -1) == [b'{"class":"Archive","args":[1]}']
+    assert r.keys("resque:delayed*") == []
+    out = run(redis_server, "enqueue", "--at", "2020-01-01T00:00:00+00:00", "q", "Archive", "2", "--json")
+    assert json.loads(out.stdout) == {"queue": "q", "class": "Archive", "args": [2], "at": 1577836800, "delayed": False}
+    out = run(redis_server, "enqueue", "--in", "1h", "q", "Archive", "3", "--json")
+    assert json.loads(out.stdout)["delayed"] is True and r.zcard("resque:delayed_queue_schedule") == 1
+
+
 def test_schedule_list_shows_next_runs(r, redis_server, tmp_path):
     f = tmp_path / "s.yml"
     f.write_text("nightly:\n  cron: '0 3 * * * UTC'\n  class: Nightly\n  queue: n\n  description: at three\n")

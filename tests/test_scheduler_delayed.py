@@ -111,6 +111,12 @@ def test_the_last_second_of_year_9999_in_every_zone_still_delays(resque, r, arch
     assert datetime.fromtimestamp(LATEST_EPOCH_S, timezone(timedelta(hours=14))).year == 9999
 
 
+def test_place_says_what_enqueue_at_did(resque, r, archive):
+    assert resque.delayed.place("archive", time.time() - 5, archive, 1) == "enqueued"
+    assert resque.delayed.place("archive", time.time() + 60, archive, 2) == "delayed"
+    assert r.llen("resque:queue:archive") == 1 and resque.count_all_scheduled_jobs() == 1
+
+
 def test_a_class_without_a_queue_is_refused_as_ruby_refuses_it(resque, r):
     with pytest.raises(NoQueueError):
         resque.enqueue_in(60, "Unregistered", 1)

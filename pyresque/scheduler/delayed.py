@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 # Ruby pipelines selection reads 100 buckets at a time; so do we.
 _SELECTION_BATCH = 100
 
+# What :meth:`Delayed.place` did with a job.
+DELAYED, ENQUEUED, CANCELLED = "delayed", "enqueued", "cancelled"
+
 
 # The latest second pyresque delays a job to: 9999-12-30 23:59:59 UTC, still
 # in the year 9999 in every time zone. Python's datetime ends with that year,
@@ -173,6 +176,16 @@ class Delayed:
         return self.enqueue_at(time.time() + seconds_of(delay), job, *args)
 
     def enqueue_at_with_queue(self, queue: str, when: Any, job: Any, *args: Any) -> bool:
+        return self.place(queue, when, job, *args) != CANCELLED
+
+    def place(self, queue: str, when: Any, job: Any, *args: Any) -> str:
+        """``enqueue_at_with_queue``, saying what it did: :data:`DELAYED` (the
+        item waits in its bucket), :data:`ENQUEUED` (due already, or inline:
+        the job is on its queue now and no item was written, as in Ruby) or
+        :data:`CANCELLED` (a ``before_schedule`` hook refused).
+
+        The decision is taken here, at the moment of the write, so a caller
+        reporting it (the CLI) cannot disagree with what happened."""
         from pyresque.client import validate_queue
 
         validate_queue(queue)
@@ -181,14 +194,16 @@ class Delayed:
         hooks = _hooks(spec)
         item = encode_item(name, list(args), queue)  # validates the args before any hook runs
         if not hook_runner.all_allow(hooks["before_schedule"], *args):
-            return False
+            return CANCELLED
         if self.resque.inline or ts <= int(time.time()):
             # Due already (or inline): Ruby enqueues at once, writing no item.
             self.resque.enqueue_to(queue, job, *args)
+            outcome = ENQUEUED
         else:
             self.push(ts, item)
+            outcome = DELAYED
         hook_runner.run_all(hooks["after_schedule"], *args)
-        return True
+        return outcome
 
     def enqueue_in_with_queue(self, queue: str, delay: Any, job: Any, *args: Any) -> bool:
         return self.enqueue_at_with_queue(queue, time.time() + seconds_of(delay), job, *args)
