@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -215,18 +216,12 @@ class SchedulerSettings:
             level = logging.DEBUG
         if env.get("QUIET") in _TRUE:
             level = logging.ERROR
-        try:
-            interval = float(env.get("RESQUE_SCHEDULER_INTERVAL", "5"))
-            lock_timeout = int(env.get("LOCK_TIMEOUT", "180"))
-            batch = int(env["DELAYED_REQUEUE_BATCH_SIZE"]) if env.get("DELAYED_REQUEUE_BATCH_SIZE") else 1000
-        except ValueError as exc:
-            raise WorkerError(f"bad scheduler setting: {exc}") from None
         return cls(
-            interval_s=interval,
+            interval_s=_float(env, "RESQUE_SCHEDULER_INTERVAL", 5.0),
             dynamic=env.get("DYNAMIC_SCHEDULE") in _TRUE,
-            lock_timeout_s=lock_timeout,
+            lock_timeout_s=_count(env, "LOCK_TIMEOUT", 180),
             lock_prefix=env.get("RESQUE_SCHEDULER_MASTER_LOCK_PREFIX") or "",
-            batch_size=batch,
+            batch_size=_count(env, "DELAYED_REQUEUE_BATCH_SIZE", 1000),
             app_name=env.get("APP_NAME") or None,
             env=env.get("RAILS_ENV") or None,
             logformat=(env.get("LOGFORMAT") or "text").lower(),
@@ -237,6 +232,24 @@ class SchedulerSettings:
             schedule_file=env.get("RESQUE_SCHEDULE") or None,
             catch_up=env.get("PYRESQUE_SCHEDULE_CATCH_UP") in _TRUE,
         )
+
+
+def check_scheduler_settings(s: SchedulerSettings) -> None:
+    """Refuse scheduler settings that would spin, never poll, or lose the lock, with one clear line.
+
+    The master renews its lock once per pass and a pass comes at least every
+    interval, so an interval as long as the lock's timeout lets the lock
+    expire under a live master and two schedulers take turns."""
+    if not (math.isfinite(s.interval_s) and s.interval_s > 0):
+        raise WorkerError(f"the scheduler interval (RESQUE_SCHEDULER_INTERVAL or --interval) must be a "
+                          f"finite number of seconds above 0, not {s.interval_s:g}")
+    if s.lock_timeout_s < 1:
+        raise WorkerError(f"LOCK_TIMEOUT must be a whole number of seconds of at least 1, not {s.lock_timeout_s}")
+    if s.interval_s >= s.lock_timeout_s:
+        raise WorkerError(f"the scheduler interval ({s.interval_s:g} s) must be shorter than LOCK_TIMEOUT "
+                          f"({s.lock_timeout_s} s): the master renews its lock once per interval")
+    if s.batch_size < 1:
+        raise WorkerError(f"DELAYED_REQUEUE_BATCH_SIZE must be a whole number of at least 1, not {s.batch_size}")
 
 
 def check_settings(interval_s: float, min_interval_s: float | None, max_interval_s: float | None,

@@ -7,6 +7,8 @@ import subprocess
 import time
 from datetime import datetime, timezone
 
+import pytest
+
 from pyjobs_procs import env_for, pyresque_cmd
 
 
@@ -88,3 +90,34 @@ def test_an_entry_without_a_queue_needs_a_registered_class(r, redis_server, tmp_
                          env=env, capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)[0]["queue"] == "monitoring"
+
+
+@pytest.mark.parametrize("env, flags, names", [
+    ({"LOCK_TIMEOUT": "0"}, [], "LOCK_TIMEOUT"),             # EXPIRE 0 would drop the lock at once
+    ({"LOCK_TIMEOUT": "1.5"}, [], "LOCK_TIMEOUT"),
+    ({"LOCK_TIMEOUT": "abc"}, [], "LOCK_TIMEOUT"),
+    ({"RESQUE_SCHEDULER_INTERVAL": "nan"}, [], "RESQUE_SCHEDULER_INTERVAL"),
+    ({"RESQUE_SCHEDULER_INTERVAL": "inf"}, [], "RESQUE_SCHEDULER_INTERVAL"),  # would never poll
+    ({"RESQUE_SCHEDULER_INTERVAL": "0"}, [], "RESQUE_SCHEDULER_INTERVAL"),    # would spin
+    ({"RESQUE_SCHEDULER_INTERVAL": "soon"}, [], "RESQUE_SCHEDULER_INTERVAL"),
+    ({"RESQUE_SCHEDULER_INTERVAL": "60", "LOCK_TIMEOUT": "30"}, [], "LOCK_TIMEOUT"),  # the lock lapses between passes
+    ({"DELAYED_REQUEUE_BATCH_SIZE": "0"}, [], "DELAYED_REQUEUE_BATCH_SIZE"),
+    ({}, ["-i", "nan"], "--interval"),
+])
+def test_bad_scheduler_settings_are_one_line_and_exit_2(r, redis_server, env, flags, names):
+    out = subprocess.run(pyresque_cmd("scheduler", *flags), env=env_for(redis_server, **env),
+                         capture_output=True, text=True, timeout=20)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("pyresque: error: ") and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert names in out.stderr
+    assert r.keys("*") == []  # it never started: no lock taken
+
+
+def test_the_library_refuses_a_lock_timeout_below_a_second_with_its_own_error(r):
+    from pyresque.errors import WorkerError
+    from pyresque.keys import Keys
+    from pyresque.scheduler.lock import MasterLock
+
+    for bad in (0, 0.5, float("nan"), float("inf"), None):
+        with pytest.raises(WorkerError, match="LOCK_TIMEOUT"):
+            MasterLock(r, Keys(), timeout_s=bad)

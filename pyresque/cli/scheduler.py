@@ -26,8 +26,8 @@ from typing import Any
 
 from pyresque.cli.common import EXIT_ERROR, UsageError, client_from, emit, parse_json_arg, wants_json
 from pyresque.cli.work import daemonize, remove_pidfile, write_pidfile
-from pyresque.config import SchedulerSettings
-from pyresque.errors import InvalidSchedule, ResqueError
+from pyresque.config import SchedulerSettings, check_scheduler_settings
+from pyresque.errors import InvalidSchedule, ResqueError, WorkerError
 
 
 def add_commands(command: Any) -> None:
@@ -127,8 +127,10 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     s: SchedulerSettings = args.scheduler_settings
     s.interval_s, s.dynamic, s.app_name, s.env = args.interval, args.dynamic, args.app_name, args.env
     s.logfile, s.logformat, s.log_level, s.catch_up = args.logfile, args.logformat, args.log_level, args.catch_up
-    if s.interval_s <= 0:
-        raise UsageError("--interval must be positive")
+    try:
+        check_scheduler_settings(s)
+    except WorkerError as exc:
+        raise UsageError(str(exc)) from None
     configure_logging(s)
     _import_modules(args.imports)
     entries: list[Any] = []
