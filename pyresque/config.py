@@ -189,11 +189,18 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
 
 # resque-scheduler's booleans (Resque::Scheduler::Configuration#to_bool).
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "on", "ON"})
+# What a person means by "off". resque-scheduler's rake task and executable
+# take any value of DYNAMIC_SCHEDULE or VERBOSE that is set as on, even these;
+# pyresque reads them as off, and says so (see _switch).
+_OFF_WORDS = frozenset({"0", "false", "no", "off", "n", "f"})
 
 
 @dataclass
 class SchedulerSettings:
-    """Everything ``pyresque scheduler`` takes, under resque-scheduler's variable names."""
+    """Everything ``pyresque scheduler`` takes, under resque-scheduler's variable names.
+
+    ``notes`` are the variables read differently from ``rake resque:scheduler``,
+    one sentence each, for the scheduler to log at start."""
 
     interval_s: float = 5.0
     dynamic: bool = False
@@ -208,17 +215,19 @@ class SchedulerSettings:
     log_level: int = logging.INFO
     schedule_file: str | None = None
     catch_up: bool = False
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "SchedulerSettings":
+        notes: list[str] = []
         level = logging.INFO
-        if env.get("VERBOSE") in _TRUE:
+        if _switch(env, "VERBOSE", notes):
             level = logging.DEBUG
-        if env.get("QUIET") in _TRUE:
+        if env.get("QUIET") in _TRUE:  # Ruby reads QUIET with to_bool, even from its rake task
             level = logging.ERROR
         return cls(
             interval_s=_float(env, "RESQUE_SCHEDULER_INTERVAL", 5.0),
-            dynamic=env.get("DYNAMIC_SCHEDULE") in _TRUE,
+            dynamic=_switch(env, "DYNAMIC_SCHEDULE", notes),
             lock_timeout_s=_count(env, "LOCK_TIMEOUT", 180),
             lock_prefix=env.get("RESQUE_SCHEDULER_MASTER_LOCK_PREFIX") or "",
             batch_size=_count(env, "DELAYED_REQUEUE_BATCH_SIZE", 1000),
@@ -231,7 +240,27 @@ class SchedulerSettings:
             # master runs once a recurring job whose tick it missed.
             schedule_file=env.get("RESQUE_SCHEDULE") or None,
             catch_up=env.get("PYRESQUE_SCHEDULE_CATCH_UP") in _TRUE,
+            notes=notes,
         )
+
+
+def _switch(env: Mapping[str, str], name: str, notes: list[str]) -> bool:
+    """A resque-scheduler on/off variable, as its README says: on when set to
+    anything (``1``, ``true``, ``yes``...), but ``0``, ``false``, ``no``,
+    ``off`` (any case) and an empty value are off.
+
+    Ruby's rake task reads even ``false`` as on. Someone who wrote ``false``
+    meant off, so pyresque obeys the word, and leaves a note saying how
+    Ruby read it, for whoever relied on that without knowing.
+    """
+    value = env.get(name)
+    if value is None:
+        return False
+    if value.strip().lower() in _OFF_WORDS or not value.strip():
+        notes.append(f"{name}={value!r} is read as off; rake resque:scheduler reads any value of "
+                     f"{name} as on: unset it, or set it to 1 for on")
+        return False
+    return True
 
 
 def check_scheduler_settings(s: SchedulerSettings) -> None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
+import signal
 import subprocess
 import time
 from datetime import datetime, timezone
 
 import pytest
 
-from pyjobs_procs import env_for, pyresque_cmd
+from pyjobs_procs import env_for, pyresque_cmd, stop
+from pyresque.config import SchedulerSettings
+from testsupport import wait_until
 
 
 def run(redis_url, *args):
@@ -121,3 +125,29 @@ def test_the_library_refuses_a_lock_timeout_below_a_second_with_its_own_error(r)
     for bad in (0, 0.5, float("nan"), float("inf"), None):
         with pytest.raises(WorkerError, match="LOCK_TIMEOUT"):
             MasterLock(r, Keys(), timeout_s=bad)
+
+
+@pytest.mark.parametrize("value, on", [
+    ("1", True), ("true", True), ("yes", True), ("Y", True), ("enabled", True),  # on, as rake resque:scheduler
+    ("0", False), ("false", False), ("FALSE", False), ("no", False), ("off", False), ("", False),  # Ruby: on
+])
+def test_dynamic_schedule_and_verbose_are_on_when_set_unless_they_say_off(value, on):
+    s = SchedulerSettings.from_env({"DYNAMIC_SCHEDULE": value, "VERBOSE": value})
+    assert s.dynamic is on and (s.log_level == logging.DEBUG) is on
+    # Where rake resque:scheduler would read it differently, the scheduler says so.
+    assert len(s.notes) == (0 if on else 2)
+
+
+def test_dynamic_schedule_false_is_off_and_says_ruby_reads_it_as_on(procs, r, redis_server, resque, tmp_path):
+    from pyresque.scheduler.schedule import set_schedule
+
+    set_schedule(r, resque.layout, "beat", {"every": "1s", "class": "Beat", "queue": "beat", "persist": True})
+    log = tmp_path / "scheduler.log"
+    off = procs.run(pyresque_cmd("scheduler", "-i", "0.2", "-l", str(log)), env_for(redis_server, DYNAMIC_SCHEDULE="false"))
+    read = lambda: log.read_text() if log.exists() else ""  # noqa: E731
+    # "Schedule empty!": the schedule in Redis was not loaded, so dynamic is off.
+    text = wait_until(lambda: "Schedule empty!" in read() and read(), 20, "the scheduler to load its schedule")
+    assert "DYNAMIC_SCHEDULE='false' is read as off; rake resque:scheduler reads any value" in text
+    stop(off, signal.SIGTERM)
+    procs.run(pyresque_cmd("scheduler", "-i", "0.2"), env_for(redis_server, DYNAMIC_SCHEDULE="yes"))
+    wait_until(lambda: r.llen("resque:queue:beat"), 20, "DYNAMIC_SCHEDULE=yes to run the dynamic schedule")

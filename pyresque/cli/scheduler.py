@@ -132,6 +132,8 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     except WorkerError as exc:
         raise UsageError(str(exc)) from None
     configure_logging(s)
+    for note in s.notes:
+        logging.getLogger("pyresque.scheduler").warning("%s", note)
     _import_modules(args.imports)
     entries: list[Any] = []
     if args.schedule:
