@@ -151,3 +151,18 @@ def test_dynamic_schedule_false_is_off_and_says_ruby_reads_it_as_on(procs, r, re
     stop(off, signal.SIGTERM)
     procs.run(pyresque_cmd("scheduler", "-i", "0.2"), env_for(redis_server, DYNAMIC_SCHEDULE="yes"))
     wait_until(lambda: r.llen("resque:queue:beat"), 20, "DYNAMIC_SCHEDULE=yes to run the dynamic schedule")
+
+
+def test_the_scheduler_persists_the_file_entries_marked_persist(procs, r, redis_server, tmp_path):
+    """Ruby's `Resque.schedule = YAML.load_file(...)` makes `persist: true` entries
+    dynamic schedules; so does starting `pyresque scheduler --schedule` (compat:
+    compat-tests/test_ruby_scheduler_config.py compares the bytes with Ruby's)."""
+    f = tmp_path / "s.yml"
+    f.write_text("beat:\n  every: 30s\n  queue: h\n  persist: true\nfile_only:\n  every: 1h\n  class: F\n  queue: f\n")
+    procs.run(pyresque_cmd("scheduler", "--schedule", str(f)), env_for(redis_server))
+    stored = wait_until(lambda: r.hgetall("resque:persistent_schedules"), 20, "the schedule to be persisted")
+    assert stored == {b"beat": b'{"every":"30s","queue":"h","class":"beat"}'}
+    out = run(redis_server, "schedule", "list", "--json")  # without the file: it is a dynamic schedule now
+    assert [row["name"] for row in json.loads(out.stdout)] == ["beat"]
+    out = run(redis_server, "schedule", "list", "--schedule", str(f), "--json")  # with it: listed once
+    assert sorted(row["name"] for row in json.loads(out.stdout)) == ["beat", "file_only"]

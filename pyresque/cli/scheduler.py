@@ -119,7 +119,6 @@ def iso(ts: float) -> str:
 
 # scheduler ---------------------------------------------------------------------------
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    from pyresque.scheduler import schedule as sched
     from pyresque.scheduler.loop import Scheduler
 
     if args.env_error:
@@ -132,15 +131,12 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     except WorkerError as exc:
         raise UsageError(str(exc)) from None
     configure_logging(s)
+    log = logging.getLogger("pyresque.scheduler")
     for note in s.notes:
-        logging.getLogger("pyresque.scheduler").warning("%s", note)
+        log.warning("%s", note)
     _import_modules(args.imports)
-    entries: list[Any] = []
-    if args.schedule:
-        entries, problems = sched.load_file(args.schedule)
-        for p in problems:
-            logging.getLogger("pyresque.scheduler").error("%s%s", p, " - skipping" if p.fatal else "")
     resque = client_from(args)
+    entries = _load_schedule(args.schedule, resque) if args.schedule else []
     if args.background:
         daemonize()
     if args.pidfile:
@@ -151,6 +147,21 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         if args.pidfile:
             remove_pidfile(args.pidfile)
     return 0
+
+
+def _load_schedule(path: str, resque: Any) -> list[Any]:
+    """The file's entries, its problems logged; those marked ``persist`` are
+    stored as dynamic schedules, as Ruby's ``Resque.schedule = ...`` does on every start."""
+    from pyresque.scheduler import schedule as sched
+
+    log = logging.getLogger("pyresque.scheduler")
+    entries, problems = sched.load_file(path)
+    persisted, unpersisted = sched.persist_entries(resque.redis, resque.layout, entries)
+    for p in problems + unpersisted:
+        log.error("%s%s", p, " - skipping" if p.fatal else "")
+    if persisted:
+        log.info("Persisted to Redis (persist: true): %s", ", ".join(persisted))
+    return entries
 
 
 def configure_logging(s: SchedulerSettings) -> None:
@@ -232,7 +243,10 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     entries, problems = sched.load_file(args.schedule) if args.schedule else ([], [])
     resque = client_from(args)
     dynamic, more = sched.parse_schedule(sched.persistent_schedules(resque.redis, resque.layout))
-    entries += dynamic
+    # A dynamic schedule hides the file's of the same name (Ruby's all_schedules), as a
+    # `persist: true` entry is once a scheduler has loaded the file: listed once.
+    in_redis = {e.name for e in dynamic}
+    entries = [e for e in entries if e.name not in in_redis] + dynamic
     problems += more
     for e in entries:
         spec = resque.registry.get(e.class_name)
