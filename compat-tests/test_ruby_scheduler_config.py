@@ -1,13 +1,17 @@
 """How resque-scheduler 5.0 reads its configuration, against pyresque.
 
 A schedule file's ``persist`` entries become dynamic schedules with Ruby's
-exact bytes.
+exact bytes; ``DYNAMIC_SCHEDULE``/``VERBOSE`` are read as the real gem's
+command line reads them, except where pyresque says so.
 """
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
+from pyresque.config import SchedulerSettings
 from schedside import py_scheduler
 from testsupport import wait_until
 
@@ -65,3 +69,19 @@ def test_persist_in_a_schedule_file_writes_ruby_s_bytes(ruby, r, procs, tmp_path
     # And Ruby reads them back as its own dynamic schedules.
     names = ruby.eval('require "resque-scheduler"; Resque.reload_schedule!; Resque.schedule.keys.sort')
     assert names == sorted(PERSISTED)
+
+
+@pytest.mark.parametrize("value", ["1", "true", "yes", "false", "0", "off", ""])
+def test_dynamic_schedule_and_verbose_as_the_gem_s_command_line_reads_them(ruby, value):
+    """rake resque:scheduler and the resque-scheduler executable (Resque::Scheduler::Cli)
+    take any value that is set as on; pyresque differs for the "off" words and says so."""
+    env = {"DYNAMIC_SCHEDULE": value, "VERBOSE": value}
+    on = ruby.eval('require "resque-scheduler"; require "resque/scheduler/cli"; '
+                   f"cli = Resque::Scheduler::Cli.new([], JSON.parse({json.dumps(json.dumps(env))})); "
+                   "cli.parse_options; cli.setup_env; "
+                   "[Resque::Scheduler.dynamic, Resque::Scheduler.verbose]")
+    assert on == [True, True]
+    py = SchedulerSettings.from_env(env)
+    assert py.dynamic is (value in ("1", "true", "yes"))
+    # A note for each variable pyresque reads differently, and none otherwise.
+    assert len(py.notes) == (0 if py.dynamic else 2)
