@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -188,11 +189,18 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
 
 # resque-scheduler's booleans (Resque::Scheduler::Configuration#to_bool).
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "on", "ON"})
+# What a person means by "off". resque-scheduler's rake task and executable
+# take any value of DYNAMIC_SCHEDULE or VERBOSE that is set as on, even these;
+# pyresque reads them as off, and says so (see _switch).
+_OFF_WORDS = frozenset({"0", "false", "no", "off", "n", "f"})
 
 
 @dataclass
 class SchedulerSettings:
-    """Everything ``pyresque scheduler`` takes, under resque-scheduler's variable names."""
+    """Everything ``pyresque scheduler`` takes, under resque-scheduler's variable names.
+
+    ``notes`` are the variables read differently from ``rake resque:scheduler``,
+    one sentence each, for the scheduler to log at start."""
 
     interval_s: float = 5.0
     dynamic: bool = False
@@ -207,26 +215,22 @@ class SchedulerSettings:
     log_level: int = logging.INFO
     schedule_file: str | None = None
     catch_up: bool = False
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "SchedulerSettings":
+        notes: list[str] = []
         level = logging.INFO
-        if env.get("VERBOSE") in _TRUE:
+        if _switch(env, "VERBOSE", notes):
             level = logging.DEBUG
-        if env.get("QUIET") in _TRUE:
+        if env.get("QUIET") in _TRUE:  # Ruby reads QUIET with to_bool, even from its rake task
             level = logging.ERROR
-        try:
-            interval = float(env.get("RESQUE_SCHEDULER_INTERVAL", "5"))
-            lock_timeout = int(env.get("LOCK_TIMEOUT", "180"))
-            batch = int(env["DELAYED_REQUEUE_BATCH_SIZE"]) if env.get("DELAYED_REQUEUE_BATCH_SIZE") else 1000
-        except ValueError as exc:
-            raise WorkerError(f"bad scheduler setting: {exc}") from None
         return cls(
-            interval_s=interval,
-            dynamic=env.get("DYNAMIC_SCHEDULE") in _TRUE,
-            lock_timeout_s=lock_timeout,
+            interval_s=_float(env, "RESQUE_SCHEDULER_INTERVAL", 5.0),
+            dynamic=_switch(env, "DYNAMIC_SCHEDULE", notes),
+            lock_timeout_s=_count(env, "LOCK_TIMEOUT", 180),
             lock_prefix=env.get("RESQUE_SCHEDULER_MASTER_LOCK_PREFIX") or "",
-            batch_size=batch,
+            batch_size=_count(env, "DELAYED_REQUEUE_BATCH_SIZE", 1000),
             app_name=env.get("APP_NAME") or None,
             env=env.get("RAILS_ENV") or None,
             logformat=(env.get("LOGFORMAT") or "text").lower(),
@@ -236,7 +240,45 @@ class SchedulerSettings:
             # master runs once a recurring job whose tick it missed.
             schedule_file=env.get("RESQUE_SCHEDULE") or None,
             catch_up=env.get("PYRESQUE_SCHEDULE_CATCH_UP") in _TRUE,
+            notes=notes,
         )
+
+
+def _switch(env: Mapping[str, str], name: str, notes: list[str]) -> bool:
+    """A resque-scheduler on/off variable, as its README says: on when set to
+    anything (``1``, ``true``, ``yes``...), but ``0``, ``false``, ``no``,
+    ``off`` (any case) and an empty value are off.
+
+    Ruby's rake task reads even ``false`` as on. Someone who wrote ``false``
+    meant off, so pyresque obeys the word, and leaves a note saying how
+    Ruby read it, for whoever relied on that without knowing.
+    """
+    value = env.get(name)
+    if value is None:
+        return False
+    if value.strip().lower() in _OFF_WORDS or not value.strip():
+        notes.append(f"{name}={value!r} is read as off; rake resque:scheduler reads any value of "
+                     f"{name} as on: unset it, or set it to 1 for on")
+        return False
+    return True
+
+
+def check_scheduler_settings(s: SchedulerSettings) -> None:
+    """Refuse scheduler settings that would spin, never poll, or lose the lock, with one clear line.
+
+    The master renews its lock once per pass and a pass comes at least every
+    interval, so an interval as long as the lock's timeout lets the lock
+    expire under a live master and two schedulers take turns."""
+    if not (math.isfinite(s.interval_s) and s.interval_s > 0):
+        raise WorkerError(f"the scheduler interval (RESQUE_SCHEDULER_INTERVAL or --interval) must be a "
+                          f"finite number of seconds above 0, not {s.interval_s:g}")
+    if s.lock_timeout_s < 1:
+        raise WorkerError(f"LOCK_TIMEOUT must be a whole number of seconds of at least 1, not {s.lock_timeout_s}")
+    if s.interval_s >= s.lock_timeout_s:
+        raise WorkerError(f"the scheduler interval ({s.interval_s:g} s) must be shorter than LOCK_TIMEOUT "
+                          f"({s.lock_timeout_s} s): the master renews its lock once per interval")
+    if s.batch_size < 1:
+        raise WorkerError(f"DELAYED_REQUEUE_BATCH_SIZE must be a whole number of at least 1, not {s.batch_size}")
 
 
 def check_settings(interval_s: float, min_interval_s: float | None, max_interval_s: float | None,

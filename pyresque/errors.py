@@ -137,7 +137,7 @@ class ItemChanged(ResqueError):
 
 
 class WorkerError(ResqueError):
-    """A worker cannot start: bad settings, an unusable pidfile, no queues."""
+    """A worker or scheduler cannot start: bad settings, an unusable pidfile, no queues."""
 
 
 class UnknownActiveJob(UnknownJob):

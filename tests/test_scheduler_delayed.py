@@ -80,6 +80,43 @@ def test_a_due_time_enqueues_at_once_and_writes_no_item(resque, r, archive):
     assert resque.delayed_queue_schedule_size() == 0
 
 
+# The documented bound: 9999-12-30 23:59:59 UTC, still the year 9999 in every zone.
+LATEST_EPOCH_S = 253402214399
+NOT_FINITE = [float("nan"), float("inf"), float("-inf"), pytest.param(10**400, id="int-too-big-for-a-float")]
+
+
+@pytest.mark.parametrize("call", ["enqueue_at", "enqueue_at_with_queue", "delay_or_enqueue_at"])
+@pytest.mark.parametrize("when", NOT_FINITE + [1e300, LATEST_EPOCH_S + 1])
+def test_a_time_no_one_can_use_is_invalid_schedule_and_writes_nothing(resque, r, archive, call, when):
+    """NaN, infinity, an int too big for a float and anything after 9999-12-30 UTC
+    raise the library's own error, never ValueError/OverflowError or a bucket."""
+    args = ("archive", when, archive, 1) if call.endswith("_with_queue") else (when, archive, 1)
+    with pytest.raises(InvalidSchedule):
+        getattr(resque, call)(*args)
+    assert r.keys("resque:*") == []
+
+
+@pytest.mark.parametrize("call", ["enqueue_in", "enqueue_in_with_queue", "delay_or_enqueue_in"])
+@pytest.mark.parametrize("delay", NOT_FINITE + [1e300, pytest.param(timedelta.max, id="timedelta.max"), 99999999999 * 86400])
+def test_a_delay_no_one_can_use_is_invalid_schedule_and_writes_nothing(resque, r, archive, call, delay):
+    args = ("archive", delay, archive, 1) if call.endswith("_with_queue") else (delay, archive, 1)
+    with pytest.raises(InvalidSchedule):
+        getattr(resque, call)(*args)
+    assert r.keys("resque:*") == []
+
+
+def test_the_last_second_of_year_9999_in_every_zone_still_delays(resque, r, archive):
+    resque.enqueue_at(LATEST_EPOCH_S, archive, 1)
+    assert resque.delayed_queue_peek(0, 1) == [LATEST_EPOCH_S]
+    assert datetime.fromtimestamp(LATEST_EPOCH_S, timezone(timedelta(hours=14))).year == 9999
+
+
+def test_place_says_what_enqueue_at_did(resque, r, archive):
+    assert resque.delayed.place("archive", time.time() - 5, archive, 1) == "enqueued"
+    assert resque.delayed.place("archive", time.time() + 60, archive, 2) == "delayed"
+    assert r.llen("resque:queue:archive") == 1 and resque.count_all_scheduled_jobs() == 1
+
+
 def test_a_class_without_a_queue_is_refused_as_ruby_refuses_it(resque, r):
     with pytest.raises(NoQueueError):
         resque.enqueue_in(60, "Unregistered", 1)

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pyresque.errors import InvalidSchedule
-from pyresque.scheduler.schedule import Cron, Every, load_file, parse_duration, parse_schedule, set_schedule
+from pyresque.scheduler.schedule import (Cron, Every, load_file, parse_duration, parse_schedule, persist_entries,
+                                         set_schedule)
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -31,7 +32,7 @@ def test_bad_cron_lines_are_refused(bad):
 
 def test_durations_and_every():
     assert parse_duration("1h30m") == 5400 and parse_duration("2d") == 172800 and parse_duration(45) == 45
-    for bad in ("10x", "", "-5s", "0"):
+    for bad in ("10x", "", "-5s", "0", "1e400", "nan", float("inf"), 10**400):  # no infinite or NaN period
         with pytest.raises(InvalidSchedule):
             parse_duration(bad)
     e = Every.parse(["1m", {"first_in": "10s"}])
@@ -70,3 +71,45 @@ def test_set_schedule_writes_what_ruby_reads(r, resque):
     assert r.smembers("resque:schedules_changed") == {b"nightly"}
     with pytest.raises(InvalidSchedule):
         set_schedule(r, resque.layout, "bad", {"cron": "nope"})
+
+
+PERSISTED = """\
+nightly:
+  persist: true
+  cron: "0 3 * * *"
+  queue: n
+  args: [1, "é"]
+Heartbeat:
+  every: 30s
+  queue: h
+  persist: "false"     # a string: Ruby's `if persist` is true for it, as for 0
+zero:
+  every: 1m
+  class: Zero
+  queue: z
+  persist: 0
+kept_in_file:
+  every: 1m
+  class: K
+  queue: k
+  persist: false
+broken:
+  cron: nope
+  persist: true
+"""
+
+
+def test_entries_marked_persist_are_stored_as_ruby_stores_them(r, resque, tmp_path):
+    f = tmp_path / "schedule.yml"
+    f.write_text(PERSISTED)
+    entries, _ = load_file(str(f))
+    written, problems = persist_entries(r, resque.layout, entries)
+    assert (sorted(written), problems) == (["Heartbeat", "nightly", "zero"], [])
+    # The file's order, persist removed, the entry's name as class (added last) when it has none.
+    assert r.hgetall("resque:persistent_schedules") == {
+        b"nightly": '{"cron":"0 3 * * *","queue":"n","args":[1,"é"],"class":"nightly"}'.encode(),
+        b"Heartbeat": b'{"every":"30s","queue":"h","class":"Heartbeat"}',
+        b"zero": b'{"every":"1m","class":"Zero","queue":"z"}',
+    }
+    # Dynamic masters are told; a schedule that cannot run is not stored.
+    assert r.smembers("resque:schedules_changed") == {b"nightly", b"Heartbeat", b"zero"}

@@ -44,17 +44,29 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     values = [parse_json_arg(a, i + 1) for i, a in enumerate(args.args)]
     if args.delay is not None or args.at is not None:
-        from pyresque.cli.scheduler import parse_at, parse_in
-
-        when = time.time() + parse_in(args.delay) if args.delay is not None else parse_at(args.at).timestamp()
-        client_from(args).enqueue_at_with_queue(args.queue, when, args.job_class, *values)
-        emit(args, {"queue": args.queue, "class": args.job_class, "args": values, "at": int(when)},
-             f"delayed {args.job_class} on {args.queue} until {time.strftime('%Y-%m-%d %H:%M:%S %z', time.localtime(when))}")
-        return 0
+        return _enqueue_later(args, values)
     resque = client_from(args)
     resque.enqueue_to(args.queue, args.job_class, *values)
     emit(args, {"queue": args.queue, "class": args.job_class, "args": values},
          f"enqueued {args.job_class} to {args.queue}")
+    return 0
+
+
+def _enqueue_later(args: argparse.Namespace, values: list[Any]) -> int:
+    """``enqueue --in/--at``: resque-scheduler's ``enqueue_at_with_queue``, and a line saying
+    what it did: a time already past enqueues the job at once, as Ruby's does."""
+    from pyresque.cli.scheduler import due_at
+    from pyresque.scheduler.delayed import DELAYED
+
+    when = due_at(args.delay, args.at)
+    outcome = client_from(args).delayed.place(args.queue, when, args.job_class, *values)
+    local = time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(when))
+    if outcome == DELAYED:
+        text = f"delayed {args.job_class} on {args.queue} until {local}"
+    else:
+        text = f"enqueued {args.job_class} to {args.queue} now: its time, {local}, has passed"
+    emit(args, {"queue": args.queue, "class": args.job_class, "args": values, "at": int(when),
+                "delayed": outcome == DELAYED}, text)
     return 0
 
 

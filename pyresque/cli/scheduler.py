@@ -26,8 +26,8 @@ from typing import Any
 
 from pyresque.cli.common import EXIT_ERROR, UsageError, client_from, emit, parse_json_arg, wants_json
 from pyresque.cli.work import daemonize, remove_pidfile, write_pidfile
-from pyresque.config import SchedulerSettings
-from pyresque.errors import InvalidSchedule, ResqueError
+from pyresque.config import SchedulerSettings, check_scheduler_settings
+from pyresque.errors import InvalidSchedule, ResqueError, WorkerError
 
 
 def add_commands(command: Any) -> None:
@@ -85,8 +85,8 @@ def parse_in(text: str) -> float:
 
     try:
         return parse_duration(text)
-    except InvalidSchedule:
-        raise UsageError(f"--in {text!r} is not a duration such as 30s, 10m, 1h30m or 2d") from None
+    except InvalidSchedule as exc:
+        raise UsageError(f"--in: {exc}") from None
 
 
 def parse_at(text: str) -> datetime:
@@ -97,13 +97,28 @@ def parse_at(text: str) -> datetime:
         raise UsageError(f"--at {text!r} is not an ISO 8601 time such as 2027-01-01T09:00:00+01:00") from None
 
 
+def due_at(delay: str | None, at: str | None) -> float:
+    """When ``--in DELAY`` or ``--at TIME`` falls, in epoch seconds; a time no
+    job can be delayed to (past the year 9999) is a usage error, refused before
+    anything is written."""
+    from pyresque.scheduler.delayed import epoch_of
+
+    flag = f"--in {delay!r}" if delay is not None else f"--at {at!r}"
+    try:
+        when = time.time() + parse_in(delay) if delay is not None else parse_at(at or "").timestamp()
+        epoch_of(when)
+    except (InvalidSchedule, OverflowError, ValueError) as exc:
+        # OverflowError/ValueError: a naive --at near the year 9999 the local zone cannot convert.
+        raise UsageError(f"{flag}: {exc}") from None
+    return when
+
+
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
 # scheduler ---------------------------------------------------------------------------
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    from pyresque.scheduler import schedule as sched
     from pyresque.scheduler.loop import Scheduler
 
     if args.env_error:
@@ -111,16 +126,17 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     s: SchedulerSettings = args.scheduler_settings
     s.interval_s, s.dynamic, s.app_name, s.env = args.interval, args.dynamic, args.app_name, args.env
     s.logfile, s.logformat, s.log_level, s.catch_up = args.logfile, args.logformat, args.log_level, args.catch_up
-    if s.interval_s <= 0:
-        raise UsageError("--interval must be positive")
+    try:
+        check_scheduler_settings(s)
+    except WorkerError as exc:
+        raise UsageError(str(exc)) from None
     configure_logging(s)
+    log = logging.getLogger("pyresque.scheduler")
+    for note in s.notes:
+        log.warning("%s", note)
     _import_modules(args.imports)
-    entries: list[Any] = []
-    if args.schedule:
-        entries, problems = sched.load_file(args.schedule)
-        for p in problems:
-            logging.getLogger("pyresque.scheduler").error("%s%s", p, " - skipping" if p.fatal else "")
     resque = client_from(args)
+    entries = _load_schedule(args.schedule, resque) if args.schedule else []
     if args.background:
         daemonize()
     if args.pidfile:
@@ -131,6 +147,21 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         if args.pidfile:
             remove_pidfile(args.pidfile)
     return 0
+
+
+def _load_schedule(path: str, resque: Any) -> list[Any]:
+    """The file's entries, its problems logged; those marked ``persist`` are
+    stored as dynamic schedules, as Ruby's ``Resque.schedule = ...`` does on every start."""
+    from pyresque.scheduler import schedule as sched
+
+    log = logging.getLogger("pyresque.scheduler")
+    entries, problems = sched.load_file(path)
+    persisted, unpersisted = sched.persist_entries(resque.redis, resque.layout, entries)
+    for p in problems + unpersisted:
+        log.error("%s%s", p, " - skipping" if p.fatal else "")
+    if persisted:
+        log.info("Persisted to Redis (persist: true): %s", ", ".join(persisted))
+    return entries
 
 
 def configure_logging(s: SchedulerSettings) -> None:
@@ -212,7 +243,10 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     entries, problems = sched.load_file(args.schedule) if args.schedule else ([], [])
     resque = client_from(args)
     dynamic, more = sched.parse_schedule(sched.persistent_schedules(resque.redis, resque.layout))
-    entries += dynamic
+    # A dynamic schedule hides the file's of the same name (Ruby's all_schedules), as a
+    # `persist: true` entry is once a scheduler has loaded the file: listed once.
+    in_redis = {e.name for e in dynamic}
+    entries = [e for e in entries if e.name not in in_redis] + dynamic
     problems += more
     for e in entries:
         spec = resque.registry.get(e.class_name)

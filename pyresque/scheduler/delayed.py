@@ -22,6 +22,7 @@ of the same names delegate to it.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,29 +41,60 @@ if TYPE_CHECKING:
 # Ruby pipelines selection reads 100 buckets at a time; so do we.
 _SELECTION_BATCH = 100
 
+# What :meth:`Delayed.place` did with a job.
+DELAYED, ENQUEUED, CANCELLED = "delayed", "enqueued", "cancelled"
+
+
+# The latest second pyresque delays a job to: 9999-12-30 23:59:59 UTC, still
+# in the year 9999 in every time zone. Python's datetime ends with that year,
+# so a bucket beyond it could not be shown by the CLI or the dashboard (or
+# by ``scheduled_at`` callers turning it into a datetime); Ruby's Time would
+# take it, but a job due after then is a typo, not a plan.
+LATEST_EPOCH_S = 253402214399
+
 
 def epoch_of(when: Any) -> int:
     """The whole unix second of ``when``, as Ruby's ``timestamp.to_i``.
 
     An aware ``datetime`` is that instant; a naive one is the machine's
     local time (as Ruby's ``Time``); a number is epoch seconds. Fractions
-    are dropped toward zero.
+    are dropped toward zero. NaN, infinity and times after
+    :data:`LATEST_EPOCH_S` raise :class:`InvalidSchedule`.
     """
     if isinstance(when, bool):
         raise InvalidSchedule(f"{when!r} is not a time")
     if isinstance(when, datetime):
-        return int(when.timestamp())
+        return _bounded(int(when.timestamp()))
     if isinstance(when, (int, float)):
-        return int(when)
+        if isinstance(when, float) and not math.isfinite(when):
+            raise InvalidSchedule(f"{when!r} is not a time: epoch seconds must be a finite number")
+        return _bounded(int(when))
     raise InvalidSchedule(f"{when!r} is not a time: give a datetime or epoch seconds")
 
 
+def _bounded(ts: int) -> int:
+    if ts > LATEST_EPOCH_S:
+        # Python refuses to print an int of thousands of digits; nobody wants to read one.
+        shown = f"{ts} (epoch seconds)" if ts.bit_length() < 128 else "that time"
+        raise InvalidSchedule(f"{shown} is after 9999-12-30 23:59:59 UTC, the latest time pyresque delays a job to")
+    return ts
+
+
 def seconds_of(delay: Any) -> float:
-    """``delay`` in seconds: a number or a ``timedelta`` (Ruby refuses anything else)."""
+    """``delay`` in seconds: a number or a ``timedelta`` (Ruby refuses anything else).
+
+    NaN and infinity raise :class:`InvalidSchedule` (a delay too long to be
+    a time fails later, in :func:`epoch_of`)."""
     if isinstance(delay, timedelta):
         return delay.total_seconds()
     if isinstance(delay, (int, float)) and not isinstance(delay, bool):
-        return float(delay)
+        try:
+            seconds = float(delay)
+        except OverflowError:  # an int too big for a float
+            raise InvalidSchedule("that delay is too long to be a time") from None
+        if not math.isfinite(seconds):
+            raise InvalidSchedule(f"{delay!r} is not a delay: seconds must be a finite number")
+        return seconds
     raise InvalidSchedule(f"{delay!r} is not a delay: give seconds or a timedelta")
 
 
@@ -144,6 +176,16 @@ class Delayed:
         return self.enqueue_at(time.time() + seconds_of(delay), job, *args)
 
     def enqueue_at_with_queue(self, queue: str, when: Any, job: Any, *args: Any) -> bool:
+        return self.place(queue, when, job, *args) != CANCELLED
+
+    def place(self, queue: str, when: Any, job: Any, *args: Any) -> str:
+        """``enqueue_at_with_queue``, saying what it did: :data:`DELAYED` (the
+        item waits in its bucket), :data:`ENQUEUED` (due already, or inline:
+        the job is on its queue now and no item was written, as in Ruby) or
+        :data:`CANCELLED` (a ``before_schedule`` hook refused).
+
+        The decision is taken here, at the moment of the write, so a caller
+        reporting it (the CLI) cannot disagree with what happened."""
         from pyresque.client import validate_queue
 
         validate_queue(queue)
@@ -152,14 +194,16 @@ class Delayed:
         hooks = _hooks(spec)
         item = encode_item(name, list(args), queue)  # validates the args before any hook runs
         if not hook_runner.all_allow(hooks["before_schedule"], *args):
-            return False
+            return CANCELLED
         if self.resque.inline or ts <= int(time.time()):
             # Due already (or inline): Ruby enqueues at once, writing no item.
             self.resque.enqueue_to(queue, job, *args)
+            outcome = ENQUEUED
         else:
             self.push(ts, item)
+            outcome = DELAYED
         hook_runner.run_all(hooks["after_schedule"], *args)
-        return True
+        return outcome
 
     def enqueue_in_with_queue(self, queue: str, delay: Any, job: Any, *args: Any) -> bool:
         return self.enqueue_at_with_queue(queue, time.time() + seconds_of(delay), job, *args)

@@ -15,6 +15,7 @@ import os
 import socket
 from typing import Any
 
+from pyresque.errors import WorkerError
 from pyresque.keys import Keys
 from pyresque.scripts import source
 
@@ -37,6 +38,18 @@ def lock_value(pid: int | None = None) -> str:
     return f"{host}:{os.getpid() if pid is None else pid}"
 
 
+def _whole_seconds(timeout_s: Any) -> int:
+    # EXPIRE takes whole seconds; 0 would drop the lock the moment it is taken.
+    try:
+        seconds = int(timeout_s)
+    except (TypeError, ValueError, OverflowError):  # None, NaN, infinity
+        seconds = 0
+    if seconds < 1:
+        raise WorkerError(f"the master lock's timeout (LOCK_TIMEOUT) must be a whole number of seconds "
+                          f"of at least 1, not {timeout_s!r}")
+    return seconds
+
+
 class MasterLock:
     """resque-scheduler's master lock for one keyspace.
 
@@ -46,11 +59,9 @@ class MasterLock:
 
     def __init__(self, client: Any, keys: Keys, *, timeout_s: int = DEFAULT_TIMEOUT_S,
                  lock_prefix: str = "", value: str | None = None) -> None:
-        if int(timeout_s) < 1:
-            raise ValueError("the master lock's timeout must be at least 1 second")
+        self.timeout_s = _whole_seconds(timeout_s)
         self.key = keys.master_lock(lock_prefix)
         self.value = value or lock_value()
-        self.timeout_s = int(timeout_s)
         self._acquire = client.register_script(source("master_lock_acquire"))
         self._renew = client.register_script(source("master_lock_renew"))
         self._release = client.register_script(source("master_lock_release"))

@@ -16,13 +16,15 @@ with a problem are reported, never fatal: :func:`parse_schedule` returns
 them with the problem so a scheduler logs and skips them and the CLI can
 refuse the file. Dynamic schedules live in the ``persistent_schedules``
 hash, as Ruby's ``Resque.set_schedule(name, config)`` with ``persist``
-writes them.
+writes them, and as a scheduler loading a file writes the entries marked
+``persist: true`` (:func:`persist_entries`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -50,26 +52,41 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|[yMwdhms])")
 def parse_duration(text: Any) -> float:
     """Seconds in a rufus duration: ``30s``, ``1h30m``, ``2d``, ``1w``, ``500ms``, or a bare number of seconds."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        if text <= 0:
-            raise InvalidSchedule(f"duration {text!r} is not positive")
-        return float(text)
-    if not isinstance(text, str) or not text.strip():
+        try:
+            value = float(text)
+        except OverflowError:  # an int too big for a float
+            value = math.inf
+    elif not isinstance(text, str) or not text.strip():
         raise InvalidSchedule(f"{text!r} is not a duration such as 30s, 5m, 1h or 1d")
+    else:
+        value = _parse_duration_text(text)
+    if not math.isfinite(value):  # "1e400", "nan": no period, and no time to wait for
+        raise InvalidSchedule(f"duration {_short(text)} is not a finite number of seconds")
+    if value <= 0:
+        raise InvalidSchedule(f"duration {_short(text)} is not positive")
+    return value
+
+
+def _parse_duration_text(text: str) -> float:
     s = text.strip()
     try:
-        value = float(s)
+        return float(s)
     except ValueError:
-        pos, value = 0, 0.0
-        for m in _DURATION.finditer(s):
-            if m.start() != pos:
-                break
-            value += float(m.group(1)) * _UNIT_S[m.group(2)]
-            pos = m.end()
-        if pos != len(s) or pos == 0:
-            raise InvalidSchedule(f"{text!r} is not a duration such as 30s, 5m, 1h30m or 1d") from None
-    if value <= 0:
-        raise InvalidSchedule(f"duration {text!r} is not positive")
+        pass
+    pos, value = 0, 0.0
+    for m in _DURATION.finditer(s):
+        if m.start() != pos:
+            break
+        value += float(m.group(1)) * _UNIT_S[m.group(2)]
+        pos = m.end()
+    if pos != len(s) or pos == 0:
+        raise InvalidSchedule(f"{text!r} is not a duration such as 30s, 5m, 1h30m or 1d")
     return value
+
+
+def _short(value: Any) -> str:
+    # An int of thousands of digits cannot even be printed (Python's limit).
+    return "that number" if isinstance(value, int) and value.bit_length() > 128 else repr(value)
 
 
 @dataclass(frozen=True)
@@ -262,8 +279,13 @@ def parse_entry(name: str, config: Any) -> tuple[Entry | None, list[Problem]]:
         name=name, class_name=class_name, when=when, queue=queue,
         args=_params(args), description=config.get("description"),
         envs=tuple(e for e in re.split(r"[\s,]+", str(envs)) if e),
-        persist=bool(config.get("persist")), config=dict(config),
+        persist=_ruby_truthy(config.get("persist")), config=dict(config),
     ), problems
+
+
+def _ruby_truthy(value: Any) -> bool:
+    # Ruby's `if persist`: everything but nil and false is true, even 0 and "false".
+    return value is not None and value is not False
 
 
 def _params(args: Any) -> list[Any]:
@@ -306,6 +328,45 @@ def set_schedule(client: Any, keys: Any, name: str, config: Mapping[str, Any]) -
     pipe.hset(keys.persistent_schedules, name, codec.encode(stored, "schedule"))
     pipe.sadd(keys.schedules_changed, name)
     pipe.execute()
+
+
+def persist_entries(client: Any, keys: Any, entries: list[Entry]) -> tuple[list[str], list[Problem]]:
+    """Store the entries marked ``persist`` as dynamic schedules, as loading a
+    schedule file does in Ruby (``Resque.schedule = YAML.load_file(...)``).
+
+    Each goes to ``persistent_schedules`` with the bytes Ruby writes: its
+    settings in the file's order, ``persist`` removed, and ``class`` (the
+    entry's name when the file gives none) added last; its name goes to
+    ``schedules_changed`` so dynamic masters pick it up. Unlike Ruby,
+    everything is written in one transaction, and only the persisted names
+    are announced: Ruby also announces every other name in the file, which
+    only makes a dynamic master re-plan its own static entries. Returns the
+    names written, and the entries whose settings cannot travel as JSON.
+    """
+    stored: dict[str, str] = {}
+    problems: list[Problem] = []
+    for e in entries:
+        if not e.persist:
+            continue
+        try:
+            stored[e.name] = codec.encode(_persisted_config(e), "schedule")
+        except codec.InvalidArgument as exc:
+            problems.append(Problem(e.name, f"is not persisted (it still runs here): {exc}", fatal=False))
+    if stored:
+        pipe = client.pipeline(transaction=True)
+        pipe.hset(keys.persistent_schedules, mapping=stored)
+        pipe.sadd(keys.schedules_changed, *stored)
+        pipe.execute()
+    return list(stored), problems
+
+
+def _persisted_config(entry: Entry) -> dict[str, Any]:
+    # Ruby's `schedule=` first gives an entry without a class its name as the
+    # class (appended, so last), then `set_schedule` deletes `persist`.
+    config = {k: v for k, v in entry.config.items() if k != "persist"}
+    if "class" not in entry.config:
+        config["class"] = entry.name
+    return config
 
 
 def remove_schedule(client: Any, keys: Any, name: str) -> bool:
