@@ -26,7 +26,7 @@ def due_bucket(r, ts, *raw):
     r.rpush(f"resque:delayed:{ts}", *raw)
     r.zadd("resque:delayed_queue_schedule", {str(ts): ts})
     for item in raw:
-        r.sadd(f"resque:timestamps:{item}", f"delayed:{ts}")
+        r.sadd(b"resque:timestamps:" + (item if isinstance(item, bytes) else item.encode()), f"delayed:{ts}")
 
 
 def test_moves_due_jobs_as_ruby_does(resque, r, registry):
@@ -55,6 +55,62 @@ def test_malformed_items_become_failures_keeping_their_text(resque, r):
     assert all(f["exception"] == "pyresque.MalformedPayload" for f in failures)
     assert all(schema_errors("failure-record", f) == [] and f["worker"].endswith(":scheduler") for f in failures)
     assert r.llen("resque:queue:q") == 1 and not r.exists("resque:delayed:100")
+
+
+def test_an_item_that_is_not_utf8_becomes_one_failure_and_later_jobs_still_move(procs, r, redis_server, tmp_path):
+    """It used to be compared as U+FFFD text, never matched, and froze the scheduler."""
+    import base64
+
+    bad = b'{"class":"A","args":["\xff"],"queue":"q"}'
+    now = int(time.time())
+    due_bucket(r, now - 20, bad)
+    due_bucket(r, now - 10, '{"class":"A","args":[1],"queue":"q"}')
+    log_path = tmp_path / "scheduler.log"
+    procs.run(pyresque_cmd("scheduler", "-i", "5"), env_for(redis_server, LOGFILE=str(log_path)))
+    wait_until(lambda: r.llen("resque:queue:q") == 1 and not r.exists("resque:delayed_queue_schedule"), 15,
+               "the good job to be moved")
+    [failure] = [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
+    assert base64.b64decode(failure["raw_payload_base64"]) == bad
+    assert "not valid UTF-8" in failure["error"] and schema_errors("failure-record", failure) == []
+    assert r.keys("resque:delayed:1*") == [] and r.keys("resque:timestamps:*") == []
+    assert log_path.read_text().count("not valid UTF-8") == 1  # moved once, not retried
+
+
+def test_a_schedule_member_that_is_not_a_timestamp_is_logged_once_and_skipped(resque, r, caplog):
+    """Ruby's scheduler loops on it; pyresque used to die on it."""
+    r.zadd("resque:delayed_queue_schedule", {"soon": 50})
+    due_bucket(r, 100, '{"class":"A","args":[1],"queue":"q"}')
+    # Ruby reads "150.0" as 150: its bucket moves and that exact member goes, or the pass would spin.
+    r.rpush("resque:delayed:150", '{"class":"A","args":[2],"queue":"q"}')
+    r.zadd("resque:delayed_queue_schedule", {"150.0": 150})
+    s = Scheduler(resque)
+    assert s.tick() > 0 and s.tick() > 0  # nothing due is left to spin on
+    assert [json.loads(x)["args"] for x in r.lrange("resque:queue:q", 0, -1)] == [[1], [2]]
+    assert r.zrange("resque:delayed_queue_schedule", 0, -1) == [b"soon"]  # left for a person to look at
+    assert caplog.text.count("'soon'") == 1
+
+
+def test_a_bucket_that_keeps_changing_is_left_for_the_next_pass(resque, r, registry):
+    """The compare-and-move retries a bucket changed under it a bounded number of times, never spinning."""
+    rewrites = []
+
+    @pyresque.job("Churn", queue="c", registry=registry)
+    class Churn:
+        @staticmethod
+        def perform(*a): ...
+
+        @staticmethod
+        def before_schedule_rewrite(*a):
+            # Another client rewriting the head between the mover's read and its move.
+            rewrites.append(a)
+            r.lset("resque:delayed:100", 0, json.dumps({"class": "Churn", "args": [len(rewrites)], "queue": "c"}))
+
+    due_bucket(r, 100, '{"class":"Churn","args":[0],"queue":"c"}')
+    due_bucket(r, 200, '{"class":"A","args":[],"queue":"q"}')
+    s = Scheduler(resque)
+    assert 0 < s.tick() <= 1.0  # tried again soon, not at once
+    assert len(rewrites) == 10 and r.llen("resque:delayed:100") == 1 and r.llen("resque:queue:c") == 0
+    assert r.llen("resque:queue:q") == 1
 
 
 def test_hooks_run_and_can_cancel_a_move(resque, r, registry):

@@ -32,6 +32,9 @@ from pyresque.wakeup import QueueWatcher, SignalPipe
 
 log = logging.getLogger("pyresque.scheduler")
 
+# How soon a bucket that kept changing under a pass is tried again.
+DEFERRED_RETRY_S = 1.0
+
 # The resque-scheduler release whose process title we follow.
 RESQUE_SCHEDULER_VERSION = "5.0.1"
 
@@ -142,7 +145,7 @@ class Scheduler:
             if remaining <= 0 or not watcher.wait(remaining) or not self.master:
                 return  # due, a signal, or (for a child) the lock may have changed
             try:
-                nxt = self.resque.delayed.next_timestamp()
+                nxt = self.mover.next_timestamp()
             except redis_py.RedisError:
                 return
             if nxt is not None and nxt <= time.time():
@@ -153,11 +156,13 @@ class Scheduler:
     def _sleep_s(self, now_s: float) -> float:
         wait = self.settings.interval_s
         if self.master:
-            nxt = self.resque.delayed.next_timestamp()
+            nxt = self.mover.next_timestamp()
             if nxt is not None:
                 wait = min(wait, nxt - now_s)
             if self._next:
                 wait = min(wait, min(self._next.values()) - now_s)
+            if self.mover.deferred:
+                wait = min(wait, DEFERRED_RETRY_S)  # a bucket left by this pass is tried again soon
         return max(0.0, wait)
 
     # Recurring jobs -----------------------------------------------------------
