@@ -186,6 +186,9 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+# QUIET: resque-scheduler sets its logger to FATAL, which even errors do not pass.
+QUIET_LEVEL = logging.CRITICAL
+
 # resque-scheduler's booleans (Resque::Scheduler::Configuration#to_bool).
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "on", "ON"})
 
@@ -214,7 +217,7 @@ class SchedulerSettings:
         if env.get("VERBOSE") in _TRUE:
             level = logging.DEBUG
         if env.get("QUIET") in _TRUE:
-            level = logging.ERROR
+            level = QUIET_LEVEL
         try:
             interval = float(env.get("RESQUE_SCHEDULER_INTERVAL", "5"))
             lock_timeout = int(env.get("LOCK_TIMEOUT", "180"))

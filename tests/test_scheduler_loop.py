@@ -261,6 +261,20 @@ def test_scheduler_signals_and_json_logs_as_ruby(procs, r, redis_server, tmp_pat
     assert {"name", "progname", "level", "timestamp", "msg"} <= set(logged()[-1])
 
 
+def test_quiet_logs_nothing_below_fatal_as_resque_scheduler(procs, r, redis_server, tmp_path):
+    """resque-scheduler's QUIET sets its logger to FATAL: not even an error is written."""
+    schedule = tmp_path / "schedule.yml"
+    schedule.write_text("broken:\n  cron: 'nope'\n")
+    for how, extra in (("QUIET", {"QUIET": "true"}), ("-q", {})):
+        log_path = tmp_path / f"{how}.log"
+        args = ["--schedule", str(schedule), "--logfile", str(log_path)] + (["-q"] if how == "-q" else [])
+        proc = procs.run(pyresque_cmd("scheduler", *args), env_for(redis_server, **extra))
+        wait_until(lambda: "Master scheduler" in title(proc.pid), 20, "the scheduler to be master")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert log_path.read_text() == "", how  # without QUIET: "[ERROR] ... 'broken' ..."
+
+
 def test_a_raising_hook_fails_that_job_only(resque, r, registry):
     @pyresque.job("Grumpy", queue="g", registry=registry)
     class Grumpy:
