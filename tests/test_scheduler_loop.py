@@ -113,13 +113,19 @@ def test_a_bucket_that_keeps_changing_is_left_for_the_next_pass(resque, r, regis
     assert r.llen("resque:queue:q") == 1
 
 
-def test_hooks_run_and_can_cancel_a_move(resque, r, registry):
+def test_hooks_run_and_can_cancel_a_move_as_resque_scheduler(resque, r, registry):
+    """before_schedule=false stops every hook; before_enqueue=false keeps the job off its
+    queue, but after_schedule still runs, as Ruby's process_schedule_hooks does."""
     seen = []
 
     @pyresque.job("Hooked", queue="h", registry=registry)
     class Hooked:
         @staticmethod
         def perform(*a): ...
+
+        @staticmethod
+        def before_schedule_gate(*a):
+            return a != ("unscheduled",)
 
         @staticmethod
         def before_delayed_enqueue_note(*a):
@@ -130,13 +136,18 @@ def test_hooks_run_and_can_cancel_a_move(resque, r, registry):
             return a != ("no",)
 
         @staticmethod
+        def after_enqueue_note(*a):
+            seen.append(("after_enqueue", a))
+
+        @staticmethod
         def after_schedule_note(*a):
             seen.append(("after_schedule", a))
 
-    due_bucket(r, 100, '{"class":"Hooked","args":["yes"],"queue":"h"}', '{"class":"Hooked","args":["no"],"queue":"h"}')
+    due_bucket(r, 100, *(f'{{"class":"Hooked","args":["{a}"],"queue":"h"}}' for a in ("yes", "no", "unscheduled")))
     Scheduler(resque).tick()
     assert r.lrange("resque:queue:h", 0, -1) == [b'{"class":"Hooked","args":["yes"]}']
-    assert seen == [("before_delayed_enqueue", ("yes",)), ("before_delayed_enqueue", ("no",)), ("after_schedule", ("yes",))]
+    assert seen == [("before_delayed_enqueue", ("yes",)), ("before_delayed_enqueue", ("no",)),
+                    ("after_enqueue", ("yes",)), ("after_schedule", ("yes",)), ("after_schedule", ("no",))]
     assert not r.exists("resque:delayed:100")
 
 

@@ -195,25 +195,18 @@ class Mover:
             return self._failure(raw, f"delayed item cannot be re-encoded: {exc}", queue, bucket_member)
         after = None
         if spec is not None:
-            hooks = spec.hooks
-            # Ruby's enqueue_from_config for a known class: before_schedule may
-            # cancel, before_delayed_enqueue runs (result ignored), then
-            # before_enqueue may cancel; a cancelled job leaves its bucket.
             try:
-                allowed = (hook_runner.all_allow(hooks["before_schedule"], *params)
-                           and (hook_runner.run_all(hooks["before_delayed_enqueue"], *params) or True)
-                           and hook_runner.all_allow(hooks["before_enqueue"], *params))
+                outcome = hook_runner.before_scheduled_enqueue(spec.hooks, *params)
             except Exception as exc:  # noqa: BLE001 - one job's hook must not stop the scheduler
                 # Ruby logs it and the job is gone; here it is a failure with the item's text.
                 return self._failure(raw, f"a hook of {name} raised {type(exc).__name__}: {exc}", queue, bucket_member)
-            if not allowed:
-                push = ""
-            else:
-                def after(h: Any = hooks, a: list[Any] = params, n: str = name) -> None:
+            if outcome is not hook_runner.Scheduled.QUEUED:
+                push = ""  # a cancelled job leaves its bucket all the same
+            if outcome is not hook_runner.Scheduled.CANCELLED:
+                def after(h: Any = spec.hooks, o: Any = outcome, a: list[Any] = params, n: str = name) -> None:
                     try:
-                        hook_runner.run_all(h["after_enqueue"], *a)
-                        hook_runner.run_all(h["after_schedule"], *a)
-                    except Exception:  # noqa: BLE001 - the job is queued; its hook's error is only logged
+                        hook_runner.after_scheduled_enqueue(h, o, *a)
+                    except Exception:  # noqa: BLE001 - the move is done; a hook's error is only logged
                         log.exception("an after hook of %s raised", n)
         log.debug("queueing %s [delayed] on %s", name, queue)
         return _Plan(raw, self.layout.queue(queue), self.layout.queues, queue if push else "", push, after)
