@@ -236,7 +236,7 @@ class SchedulerSettings:
             logfile=env.get("LOGFILE") or None,
             log_level=level,
             # pyresque's own: where the YAML schedule is, and whether a new
-            # master runs once a recurring job whose tick it missed.
+            # master enqueues the missed ticks of recurring jobs (else it logs them).
             schedule_file=env.get("RESQUE_SCHEDULE") or None,
             catch_up=env.get("PYRESQUE_SCHEDULE_CATCH_UP") in _TRUE,
         )

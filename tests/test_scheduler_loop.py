@@ -15,7 +15,7 @@ from pyresque.config import SchedulerSettings
 from pyresque.scheduler.lock import MasterLock
 from pyresque.scheduler.loop import Scheduler
 from pyresque.scheduler.move import LostLock
-from pyresque.scheduler.schedule import parse_schedule
+from pyresque.scheduler.schedule import parse_schedule, ruby_time
 from pyjobs_procs import env_for, pyresque_cmd, title
 from testsupport import wait_until
 
@@ -200,17 +200,65 @@ def test_a_recurring_tick_is_enqueued_once_across_schedulers(resque, r, redis_se
     assert r.llen("resque:queue:t") == 2
 
 
-def test_missed_ticks_are_logged_or_caught_up(resque, r, caplog):
+def every_10s():
     entries, _ = parse_schedule({"tick": {"every": "10s", "class": "Tick", "queue": "t"}})
+    return entries
+
+
+def missed_lines(caplog):
+    return [rec.getMessage() for rec in caplog.records if " missed " in rec.getMessage()]
+
+
+def test_missed_ticks_are_logged_in_one_line_saying_how_many_and_when(resque, r, caplog):
     r.hset("resque:pyresque:schedule_tick", "tick", 1000)
-    s = Scheduler(resque, entries=entries)
-    s.tick(now_s=1100.0)
-    assert r.llen("resque:queue:t") == 0 and "missed its tick" in caplog.text
+    Scheduler(resque, entries=every_10s()).tick(now_s=1100.0)
+    # 1010 ... 1090 were missed; 1100 is on time and runs.
+    assert missed_lines(caplog) == [f"tick missed 9 tick(s) from {ruby_time(1010)} to {ruby_time(1090)} while no "
+                                    "scheduler was master (not run; set PYRESQUE_SCHEDULE_CATCH_UP=1 to run them)"]
+    assert r.lrange("resque:queue:t", 0, -1) == [b'{"class":"Tick","args":[]}']
+
+
+def test_catch_up_enqueues_each_missed_tick_once_up_to_a_cap(resque, r, caplog):
+    r.hset("resque:pyresque:schedule_tick", "tick", 1000)
+    catching = SchedulerSettings(catch_up=True)
+    Scheduler(resque, catching, entries=every_10s()).tick(now_s=1100.0)
+    assert r.llen("resque:queue:t") == 10 and r.hget("resque:pyresque:schedule_tick", "tick") == b"1100"
+    # A master taking over later enqueues none of them again.
     r.delete(LOCK)
-    catching = Scheduler(resque, SchedulerSettings(catch_up=True), entries=entries,
-                         lock=MasterLock(r, resque.layout, value="other:3"))
-    catching.tick(now_s=1100.0)
+    Scheduler(resque, catching, entries=every_10s(), lock=MasterLock(r, resque.layout, value="other:3")).tick(now_s=1100.5)
+    assert r.llen("resque:queue:t") == 10
+    # A second-by-second schedule down for 1000 s: 994 missed, the first 100 run, then the on-time one.
+    every_1s, _ = parse_schedule({"sec": {"every": "1s", "class": "Sec", "queue": "s"}})
+    r.delete(LOCK)
+    r.hset("resque:pyresque:schedule_tick", "sec", 0)
+    caplog.clear()
+    Scheduler(resque, catching, entries=every_1s).tick(now_s=1000.0)
+    assert r.llen("resque:queue:s") == 101
+    assert missed_lines(caplog) == [f"sec missed 994 tick(s) from {ruby_time(1)} to {ruby_time(994)} while no "
+                                    "scheduler was master: enqueuing 100 now; 894 after the first 100 are dropped"]
+
+
+def test_a_tick_ruby_enqueued_is_neither_missed_nor_repeated(resque, r, caplog):
+    """A Ruby master ran the schedule up to 1090 (its last_enqueued_at); pyresque's own
+    record is older. Taking over at 1100, pyresque runs 1100 only, catch-up or not."""
+    r.hset("resque:pyresque:schedule_tick", "tick", 1000)
+    r.hset("resque:delayed:last_enqueued_at", "tick", ruby_time(1090))
+    Scheduler(resque, SchedulerSettings(catch_up=True), entries=every_10s()).tick(now_s=1100.0)
+    assert r.llen("resque:queue:t") == 1 and r.hget("resque:pyresque:schedule_tick", "tick") == b"1100"
+    assert r.hget("resque:delayed:last_enqueued_at", "tick").decode() == ruby_time(1100)
+    assert missed_lines(caplog) == []
+
+
+def test_only_a_new_master_looks_for_missed_ticks_not_a_reload(resque, r, caplog):
+    s = Scheduler(resque, SchedulerSettings(catch_up=True), entries=every_10s())
+    s.started_s = 1000.0
+    s.tick(now_s=1005.0)
+    s.tick(now_s=1010.0)
     assert r.llen("resque:queue:t") == 1
+    # Still master at 1100 (a pass that took long); USR2 reloads the schedule.
+    s._reload_requested = True
+    s.tick(now_s=1100.0)
+    assert missed_lines(caplog) == [] and r.llen("resque:queue:t") == 2  # 1100 on time, nothing replayed
 
 
 def test_scheduler_process_moves_a_job_right_at_its_second_and_stops_on_term(procs, r, redis_server):

@@ -52,7 +52,8 @@ def add_commands(command: Any) -> None:
     p.add_argument("-v", "--verbose", action="store_const", const=logging.DEBUG, dest="log_level",
                    help="debug logging ($VERBOSE)")
     p.add_argument("--catch-up", action="store_true", default=s.catch_up,
-                   help="a new master runs once a recurring job whose tick nobody ran ($PYRESQUE_SCHEDULE_CATCH_UP)")
+                   help="a new master enqueues each tick it finds missed (up to 100 per schedule) instead of "
+                        "logging them ($PYRESQUE_SCHEDULE_CATCH_UP)")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                    help="a module that registers jobs: their queues and hooks apply to moved jobs")
     p.add_argument("--pidfile", default=os.environ.get("PIDFILE") or None, metavar="PATH",

@@ -32,6 +32,10 @@ from pyresque.wakeup import QueueWatcher, SignalPipe
 
 log = logging.getLogger("pyresque.scheduler")
 
+# A new master with catch-up on enqueues at most this many missed ticks of
+# one schedule; the rest are counted in the log.
+CATCH_UP_LIMIT = 100
+
 # How soon a bucket that kept changing under a pass is tried again.
 DEFERRED_RETRY_S = 1.0
 
@@ -42,11 +46,6 @@ try:
     from setproctitle import setproctitle as _setproctitle
 except ImportError:  # pragma: no cover - a declared dependency
     _setproctitle = None
-
-
-def ruby_time_now() -> str:
-    """Ruby's ``Time.now.to_s``: ``2026-01-15 16:28:07 -0500`` (for ``last_enqueued_at``)."""
-    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime())
 
 
 class Scheduler:
@@ -102,8 +101,8 @@ class Scheduler:
 
     def tick(self, now_s: float | None = None) -> float:
         """One pass; returns how long to sleep before the next."""
-        self._handle_requests()
         try:
+            self._handle_requests(now_s)
             master = self.lock.acquire_or_renew()
             if master != self.master:
                 self.master = master
@@ -113,7 +112,7 @@ class Scheduler:
                     self._plan_ticks(time.time() if now_s is None else now_s, becoming_master=True)
             if master:
                 if self.settings.dynamic:
-                    self.update_schedule()
+                    self.update_schedule(now_s)
                 self.mover.move_due(now_s)
                 self.fire_recurring(time.time() if now_s is None else now_s)
         except LostLock as exc:
@@ -185,7 +184,7 @@ class Scheduler:
         if not entries:
             log.info("Schedule empty! Set Resque.schedule")
 
-    def update_schedule(self) -> None:
+    def update_schedule(self, now_s: float | None = None) -> None:
         """Pick up dynamic schedules changed in Redis (Ruby's ``update_schedule``)."""
         changed = set()
         while True:
@@ -199,27 +198,47 @@ class Scheduler:
         self.load_schedule()
         for name in changed:
             self._next.pop(name, None)
-        self._plan_ticks(time.time(), becoming_master=False)
+        self._plan_ticks(time.time() if now_s is None else now_s, becoming_master=False)
 
     def _plan_ticks(self, now_s: float, becoming_master: bool) -> None:
-        """Work out each entry's next tick; a new master looks at what it missed."""
-        stored = {k.decode(): float(v) for k, v in self.redis.hgetall(self.layout.schedule_ticks).items()}
+        """Work out each entry's next tick from the last one anybody, Ruby
+        included, enqueued. Only a new master looks back at the ticks that
+        fell due while no scheduler was master: after a reload or a schedule
+        change the master was there all along, and a changed schedule's
+        old record says nothing about its new times."""
+        last_ticks = sched.last_ticks(self.redis.hgetall(self.layout.schedule_ticks),
+                                      self.redis.hgetall(self.layout.last_enqueued_at))
+        # A tick this recent is not missed: the pass that follows runs it.
+        recent = now_s - max(self.settings.interval_s, 1.0) - 1
         for name, entry in self.entries.items():
             if name in self._next:
                 continue
-            last = stored.get(name)
-            nxt = entry.next_after(last if last is not None else now_s, self.started_s, last)
-            if last is not None and nxt <= now_s - max(self.settings.interval_s, 1.0) - 1:
-                missed = nxt
-                if self.settings.catch_up:
-                    log.warning("%s missed its tick at %s while no scheduler was master: running it now",
-                                name, time.ctime(missed))
-                    self._fire_entry(entry, int(missed))
-                else:
-                    log.warning("%s missed its tick at %s while no scheduler was master (not replayed; "
-                                "set PYRESQUE_SCHEDULE_CATCH_UP=1 to run it)", name, time.ctime(missed))
-                nxt = entry.next_after(now_s, self.started_s, last)
-            self._next[name] = nxt
+            last = last_ticks.get(name)
+            if last is None:
+                self._next[name] = entry.next_after(now_s, self.started_s, None)
+                continue
+            if becoming_master:
+                self._catch_up(entry, last, recent)
+            self._next[name] = entry.next_after(max(last, recent), self.started_s, last)
+
+    def _catch_up(self, entry: sched.Entry, last_s: float, until_s: float) -> None:
+        """Log the ticks of ``entry`` missed after ``last_s``, or enqueue each
+        once (the first :data:`CATCH_UP_LIMIT`), as ``catch_up`` says."""
+        missed = sched.missed_ticks(entry, last_s, until_s, self.started_s, CATCH_UP_LIMIT)
+        if not missed.count:
+            return
+        what = (f"{entry.name} missed {missed.count if missed.exact else f'more than {missed.count}'} tick(s) "
+                f"from {sched.ruby_time(missed.first_s)} to {sched.ruby_time(missed.last_s)} while no scheduler "
+                "was master")
+        if not self.settings.catch_up:
+            log.warning("%s (not run; set PYRESQUE_SCHEDULE_CATCH_UP=1 to run them)", what)
+            return
+        dropped = missed.count - len(missed.ticks)
+        log.warning("%s: enqueuing %d now%s", what, len(missed.ticks),
+                    f"; {'more than ' if not missed.exact else ''}{dropped} after the first {CATCH_UP_LIMIT} "
+                    "are dropped" if dropped else "")
+        for tick in missed.ticks:
+            self._fire_entry(entry, int(tick))
 
     def fire_recurring(self, now_s: float) -> None:
         """Enqueue every entry whose tick has come, once per tick."""
@@ -240,7 +259,10 @@ class Scheduler:
         result = int(self._fire(
             keys=[self.layout.schedule_ticks, self.lock.key, self.layout.queues, self.layout.queue(queue),
                   self.layout.last_enqueued_at],
-            args=[entry.name, tick, self.lock.value, queue, payload, ruby_time_now()]))
+            # The tick's own time, as Ruby's enqueue writes it (within the same
+            # second): so this record and ours name the same run, and only a
+            # later run by Ruby makes last_enqueued_at the later of the two.
+            args=[entry.name, tick, self.lock.value, queue, payload, sched.ruby_time(tick)]))
         if result == -2:
             raise LostLock(f"the master lock {self.lock.key} is no longer {self.lock.value}")
         if result == 1:
@@ -261,7 +283,7 @@ class Scheduler:
                     signal.SIGUSR1: request("_print_requested"), signal.SIGUSR2: request("_reload_requested")}
         return {s: signal.signal(s, h) for s, h in handlers.items()}
 
-    def _handle_requests(self) -> None:
+    def _handle_requests(self, now_s: float | None = None) -> None:
         if self._print_requested:
             self._print_requested = False
             log.info("Scheduling Info\tNext Run")
@@ -274,7 +296,7 @@ class Scheduler:
             self.load_schedule()
             self._next.clear()
             if self.master:
-                self._plan_ticks(time.time(), becoming_master=False)
+                self._plan_ticks(time.time() if now_s is None else now_s, becoming_master=False)
 
     def procline(self, text: str) -> None:
         """Set the process title as Ruby's: ``resque-scheduler-5.0.1[app][env]: text``."""
