@@ -312,7 +312,15 @@ def test_scheduler_signals_and_json_logs_as_ruby(procs, r, redis_server, tmp_pat
     proc.send_signal(signal.SIGUSR1)
     wait_until(lambda: any("nightly cron: 0 3 * * *" in e["msg"] for e in logged()), 10, "USR1 to log the schedule")
     proc.send_signal(signal.SIGUSR2)
-    wait_until(lambda: any(e["msg"] == "Reloading Schedule" for e in logged()), 10, "USR2 to reload the schedule")
+
+    def reload_lines():
+        msgs = [e["msg"] for e in logged()]
+        after = msgs[msgs.index("Got USR2 signal"):] if "Got USR2 signal" in msgs else []
+        return [m for m in after if m in ("Got USR2 signal", "Reloading Schedule", "Loading Schedule", "Schedules Loaded")]
+
+    wait_until(lambda: "Schedules Loaded" in reload_lines(), 10, "USR2 to reload the schedule")
+    assert reload_lines() == ["Got USR2 signal", "Reloading Schedule", "Loading Schedule", "Schedules Loaded"]  # Ruby's
+    wait_until(lambda: title(proc.pid).endswith(": Master scheduler"), 10, "the title to show the role again")
     assert any("'broken'" in e["msg"] and e["level"] == "ERROR" for e in logged())  # logged, not fatal
     assert proc.poll() is None
     proc.send_signal(signal.SIGINT)
@@ -332,6 +340,33 @@ def test_quiet_logs_nothing_below_fatal_as_resque_scheduler(procs, r, redis_serv
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
         assert log_path.read_text() == "", how  # without QUIET: "[ERROR] ... 'broken' ..."
+
+
+def test_titles_follow_resque_scheduler_steps_then_show_the_role_again(resque, r, monkeypatch):
+    from pyresque.scheduler import loop
+    from pyresque.scheduler.schedule import set_schedule
+
+    titles = []
+    monkeypatch.setattr(loop, "_setproctitle", lambda t: titles.append(t.partition(": ")[2]))
+    s = Scheduler(resque, SchedulerSettings(dynamic=True))
+    s.tick()
+    assert titles == ["Master scheduler", "Reloading Schedule", "Loading Schedule", "Schedules Loaded",
+                      "Master scheduler"]
+    for step in ("delayed", "usr2", "dynamic"):
+        titles.clear()
+        if step == "delayed":
+            due_bucket(r, 100, '{"class":"A","args":[],"queue":"q"}')
+        elif step == "usr2":
+            s._reload_requested = True
+        else:
+            set_schedule(r, resque.layout, "beat", {"every": "1h", "class": "Beat", "queue": "b"})
+        s.tick()
+        assert titles == {"delayed": ["Processing Delayed Items", "Master scheduler"],
+                          "usr2": ["Reloading Schedule", "Loading Schedule", "Schedules Loaded", "Master scheduler"],
+                          "dynamic": ["Updating schedule", "Schedules Loaded", "Master scheduler"]}[step]
+    titles.clear()
+    s.tick()
+    assert titles == []  # an idle pass leaves the title alone
 
 
 def test_a_raising_hook_fails_that_job_only(resque, r, registry):

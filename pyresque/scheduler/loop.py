@@ -106,19 +106,19 @@ class Scheduler:
             master = self.lock.acquire_or_renew()
             if master != self.master:
                 self.master = master
-                self.procline("Master scheduler" if master else "Child scheduler")
+                self.procline(self._role())
                 if master:
-                    self.load_schedule()
+                    self.reload_schedule()
                     self._plan_ticks(time.time() if now_s is None else now_s, becoming_master=True)
             if master:
                 if self.settings.dynamic:
                     self.update_schedule(now_s)
-                self.mover.move_due(now_s)
+                self._move_due(now_s)
                 self.fire_recurring(time.time() if now_s is None else now_s)
         except LostLock as exc:
             log.warning("no longer master: %s", exc)
             self.master = False
-            self.procline("Child scheduler")
+            self.procline(self._role())
         except (redis_py.ConnectionError, redis_py.TimeoutError) as exc:
             # Ruby's INTERMITTENT_ERRORS: log, give the lock up, go on.
             log.error("Redis: %s", exc)
@@ -130,6 +130,15 @@ class Scheduler:
             log.error("Redis: %s", exc)
             return min(self.settings.interval_s, 1.0)
         return self._sleep_s(time.time() if now_s is None else now_s)
+
+    def _move_due(self, now_s: float | None) -> None:
+        if self.mover.due_timestamp(time.time() if now_s is None else now_s) is None:
+            return
+        self.procline("Processing Delayed Items")
+        try:
+            self.mover.move_due(now_s)
+        finally:
+            self._restore_title()
 
     def stop(self) -> None:
         self._stopping = True
@@ -165,6 +174,16 @@ class Scheduler:
         return max(0.0, wait)
 
     # Recurring jobs -----------------------------------------------------------
+    def reload_schedule(self) -> None:
+        """Ruby's ``reload_schedule!``, titles included: the schedule from scratch,
+        every next tick forgotten (the caller plans them again)."""
+        self.procline("Reloading Schedule")
+        self.procline("Loading Schedule")
+        self.load_schedule()
+        self._next.clear()
+        self.procline("Schedules Loaded")
+        self._restore_title()
+
     def load_schedule(self) -> None:
         """(Re)build the entries: static ones, then persistent ones if dynamic."""
         entries = {e.name: e for e in self.static if e.runs_in(self.settings.env)}
@@ -194,11 +213,14 @@ class Scheduler:
             changed.add(name.decode() if isinstance(name, bytes) else name)
         if not changed:
             return
-        log.info("Updating schedule: %s", ", ".join(sorted(changed)))
+        self.procline("Updating schedule")
+        log.info("changed: %s", ", ".join(sorted(changed)))
         self.load_schedule()
         for name in changed:
             self._next.pop(name, None)
         self._plan_ticks(time.time() if now_s is None else now_s, becoming_master=False)
+        self.procline("Schedules Loaded")
+        self._restore_title()
 
     def _plan_ticks(self, now_s: float, becoming_master: bool) -> None:
         """Work out each entry's next tick from the last one anybody, Ruby
@@ -286,21 +308,35 @@ class Scheduler:
     def _handle_requests(self, now_s: float | None = None) -> None:
         if self._print_requested:
             self._print_requested = False
+            log.info("Got USR1 signal")
             log.info("Scheduling Info\tNext Run")
             for name, entry in sorted(self.entries.items()):
                 nxt = self._next.get(name)
                 log.info("%s %s\t%s", name, entry.describe(), time.ctime(nxt) if nxt else "-")
         if self._reload_requested:
             self._reload_requested = False
-            self.procline("Reloading Schedule")
-            self.load_schedule()
-            self._next.clear()
+            log.info("Got USR2 signal")
+            self.reload_schedule()
             if self.master:
                 self._plan_ticks(time.time() if now_s is None else now_s, becoming_master=False)
 
     def procline(self, text: str) -> None:
-        """Set the process title as Ruby's: ``resque-scheduler-5.0.1[app][env]: text``."""
+        """Log ``text`` and make it the process title, as Ruby's ``procline``:
+        ``resque-scheduler-5.0.1[app][env]: text``."""
         log.info(text)
+        self._set_title(text)
+
+    def _restore_title(self) -> None:
+        """Back to the role once a step is done. Ruby leaves the last step's
+        title up ("Schedules Loaded", "Processing Delayed Items"), so ``ps``
+        stops telling master from child; pyresque shows the role again."""
+        if self.master is not None:
+            self._set_title(self._role())
+
+    def _role(self) -> str:
+        return "Master scheduler" if self.master else "Child scheduler"
+
+    def _set_title(self, text: str) -> None:
         app = f"[{self.settings.app_name}]" if self.settings.app_name else ""
         env = f"[{self.settings.env}]" if self.settings.env else ""
         if _setproctitle is not None:
