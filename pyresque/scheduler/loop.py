@@ -247,18 +247,17 @@ class Scheduler:
         """Log the ticks of ``entry`` missed after ``last_s``, or enqueue each
         once (the first :data:`CATCH_UP_LIMIT`), as ``catch_up`` says."""
         missed = sched.missed_ticks(entry, last_s, until_s, self.started_s, CATCH_UP_LIMIT)
-        if not missed.count:
+        if not missed.count or missed.first_s is None or missed.last_s is None:
             return
-        what = (f"{entry.name} missed {missed.count if missed.exact else f'more than {missed.count}'} tick(s) "
-                f"from {sched.ruby_time(missed.first_s)} to {sched.ruby_time(missed.last_s)} while no scheduler "
-                "was master")
+        about = "" if missed.exact else "at least "  # a cron line counted up to its limit
+        what = (f"{entry.name} missed {about}{missed.count} tick(s) from {sched.ruby_time(missed.first_s)} "
+                f"to {sched.ruby_time(missed.last_s)} while no scheduler was master")
         if not self.settings.catch_up:
             log.warning("%s (not run; set PYRESQUE_SCHEDULE_CATCH_UP=1 to run them)", what)
             return
         dropped = missed.count - len(missed.ticks)
-        log.warning("%s: enqueuing %d now%s", what, len(missed.ticks),
-                    f"; {'more than ' if not missed.exact else ''}{dropped} after the first {CATCH_UP_LIMIT} "
-                    "are dropped" if dropped else "")
+        beyond = f"; {about}{dropped} after the first {CATCH_UP_LIMIT} are dropped" if dropped else ""
+        log.warning("%s: enqueuing %d now%s", what, len(missed.ticks), beyond)
         for tick in missed.ticks:
             self._fire_entry(entry, int(tick))
 

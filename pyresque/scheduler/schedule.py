@@ -403,7 +403,7 @@ class Missed:
     """The ticks of one entry that came and went while no scheduler was master."""
 
     ticks: list[float]  # the first ``keep`` of them, oldest first
-    count: int  # how many there were, or at least, when not ``exact``
+    count: int  # how many there were (at least, when not ``exact``)
     exact: bool
     first_s: float | None
     last_s: float | None  # the last one counted
