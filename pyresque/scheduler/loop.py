@@ -132,13 +132,18 @@ class Scheduler:
         return self._sleep_s(time.time() if now_s is None else now_s)
 
     def _move_due(self, now_s: float | None) -> None:
-        if self.mover.due_timestamp(time.time() if now_s is None else now_s) is None:
-            return
-        self.procline("Processing Delayed Items")
+        titled = False
+
+        def title() -> None:
+            nonlocal titled
+            titled = True
+            self.procline("Processing Delayed Items")  # only when something is due, as Ruby
+
         try:
-            self.mover.move_due(now_s)
+            self.mover.move_due(now_s, on_start=title)
         finally:
-            self._restore_title()
+            if titled:
+                self._restore_title()
 
     def stop(self) -> None:
         self._stopping = True

@@ -94,14 +94,19 @@ class Mover:
         found = self._first_bucket("+inf")
         return found[0] if found else None
 
-    def move_due(self, now_s: float | None = None) -> int:
-        """Move everything due now; returns how many items left their buckets. Raises :class:`LostLock`."""
+    def move_due(self, now_s: float | None = None, on_start: Callable[[], None] | None = None) -> int:
+        """Move everything due now; returns how many items left their buckets.
+        ``on_start`` is called once, before the first bucket, if any is due.
+        Raises :class:`LostLock`."""
         self.deferred.clear()
         moved = 0
         while True:
             found = self._first_bucket(int(time.time() if now_s is None else now_s))
             if found is None:
                 return moved
+            if on_start is not None:
+                on_start()
+                on_start = None
             moved += self.move_bucket(*found)
 
     def _first_bucket(self, until: int | str) -> tuple[int, bytes] | None:
