@@ -84,11 +84,6 @@ class Mover:
         # Buckets that kept changing under this pass: skipped until the next.
         self.deferred: set[bytes] = set()
 
-    def due_timestamp(self, now_s: float) -> int | None:
-        """The oldest timestamp due at ``now_s`` that this pass can move, or None."""
-        found = self._first_bucket(int(now_s))
-        return found[0] if found else None
-
     def next_timestamp(self) -> int | None:
         """The oldest timestamp this pass can move, due or not (when to wake up), or None."""
         found = self._first_bucket("+inf")
