@@ -187,6 +187,9 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+# QUIET: resque-scheduler sets its logger to FATAL, which even errors do not pass.
+QUIET_LEVEL = logging.CRITICAL
+
 # resque-scheduler's booleans (Resque::Scheduler::Configuration#to_bool).
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "on", "ON"})
 # What a person means by "off". resque-scheduler's rake task and executable
@@ -224,7 +227,7 @@ class SchedulerSettings:
         if _switch(env, "VERBOSE", notes):
             level = logging.DEBUG
         if env.get("QUIET") in _TRUE:  # Ruby reads QUIET with to_bool, even from its rake task
-            level = logging.ERROR
+            level = QUIET_LEVEL
         return cls(
             interval_s=_float(env, "RESQUE_SCHEDULER_INTERVAL", 5.0),
             dynamic=_switch(env, "DYNAMIC_SCHEDULE", notes),
@@ -237,7 +240,7 @@ class SchedulerSettings:
             logfile=env.get("LOGFILE") or None,
             log_level=level,
             # pyresque's own: where the YAML schedule is, and whether a new
-            # master runs once a recurring job whose tick it missed.
+            # master enqueues the missed ticks of recurring jobs (else it logs them).
             schedule_file=env.get("RESQUE_SCHEDULE") or None,
             catch_up=env.get("PYRESQUE_SCHEDULE_CATCH_UP") in _TRUE,
             notes=notes,

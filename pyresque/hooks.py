@@ -19,10 +19,15 @@ hooks belong to a registry. This module only knows how to *run* them:
   :class:`RuntimeError` naming both errors (Ruby's "Additional error ...
   occurred in running always hooks"); after a success, its own exception
   fails the job.
+* resque-scheduler's, as a delayed or recurring job comes due:
+  ``before_schedule`` returning ``False`` cancels every other hook;
+  ``before_enqueue`` returning ``False`` keeps the job off its queue, yet
+  ``after_schedule`` still runs (see :func:`before_scheduled_enqueue`).
 """
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from pyresque.errors import DontPerform
@@ -84,6 +89,34 @@ def all_allow(hooks: Iterable[Callable[..., Any]], *args: Any) -> bool:
 def run_all(hooks: Iterable[Callable[..., Any]], *args: Any) -> None:
     for hook in hooks:
         hook(*args)
+
+
+class Scheduled(Enum):
+    """What the before hooks decided for a delayed or recurring job coming due."""
+
+    CANCELLED = "cancelled"  # a before_schedule hook returned False: no other hook runs
+    DROPPED = "dropped"  # a before_enqueue hook returned False: not queued, after_schedule still runs
+    QUEUED = "queued"
+
+
+def before_scheduled_enqueue(hooks: Mapping[str, Sequence[Callable[..., Any]]], *args: Any) -> Scheduled:
+    """resque-scheduler's order as a due job is enqueued (``enqueue_from_config``):
+    ``before_schedule`` may cancel; then ``before_delayed_enqueue`` (its
+    result ignored) and ``before_enqueue``, which may keep the job off its queue."""
+    if not all_allow(hooks["before_schedule"], *args):
+        return Scheduled.CANCELLED
+    run_all(hooks["before_delayed_enqueue"], *args)
+    return Scheduled.QUEUED if all_allow(hooks["before_enqueue"], *args) else Scheduled.DROPPED
+
+
+def after_scheduled_enqueue(hooks: Mapping[str, Sequence[Callable[..., Any]]], outcome: Scheduled, *args: Any) -> None:
+    """``after_enqueue`` when the job was queued, then ``after_schedule`` unless
+    ``before_schedule`` cancelled: Ruby runs it around the enqueue, whatever
+    ``before_enqueue`` said."""
+    if outcome is Scheduled.QUEUED:
+        run_all(hooks["after_enqueue"], *args)
+    if outcome is not Scheduled.CANCELLED:
+        run_all(hooks["after_schedule"], *args)
 
 
 def perform_with_hooks(

@@ -255,3 +255,34 @@ def test_items_in_another_key_order_are_found_removed_and_run_now(r, resque, reg
     assert resque.enqueue_delayed("Node", 2, "b") == 1
     assert r.lrange("resque:queue:q", 0, -1) == [b'{"class":"Node","args":[2,"b"]}']
     assert r.keys("resque:timestamps:*") == []
+
+
+def test_enqueue_delayed_runs_after_schedule_even_when_before_enqueue_says_no(resque, r, registry):
+    """Ruby's enqueue_delayed goes through enqueue_from_config: after_schedule runs around
+    the enqueue whatever before_enqueue said; after_enqueue only for a queued job."""
+    seen = []
+
+    @pyresque.job("Gated", queue="g", registry=registry)
+    class Gated:
+        @staticmethod
+        def perform(*args): ...
+
+        @staticmethod
+        def before_enqueue_gate(*args):
+            return args != ("no",)
+
+        @staticmethod
+        def after_enqueue_note(*args):
+            seen.append(("after_enqueue", args))
+
+        @staticmethod
+        def after_schedule_note(*args):
+            seen.append(("after_schedule", args))
+
+    resque.enqueue_in(60, Gated, "yes")
+    resque.enqueue_in(60, Gated, "no")
+    seen.clear()
+    assert resque.enqueue_delayed(Gated, "yes") == 1 and resque.enqueue_delayed(Gated, "no") == 1
+    assert seen == [("after_enqueue", ("yes",)), ("after_schedule", ("yes",)), ("after_schedule", ("no",))]
+    assert r.lrange("resque:queue:g", 0, -1) == [b'{"class":"Gated","args":["yes"]}']
+    assert resque.count_all_scheduled_jobs() == 0

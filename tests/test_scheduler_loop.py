@@ -15,7 +15,7 @@ from pyresque.config import SchedulerSettings
 from pyresque.scheduler.lock import MasterLock
 from pyresque.scheduler.loop import Scheduler
 from pyresque.scheduler.move import LostLock
-from pyresque.scheduler.schedule import parse_schedule
+from pyresque.scheduler.schedule import parse_schedule, ruby_time
 from pyjobs_procs import env_for, pyresque_cmd, title
 from testsupport import wait_until
 
@@ -26,7 +26,7 @@ def due_bucket(r, ts, *raw):
     r.rpush(f"resque:delayed:{ts}", *raw)
     r.zadd("resque:delayed_queue_schedule", {str(ts): ts})
     for item in raw:
-        r.sadd(f"resque:timestamps:{item}", f"delayed:{ts}")
+        r.sadd(b"resque:timestamps:" + (item if isinstance(item, bytes) else item.encode()), f"delayed:{ts}")
 
 
 def test_moves_due_jobs_as_ruby_does(resque, r, registry):
@@ -57,13 +57,78 @@ def test_malformed_items_become_failures_keeping_their_text(resque, r):
     assert r.llen("resque:queue:q") == 1 and not r.exists("resque:delayed:100")
 
 
-def test_hooks_run_and_can_cancel_a_move(resque, r, registry):
+def test_an_item_that_is_not_utf8_becomes_one_failure_and_later_jobs_still_move(procs, r, redis_server, tmp_path):
+    """It used to be compared as U+FFFD text, never matched, and froze the scheduler."""
+    import base64
+
+    bad = b'{"class":"A","args":["\xff"],"queue":"q"}'
+    now = int(time.time())
+    due_bucket(r, now - 20, bad)
+    due_bucket(r, now - 10, '{"class":"A","args":[1],"queue":"q"}')
+    log_path = tmp_path / "scheduler.log"
+    procs.run(pyresque_cmd("scheduler", "-i", "5"), env_for(redis_server, LOGFILE=str(log_path)))
+    wait_until(lambda: r.llen("resque:queue:q") == 1 and not r.exists("resque:delayed_queue_schedule"), 15,
+               "the good job to be moved")
+    [failure] = [json.loads(x) for x in r.lrange("resque:failed", 0, -1)]
+    assert base64.b64decode(failure["raw_payload_base64"]) == bad
+    assert "not valid UTF-8" in failure["error"] and schema_errors("failure-record", failure) == []
+    assert r.keys("resque:delayed:1*") == [] and r.keys("resque:timestamps:*") == []
+    assert log_path.read_text().count("not valid UTF-8") == 1  # moved once, not retried
+
+
+def test_a_schedule_member_that_is_not_a_timestamp_is_logged_once_and_skipped(resque, r, caplog):
+    """Ruby's scheduler loops on it; pyresque used to die on it."""
+    r.zadd("resque:delayed_queue_schedule", {"soon": 50})
+    due_bucket(r, 100, '{"class":"A","args":[1],"queue":"q"}')
+    # Ruby reads "150.0" as 150: its bucket moves and that exact member goes, or the pass would spin.
+    r.rpush("resque:delayed:150", '{"class":"A","args":[2],"queue":"q"}')
+    r.zadd("resque:delayed_queue_schedule", {"150.0": 150})
+    s = Scheduler(resque)
+    assert s.tick() > 0 and s.tick() > 0  # nothing due is left to spin on
+    assert [json.loads(x)["args"] for x in r.lrange("resque:queue:q", 0, -1)] == [[1], [2]]
+    assert r.zrange("resque:delayed_queue_schedule", 0, -1) == [b"soon"]  # left for a person to look at
+    assert caplog.text.count("'soon'") == 1
+
+
+def test_a_bucket_that_keeps_changing_is_left_for_the_next_pass(resque, r, registry):
+    """The compare-and-move retries a bucket changed under it a bounded number of times, never spinning."""
+    rewrites = []
+
+    @pyresque.job("Churn", queue="c", registry=registry)
+    class Churn:
+        @staticmethod
+        def perform(*a): ...
+
+        @staticmethod
+        def before_schedule_rewrite(*a):
+            # Another client rewriting the head between the mover's read and its move, 10 times.
+            if len(rewrites) < 10:
+                rewrites.append(a)
+                r.lset("resque:delayed:100", 0, json.dumps({"class": "Churn", "args": [len(rewrites)], "queue": "c"}))
+
+    due_bucket(r, 100, '{"class":"Churn","args":[0],"queue":"c"}')
+    due_bucket(r, 200, '{"class":"A","args":[],"queue":"q"}')
+    s = Scheduler(resque)
+    assert 0 < s.tick() <= 1.0  # tried again soon, not at once
+    assert len(rewrites) == 10 and r.llen("resque:delayed:100") == 1 and r.llen("resque:queue:c") == 0
+    assert r.llen("resque:queue:q") == 1
+    s.tick()  # the next pass tries it again
+    assert r.lrange("resque:queue:c", 0, -1) == [b'{"class":"Churn","args":[10]}']
+
+
+def test_hooks_run_and_can_cancel_a_move_as_resque_scheduler(resque, r, registry):
+    """before_schedule=false stops every hook; before_enqueue=false keeps the job off its
+    queue, but after_schedule still runs, as Ruby's process_schedule_hooks does."""
     seen = []
 
     @pyresque.job("Hooked", queue="h", registry=registry)
     class Hooked:
         @staticmethod
         def perform(*a): ...
+
+        @staticmethod
+        def before_schedule_gate(*a):
+            return a != ("unscheduled",)
 
         @staticmethod
         def before_delayed_enqueue_note(*a):
@@ -74,13 +139,18 @@ def test_hooks_run_and_can_cancel_a_move(resque, r, registry):
             return a != ("no",)
 
         @staticmethod
+        def after_enqueue_note(*a):
+            seen.append(("after_enqueue", a))
+
+        @staticmethod
         def after_schedule_note(*a):
             seen.append(("after_schedule", a))
 
-    due_bucket(r, 100, '{"class":"Hooked","args":["yes"],"queue":"h"}', '{"class":"Hooked","args":["no"],"queue":"h"}')
+    due_bucket(r, 100, *(f'{{"class":"Hooked","args":["{a}"],"queue":"h"}}' for a in ("yes", "no", "unscheduled")))
     Scheduler(resque).tick()
     assert r.lrange("resque:queue:h", 0, -1) == [b'{"class":"Hooked","args":["yes"]}']
-    assert seen == [("before_delayed_enqueue", ("yes",)), ("before_delayed_enqueue", ("no",)), ("after_schedule", ("yes",))]
+    assert seen == [("before_delayed_enqueue", ("yes",)), ("before_delayed_enqueue", ("no",)),
+                    ("after_enqueue", ("yes",)), ("after_schedule", ("yes",)), ("after_schedule", ("no",))]
     assert not r.exists("resque:delayed:100")
 
 
@@ -133,17 +203,65 @@ def test_a_recurring_tick_is_enqueued_once_across_schedulers(resque, r, redis_se
     assert r.llen("resque:queue:t") == 2
 
 
-def test_missed_ticks_are_logged_or_caught_up(resque, r, caplog):
+def every_10s():
     entries, _ = parse_schedule({"tick": {"every": "10s", "class": "Tick", "queue": "t"}})
+    return entries
+
+
+def missed_lines(caplog):
+    return [rec.getMessage() for rec in caplog.records if " missed " in rec.getMessage()]
+
+
+def test_missed_ticks_are_logged_in_one_line_saying_how_many_and_when(resque, r, caplog):
     r.hset("resque:pyresque:schedule_tick", "tick", 1000)
-    s = Scheduler(resque, entries=entries)
-    s.tick(now_s=1100.0)
-    assert r.llen("resque:queue:t") == 0 and "missed its tick" in caplog.text
+    Scheduler(resque, entries=every_10s()).tick(now_s=1100.0)
+    # 1010 ... 1090 were missed; 1100 is on time and runs.
+    assert missed_lines(caplog) == [f"tick missed 9 tick(s) from {ruby_time(1010)} to {ruby_time(1090)} while no "
+                                    "scheduler was master (not run; set PYRESQUE_SCHEDULE_CATCH_UP=1 to run them)"]
+    assert r.lrange("resque:queue:t", 0, -1) == [b'{"class":"Tick","args":[]}']
+
+
+def test_catch_up_enqueues_each_missed_tick_once_up_to_a_cap(resque, r, caplog):
+    r.hset("resque:pyresque:schedule_tick", "tick", 1000)
+    catching = SchedulerSettings(catch_up=True)
+    Scheduler(resque, catching, entries=every_10s()).tick(now_s=1100.0)
+    assert r.llen("resque:queue:t") == 10 and r.hget("resque:pyresque:schedule_tick", "tick") == b"1100"
+    # A master taking over later enqueues none of them again.
     r.delete(LOCK)
-    catching = Scheduler(resque, SchedulerSettings(catch_up=True), entries=entries,
-                         lock=MasterLock(r, resque.layout, value="other:3"))
-    catching.tick(now_s=1100.0)
+    Scheduler(resque, catching, entries=every_10s(), lock=MasterLock(r, resque.layout, value="other:3")).tick(now_s=1100.5)
+    assert r.llen("resque:queue:t") == 10
+    # A second-by-second schedule down for 1000 s: 994 missed, the first 100 run, then the on-time one.
+    every_1s, _ = parse_schedule({"sec": {"every": "1s", "class": "Sec", "queue": "s"}})
+    r.delete(LOCK)
+    r.hset("resque:pyresque:schedule_tick", "sec", 0)
+    caplog.clear()
+    Scheduler(resque, catching, entries=every_1s).tick(now_s=1000.0)
+    assert r.llen("resque:queue:s") == 101
+    assert missed_lines(caplog) == [f"sec missed 994 tick(s) from {ruby_time(1)} to {ruby_time(994)} while no "
+                                    "scheduler was master: enqueuing 100 now; 894 after the first 100 are dropped"]
+
+
+def test_a_tick_ruby_enqueued_is_neither_missed_nor_repeated(resque, r, caplog):
+    """A Ruby master ran the schedule up to 1090 (its last_enqueued_at); pyresque's own
+    record is older. Taking over at 1100, pyresque runs 1100 only, catch-up or not."""
+    r.hset("resque:pyresque:schedule_tick", "tick", 1000)
+    r.hset("resque:delayed:last_enqueued_at", "tick", ruby_time(1090))
+    Scheduler(resque, SchedulerSettings(catch_up=True), entries=every_10s()).tick(now_s=1100.0)
+    assert r.llen("resque:queue:t") == 1 and r.hget("resque:pyresque:schedule_tick", "tick") == b"1100"
+    assert r.hget("resque:delayed:last_enqueued_at", "tick").decode() == ruby_time(1100)
+    assert missed_lines(caplog) == []
+
+
+def test_only_a_new_master_looks_for_missed_ticks_not_a_reload(resque, r, caplog):
+    s = Scheduler(resque, SchedulerSettings(catch_up=True), entries=every_10s())
+    s.started_s = 1000.0
+    s.tick(now_s=1005.0)
+    s.tick(now_s=1010.0)
     assert r.llen("resque:queue:t") == 1
+    # Still master at 1100 (a pass that took long); USR2 reloads the schedule.
+    s._reload_requested = True
+    s.tick(now_s=1100.0)
+    assert missed_lines(caplog) == [] and r.llen("resque:queue:t") == 2  # 1100 on time, nothing replayed
 
 
 def test_scheduler_process_moves_a_job_right_at_its_second_and_stops_on_term(procs, r, redis_server):
@@ -197,12 +315,61 @@ def test_scheduler_signals_and_json_logs_as_ruby(procs, r, redis_server, tmp_pat
     proc.send_signal(signal.SIGUSR1)
     wait_until(lambda: any("nightly cron: 0 3 * * *" in e["msg"] for e in logged()), 10, "USR1 to log the schedule")
     proc.send_signal(signal.SIGUSR2)
-    wait_until(lambda: any(e["msg"] == "Reloading Schedule" for e in logged()), 10, "USR2 to reload the schedule")
+
+    def reload_lines():
+        msgs = [e["msg"] for e in logged()]
+        after = msgs[msgs.index("Got USR2 signal"):] if "Got USR2 signal" in msgs else []
+        return [m for m in after if m in ("Got USR2 signal", "Reloading Schedule", "Loading Schedule", "Schedules Loaded")]
+
+    wait_until(lambda: "Schedules Loaded" in reload_lines(), 10, "USR2 to reload the schedule")
+    assert reload_lines() == ["Got USR2 signal", "Reloading Schedule", "Loading Schedule", "Schedules Loaded"]  # Ruby's
+    wait_until(lambda: title(proc.pid).endswith(": Master scheduler"), 10, "the title to show the role again")
     assert any("'broken'" in e["msg"] and e["level"] == "ERROR" for e in logged())  # logged, not fatal
     assert proc.poll() is None
     proc.send_signal(signal.SIGINT)
     assert proc.wait(10) == 0
     assert {"name", "progname", "level", "timestamp", "msg"} <= set(logged()[-1])
+
+
+def test_quiet_logs_nothing_below_fatal_as_resque_scheduler(procs, r, redis_server, tmp_path):
+    """resque-scheduler's QUIET sets its logger to FATAL: not even an error is written."""
+    schedule = tmp_path / "schedule.yml"
+    schedule.write_text("broken:\n  cron: 'nope'\n")
+    for how, extra in (("QUIET", {"QUIET": "true"}), ("-q", {})):
+        log_path = tmp_path / f"{how}.log"
+        args = ["--schedule", str(schedule), "--logfile", str(log_path)] + (["-q"] if how == "-q" else [])
+        proc = procs.run(pyresque_cmd("scheduler", *args), env_for(redis_server, **extra))
+        wait_until(lambda: "Master scheduler" in title(proc.pid), 20, "the scheduler to be master")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert log_path.read_text() == "", how  # without QUIET: "[ERROR] ... 'broken' ..."
+
+
+def test_titles_follow_resque_scheduler_steps_then_show_the_role_again(resque, r, monkeypatch):
+    from pyresque.scheduler import loop
+    from pyresque.scheduler.schedule import set_schedule
+
+    titles = []
+    monkeypatch.setattr(loop, "_setproctitle", lambda t: titles.append(t.partition(": ")[2]))
+    s = Scheduler(resque, SchedulerSettings(dynamic=True))
+    s.tick()
+    assert titles == ["Master scheduler", "Reloading Schedule", "Loading Schedule", "Schedules Loaded",
+                      "Master scheduler"]
+    for step in ("delayed", "usr2", "dynamic"):
+        titles.clear()
+        if step == "delayed":
+            due_bucket(r, 100, '{"class":"A","args":[],"queue":"q"}')
+        elif step == "usr2":
+            s._reload_requested = True
+        else:
+            set_schedule(r, resque.layout, "beat", {"every": "1h", "class": "Beat", "queue": "b"})
+        s.tick()
+        assert titles == {"delayed": ["Processing Delayed Items", "Master scheduler"],
+                          "usr2": ["Reloading Schedule", "Loading Schedule", "Schedules Loaded", "Master scheduler"],
+                          "dynamic": ["Updating schedule", "Schedules Loaded", "Master scheduler"]}[step]
+    titles.clear()
+    s.tick()
+    assert titles == []  # an idle pass leaves the title alone
 
 
 def test_a_raising_hook_fails_that_job_only(resque, r, registry):

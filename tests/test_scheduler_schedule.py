@@ -113,3 +113,35 @@ def test_entries_marked_persist_are_stored_as_ruby_stores_them(r, resque, tmp_pa
     }
     # Dynamic masters are told; a schedule that cannot run is not stored.
     assert r.smembers("resque:schedules_changed") == {b"nightly", b"Heartbeat", b"zero"}
+
+
+def test_the_next_run_shown_counts_from_the_latest_run_whoever_made_it(r, resque):
+    """pyresque's tick record and Ruby's last_enqueued_at: the later one counts."""
+    from pyresque.scheduler.schedule import ruby_time, schedule_state
+
+    static = {"tick": {"every": "10s", "class": "Tick", "queue": "t"}}
+    r.hset("resque:pyresque:schedule_tick", "tick", 1000)
+    r.hset("resque:delayed:last_enqueued_at", "tick", ruby_time(1093))  # rufus counts from its own start
+    [view] = schedule_state(resque, static, now_s=1095.0).schedules
+    assert view.next_run_s == 1103.0
+    r.hset("resque:pyresque:schedule_tick", "tick", 1100)
+    [view] = schedule_state(resque, static, now_s=1095.0).schedules
+    assert view.next_run_s == 1110.0
+
+
+def test_missed_ticks_of_cron_and_every_are_counted_and_the_first_kept():
+    from pyresque.scheduler.schedule import MISSED_COUNT_LIMIT, missed_ticks
+
+    (minutely, every_90s, secondly), _ = parse_schedule({
+        "m": {"cron": "* * * * * UTC", "class": "M"},
+        "e": {"every": "90s", "class": "E"},
+        "s": {"cron": "* * * * * * UTC", "class": "S"}})
+    t0 = 1_700_000_040.0  # a whole minute
+    missed = missed_ticks(minutely, t0, t0 + 630, t0, keep=3)
+    assert (missed.count, missed.exact, missed.first_s, missed.last_s) == (10, True, t0 + 60, t0 + 600)
+    assert missed.ticks == [t0 + 60, t0 + 120, t0 + 180]
+    missed = missed_ticks(every_90s, t0, t0 + 900, t0, keep=100)
+    assert (missed.count, missed.ticks[-1], missed.last_s) == (10, t0 + 900, t0 + 900)
+    assert missed_ticks(every_90s, t0, t0 + 89, t0, keep=100).count == 0
+    missed = missed_ticks(secondly, t0, t0 + 2 * MISSED_COUNT_LIMIT, t0, keep=100)
+    assert (missed.count, missed.exact, len(missed.ticks)) == (MISSED_COUNT_LIMIT, False, 100)

@@ -26,7 +26,7 @@ from typing import Any
 
 from pyresque.cli.common import EXIT_ERROR, UsageError, client_from, emit, parse_json_arg, wants_json
 from pyresque.cli.work import daemonize, remove_pidfile, write_pidfile
-from pyresque.config import SchedulerSettings, check_scheduler_settings
+from pyresque.config import QUIET_LEVEL, SchedulerSettings, check_scheduler_settings
 from pyresque.errors import InvalidSchedule, ResqueError, WorkerError
 
 
@@ -47,12 +47,13 @@ def add_commands(command: Any) -> None:
     p.add_argument("-l", "--logfile", default=s.logfile, help="log here instead of stderr (default: $LOGFILE)")
     p.add_argument("-F", "--logformat", choices=["text", "json", "logfmt"], default=s.logformat,
                    help="log line format (default: $LOGFORMAT or text)")
-    p.add_argument("-q", "--quiet", action="store_const", const=logging.ERROR, dest="log_level", default=s.log_level,
-                   help="log errors only ($QUIET)")
+    p.add_argument("-q", "--quiet", action="store_const", const=QUIET_LEVEL, dest="log_level", default=s.log_level,
+                   help="log fatal messages only, as resque-scheduler ($QUIET)")
     p.add_argument("-v", "--verbose", action="store_const", const=logging.DEBUG, dest="log_level",
                    help="debug logging ($VERBOSE)")
     p.add_argument("--catch-up", action="store_true", default=s.catch_up,
-                   help="a new master runs once a recurring job whose tick nobody ran ($PYRESQUE_SCHEDULE_CATCH_UP)")
+                   help="a new master enqueues each tick it finds missed (up to 100 per schedule) instead of "
+                        "logging them ($PYRESQUE_SCHEDULE_CATCH_UP)")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                    help="a module that registers jobs: their queues and hooks apply to moved jobs")
     p.add_argument("--pidfile", default=os.environ.get("PIDFILE") or None, metavar="PATH",

@@ -269,17 +269,12 @@ class Delayed:
         if self.resque.inline:
             return 0
         hooks = _hooks(spec)
-        # Ruby's enqueue_from_config: before_schedule may cancel; then
-        # before_delayed_enqueue (its result ignored), then before_enqueue.
-        allowed = (hook_runner.all_allow(hooks["before_schedule"], *args)
-                   and (hook_runner.run_all(hooks["before_delayed_enqueue"], *args) or True)
-                   and hook_runner.all_allow(hooks["before_enqueue"], *args))
+        outcome = hook_runner.before_scheduled_enqueue(hooks, *args)  # Ruby's enqueue_from_config
+        allowed = outcome is hook_runner.Scheduled.QUEUED
         payload = codec.encode_job(name, list(args)) if allowed else ""
         count = sum(self._take_item(item, push_to=target if allowed else "", payload=payload) for item in items)
-        if allowed:
-            for _ in range(count):
-                hook_runner.run_all(hooks["after_enqueue"], *args)
-                hook_runner.run_all(hooks["after_schedule"], *args)
+        for _ in range(count):
+            hook_runner.after_scheduled_enqueue(hooks, outcome, *args)
         return count
 
     def _take_item(self, item: str, *, buckets: list[str] | None = None, clean_up: bool = False,
@@ -449,14 +444,13 @@ class Delayed:
         """
         ts = epoch_of(when)
         queue, payload, spec_hooks, params = self._plan_now(raw)
-        allowed = _before_delayed_enqueue(spec_hooks, params)
+        outcome = hook_runner.before_scheduled_enqueue(spec_hooks, *params)
+        allowed = outcome is hook_runner.Scheduled.QUEUED
         if not self._take_one_item(ts, raw, queue if allowed else "", payload if allowed else ""):
             raise ItemChanged(f"that delayed job is no longer due at {ts} (it was run, removed or moved); "
                               "nothing was done")
-        if not allowed:
-            return None
-        _after_delayed_enqueue(spec_hooks, params)
-        return queue
+        hook_runner.after_scheduled_enqueue(spec_hooks, outcome, *params)
+        return queue if allowed else None
 
     def enqueue_bucket_now(self, when: Any) -> BucketRun:
         """Run every job due at ``when`` now, each as :meth:`enqueue_item_now` would.
@@ -466,7 +460,7 @@ class Delayed:
         stay in the bucket (``left``)."""
         ts = epoch_of(when)
         raws = self.redis.lrange(self.layout.delayed(ts), 0, -1)
-        plans: list[tuple[bytes, str, str, dict[str, list[Callable[..., Any]]], list[Any], bool]] = []
+        plans: list[tuple[bytes, str, str, dict[str, list[Callable[..., Any]]], list[Any], hook_runner.Scheduled]] = []
         left = 0
         for raw in raws:
             try:
@@ -474,21 +468,23 @@ class Delayed:
             except (MalformedPayload, NoQueueError):
                 left += 1
                 continue
-            plans.append((raw, queue, payload, spec_hooks, params, _before_delayed_enqueue(spec_hooks, params)))
+            plans.append((raw, queue, payload, spec_hooks, params,
+                          hook_runner.before_scheduled_enqueue(spec_hooks, *params)))
         if not plans:
             return BucketRun(0, 0, left)
         pipe = self.redis.pipeline(transaction=False)
-        for raw, queue, payload, _, _, allowed in plans:
-            self._take_one_item(ts, raw, queue if allowed else "", payload if allowed else "", client=pipe)
+        for raw, queue, payload, _, _, outcome in plans:
+            queued = outcome is hook_runner.Scheduled.QUEUED
+            self._take_one_item(ts, raw, queue if queued else "", payload if queued else "", client=pipe)
         moved = cancelled = 0
-        for (_, _, _, spec_hooks, params, allowed), taken in zip(plans, pipe.execute()):
+        for (_, _, _, spec_hooks, params, outcome), taken in zip(plans, pipe.execute()):
             if not int(taken):
                 continue
-            if allowed:
+            if outcome is hook_runner.Scheduled.QUEUED:
                 moved += 1
-                _after_delayed_enqueue(spec_hooks, params)
             else:
                 cancelled += 1
+            hook_runner.after_scheduled_enqueue(spec_hooks, outcome, *params)
         return BucketRun(moved, cancelled, left)
 
     def _plan_now(self, raw: bytes | str) -> tuple[str, str, dict[str, list[Callable[..., Any]]], list[Any]]:
@@ -546,19 +542,6 @@ _NO_HOOKS: dict[str, list[Callable[..., Any]]] = {kind: [] for kind in hook_runn
 
 def _hooks(spec: "JobSpec | None") -> dict[str, list[Callable[..., Any]]]:
     return spec.hooks if spec is not None else _NO_HOOKS
-
-
-def _before_delayed_enqueue(hooks: dict[str, list[Callable[..., Any]]], params: list[Any]) -> bool:
-    # Ruby's enqueue_from_config: before_schedule may cancel; then
-    # before_delayed_enqueue (its result ignored), then before_enqueue.
-    return (hook_runner.all_allow(hooks["before_schedule"], *params)
-            and (hook_runner.run_all(hooks["before_delayed_enqueue"], *params) or True)
-            and hook_runner.all_allow(hooks["before_enqueue"], *params))
-
-
-def _after_delayed_enqueue(hooks: dict[str, list[Callable[..., Any]]], params: list[Any]) -> None:
-    hook_runner.run_all(hooks["after_enqueue"], *params)
-    hook_runner.run_all(hooks["after_schedule"], *params)
 
 
 def _decoded_or_text(raw: Any) -> Any:

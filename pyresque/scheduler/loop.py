@@ -32,6 +32,13 @@ from pyresque.wakeup import QueueWatcher, SignalPipe
 
 log = logging.getLogger("pyresque.scheduler")
 
+# A new master with catch-up on enqueues at most this many missed ticks of
+# one schedule; the rest are counted in the log.
+CATCH_UP_LIMIT = 100
+
+# How soon a bucket that kept changing under a pass is tried again.
+DEFERRED_RETRY_S = 1.0
+
 # The resque-scheduler release whose process title we follow.
 RESQUE_SCHEDULER_VERSION = "5.0.1"
 
@@ -39,11 +46,6 @@ try:
     from setproctitle import setproctitle as _setproctitle
 except ImportError:  # pragma: no cover - a declared dependency
     _setproctitle = None
-
-
-def ruby_time_now() -> str:
-    """Ruby's ``Time.now.to_s``: ``2026-01-15 16:28:07 -0500`` (for ``last_enqueued_at``)."""
-    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime())
 
 
 class Scheduler:
@@ -99,24 +101,24 @@ class Scheduler:
 
     def tick(self, now_s: float | None = None) -> float:
         """One pass; returns how long to sleep before the next."""
-        self._handle_requests()
         try:
+            self._handle_requests(now_s)
             master = self.lock.acquire_or_renew()
             if master != self.master:
                 self.master = master
-                self.procline("Master scheduler" if master else "Child scheduler")
+                self.procline(self._role())
                 if master:
-                    self.load_schedule()
+                    self.reload_schedule()
                     self._plan_ticks(time.time() if now_s is None else now_s, becoming_master=True)
             if master:
                 if self.settings.dynamic:
-                    self.update_schedule()
-                self.mover.move_due(now_s)
+                    self.update_schedule(now_s)
+                self._move_due(now_s)
                 self.fire_recurring(time.time() if now_s is None else now_s)
         except LostLock as exc:
             log.warning("no longer master: %s", exc)
             self.master = False
-            self.procline("Child scheduler")
+            self.procline(self._role())
         except (redis_py.ConnectionError, redis_py.TimeoutError) as exc:
             # Ruby's INTERMITTENT_ERRORS: log, give the lock up, go on.
             log.error("Redis: %s", exc)
@@ -128,6 +130,20 @@ class Scheduler:
             log.error("Redis: %s", exc)
             return min(self.settings.interval_s, 1.0)
         return self._sleep_s(time.time() if now_s is None else now_s)
+
+    def _move_due(self, now_s: float | None) -> None:
+        titled = False
+
+        def title() -> None:
+            nonlocal titled
+            titled = True
+            self.procline("Processing Delayed Items")  # only when something is due, as Ruby
+
+        try:
+            self.mover.move_due(now_s, on_start=title)
+        finally:
+            if titled:
+                self._restore_title()
 
     def stop(self) -> None:
         self._stopping = True
@@ -142,7 +158,7 @@ class Scheduler:
             if remaining <= 0 or not watcher.wait(remaining) or not self.master:
                 return  # due, a signal, or (for a child) the lock may have changed
             try:
-                nxt = self.resque.delayed.next_timestamp()
+                nxt = self.mover.next_timestamp()
             except redis_py.RedisError:
                 return
             if nxt is not None and nxt <= time.time():
@@ -153,14 +169,26 @@ class Scheduler:
     def _sleep_s(self, now_s: float) -> float:
         wait = self.settings.interval_s
         if self.master:
-            nxt = self.resque.delayed.next_timestamp()
+            nxt = self.mover.next_timestamp()
             if nxt is not None:
                 wait = min(wait, nxt - now_s)
             if self._next:
                 wait = min(wait, min(self._next.values()) - now_s)
+            if self.mover.deferred:
+                wait = min(wait, DEFERRED_RETRY_S)  # a bucket left by this pass is tried again soon
         return max(0.0, wait)
 
     # Recurring jobs -----------------------------------------------------------
+    def reload_schedule(self) -> None:
+        """Ruby's ``reload_schedule!``, titles included: the schedule from scratch,
+        every next tick forgotten (the caller plans them again)."""
+        self.procline("Reloading Schedule")
+        self.procline("Loading Schedule")
+        self.load_schedule()
+        self._next.clear()
+        self.procline("Schedules Loaded")
+        self._restore_title()
+
     def load_schedule(self) -> None:
         """(Re)build the entries: static ones, then persistent ones if dynamic."""
         entries = {e.name: e for e in self.static if e.runs_in(self.settings.env)}
@@ -180,7 +208,7 @@ class Scheduler:
         if not entries:
             log.info("Schedule empty! Set Resque.schedule")
 
-    def update_schedule(self) -> None:
+    def update_schedule(self, now_s: float | None = None) -> None:
         """Pick up dynamic schedules changed in Redis (Ruby's ``update_schedule``)."""
         changed = set()
         while True:
@@ -190,31 +218,53 @@ class Scheduler:
             changed.add(name.decode() if isinstance(name, bytes) else name)
         if not changed:
             return
-        log.info("Updating schedule: %s", ", ".join(sorted(changed)))
+        self.procline("Updating schedule")
+        log.info("changed: %s", ", ".join(sorted(changed)))
         self.load_schedule()
         for name in changed:
             self._next.pop(name, None)
-        self._plan_ticks(time.time(), becoming_master=False)
+        self._plan_ticks(time.time() if now_s is None else now_s, becoming_master=False)
+        self.procline("Schedules Loaded")
+        self._restore_title()
 
     def _plan_ticks(self, now_s: float, becoming_master: bool) -> None:
-        """Work out each entry's next tick; a new master looks at what it missed."""
-        stored = {k.decode(): float(v) for k, v in self.redis.hgetall(self.layout.schedule_ticks).items()}
+        """Work out each entry's next tick from the last one anybody, Ruby
+        included, enqueued. Only a new master looks back at the ticks that
+        fell due while no scheduler was master: after a reload or a schedule
+        change the master was there all along, and a changed schedule's
+        old record says nothing about its new times."""
+        last_ticks = sched.last_ticks(self.redis.hgetall(self.layout.schedule_ticks),
+                                      self.redis.hgetall(self.layout.last_enqueued_at))
+        # A tick this recent is not missed: the pass that follows runs it.
+        recent = now_s - max(self.settings.interval_s, 1.0) - 1
         for name, entry in self.entries.items():
             if name in self._next:
                 continue
-            last = stored.get(name)
-            nxt = entry.next_after(last if last is not None else now_s, self.started_s, last)
-            if last is not None and nxt <= now_s - max(self.settings.interval_s, 1.0) - 1:
-                missed = nxt
-                if self.settings.catch_up:
-                    log.warning("%s missed its tick at %s while no scheduler was master: running it now",
-                                name, time.ctime(missed))
-                    self._fire_entry(entry, int(missed))
-                else:
-                    log.warning("%s missed its tick at %s while no scheduler was master (not replayed; "
-                                "set PYRESQUE_SCHEDULE_CATCH_UP=1 to run it)", name, time.ctime(missed))
-                nxt = entry.next_after(now_s, self.started_s, last)
-            self._next[name] = nxt
+            last = last_ticks.get(name)
+            if last is None:
+                self._next[name] = entry.next_after(now_s, self.started_s, None)
+                continue
+            if becoming_master:
+                self._catch_up(entry, last, recent)
+            self._next[name] = entry.next_after(max(last, recent), self.started_s, last)
+
+    def _catch_up(self, entry: sched.Entry, last_s: float, until_s: float) -> None:
+        """Log the ticks of ``entry`` missed after ``last_s``, or enqueue each
+        once (the first :data:`CATCH_UP_LIMIT`), as ``catch_up`` says."""
+        missed = sched.missed_ticks(entry, last_s, until_s, self.started_s, CATCH_UP_LIMIT)
+        if not missed.count or missed.first_s is None or missed.last_s is None:
+            return
+        about = "" if missed.exact else "at least "  # a cron line counted up to its limit
+        what = (f"{entry.name} missed {about}{missed.count} tick(s) from {sched.ruby_time(missed.first_s)} "
+                f"to {sched.ruby_time(missed.last_s)} while no scheduler was master")
+        if not self.settings.catch_up:
+            log.warning("%s (not run; set PYRESQUE_SCHEDULE_CATCH_UP=1 to run them)", what)
+            return
+        dropped = missed.count - len(missed.ticks)
+        beyond = f"; {about}{dropped} after the first {CATCH_UP_LIMIT} are dropped" if dropped else ""
+        log.warning("%s: enqueuing %d now%s", what, len(missed.ticks), beyond)
+        for tick in missed.ticks:
+            self._fire_entry(entry, int(tick))
 
     def fire_recurring(self, now_s: float) -> None:
         """Enqueue every entry whose tick has come, once per tick."""
@@ -235,7 +285,10 @@ class Scheduler:
         result = int(self._fire(
             keys=[self.layout.schedule_ticks, self.lock.key, self.layout.queues, self.layout.queue(queue),
                   self.layout.last_enqueued_at],
-            args=[entry.name, tick, self.lock.value, queue, payload, ruby_time_now()]))
+            # The tick's own time, as Ruby's enqueue writes it (within the same
+            # second): so this record and ours name the same run, and only a
+            # later run by Ruby makes last_enqueued_at the later of the two.
+            args=[entry.name, tick, self.lock.value, queue, payload, sched.ruby_time(tick)]))
         if result == -2:
             raise LostLock(f"the master lock {self.lock.key} is no longer {self.lock.value}")
         if result == 1:
@@ -256,24 +309,38 @@ class Scheduler:
                     signal.SIGUSR1: request("_print_requested"), signal.SIGUSR2: request("_reload_requested")}
         return {s: signal.signal(s, h) for s, h in handlers.items()}
 
-    def _handle_requests(self) -> None:
+    def _handle_requests(self, now_s: float | None = None) -> None:
         if self._print_requested:
             self._print_requested = False
+            log.info("Got USR1 signal")
             log.info("Scheduling Info\tNext Run")
             for name, entry in sorted(self.entries.items()):
                 nxt = self._next.get(name)
                 log.info("%s %s\t%s", name, entry.describe(), time.ctime(nxt) if nxt else "-")
         if self._reload_requested:
             self._reload_requested = False
-            self.procline("Reloading Schedule")
-            self.load_schedule()
-            self._next.clear()
+            log.info("Got USR2 signal")
+            self.reload_schedule()
             if self.master:
-                self._plan_ticks(time.time(), becoming_master=False)
+                self._plan_ticks(time.time() if now_s is None else now_s, becoming_master=False)
 
     def procline(self, text: str) -> None:
-        """Set the process title as Ruby's: ``resque-scheduler-5.0.1[app][env]: text``."""
+        """Log ``text`` and make it the process title, as Ruby's ``procline``:
+        ``resque-scheduler-5.0.1[app][env]: text``."""
         log.info(text)
+        self._set_title(text)
+
+    def _restore_title(self) -> None:
+        """Back to the role once a step is done. Ruby leaves the last step's
+        title up ("Schedules Loaded", "Processing Delayed Items"), so ``ps``
+        stops telling master from child; pyresque shows the role again."""
+        if self.master is not None:
+            self._set_title(self._role())
+
+    def _role(self) -> str:
+        return "Master scheduler" if self.master else "Child scheduler"
+
+    def _set_title(self, text: str) -> None:
         app = f"[{self.settings.app_name}]" if self.settings.app_name else ""
         env = f"[{self.settings.env}]" if self.settings.env else ""
         if _setproctitle is not None:

@@ -433,6 +433,67 @@ def parse_ruby_time(text: str | None) -> float | None:
         return None
 
 
+def ruby_time(epoch_s: float) -> str:
+    """Ruby's ``Time#to_s`` of ``epoch_s`` in the local zone: ``2026-01-15 16:28:07 -0500``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(epoch_s))
+
+
+def last_ticks(ticks: Mapping[Any, Any], last_enqueued_at: Mapping[Any, Any]) -> dict[str, float]:
+    """Each schedule's last enqueued tick, epoch seconds: the later of pyresque's
+    ``schedule_tick`` record and ``last_enqueued_at``, which Ruby's scheduler
+    writes when it enqueues (so in a mixed fleet the latest run counts,
+    whoever made it). Values that are neither are ignored."""
+    found: dict[str, float] = {}
+    for name, value in last_enqueued_at.items():
+        when = parse_ruby_time(_text(value))
+        if when is not None:
+            found[_text(name)] = when
+    for name, value in ticks.items():
+        try:
+            tick = float(value)
+        except ValueError:
+            continue
+        if math.isfinite(tick):
+            found[_text(name)] = max(tick, found.get(_text(name), tick))
+    return found
+
+
+@dataclass(frozen=True)
+class Missed:
+    """The ticks of one entry that came and went while no scheduler was master."""
+
+    ticks: list[float]  # the first ``keep`` of them, oldest first
+    count: int  # how many there were (at least, when not ``exact``)
+    exact: bool
+    first_s: float | None
+    last_s: float | None  # the last one counted
+
+
+# Counting a cron line's missed ticks one by one stops here (~50 us each).
+MISSED_COUNT_LIMIT = 10_000
+
+
+def missed_ticks(entry: Entry, last_tick_s: float, until_s: float, started_s: float, keep: int) -> Missed:
+    """The ticks of ``entry`` after ``last_tick_s`` and at or before ``until_s``."""
+    first = entry.next_after(last_tick_s, started_s, last_tick_s)
+    if first > until_s:
+        return Missed([], 0, True, None, None)
+    if isinstance(entry.when, Every):
+        period = entry.when.period_s
+        count = int((until_s - first) // period) + 1
+        return Missed([first + i * period for i in range(min(keep, count))], count, True,
+                      first, first + (count - 1) * period)
+    ticks, count, tick = [first][:keep], 1, first
+    while count < MISSED_COUNT_LIMIT:
+        nxt = entry.next_after(tick, started_s, tick)
+        if nxt > until_s:
+            return Missed(ticks, count, True, first, tick)
+        count, tick = count + 1, nxt
+        if len(ticks) < keep:
+            ticks.append(tick)
+    return Missed(ticks, count, False, first, tick)
+
+
 def next_run(entry: Entry, now_s: float, last_run_s: float | None) -> float | None:
     """When ``entry`` next fires after ``now_s``, as far as Redis can tell, or None (unknown).
 
@@ -512,12 +573,7 @@ def schedule_state(resque: "Resque", static: Mapping[str, Any] | None = None, *,
     pipe.ttl(keys.master_lock(lock_prefix))
     stored, last_raw, ticks_raw, master, ttl = pipe.execute()
     text = {_text(k): _text(v) for k, v in last_raw.items()}
-    ticks: dict[str, float] = {}
-    for k, v in ticks_raw.items():
-        try:
-            ticks[_text(k)] = float(v)
-        except ValueError:
-            pass
+    last_runs = last_ticks(ticks_raw, last_raw)
     now = time.time() if now_s is None else now_s
     configs = [(name, "file", config) for name, config in (static or {}).items()]
     dynamic = _decode_persistent(stored)
@@ -532,9 +588,8 @@ def schedule_state(resque: "Resque", static: Mapping[str, Any] | None = None, *,
         queue, job_class, nxt = None, None, None
         if entry is not None:
             queue, job_class = resolve_job(entry, resque.registry)
-            last_s = ticks.get(name, parse_ruby_time(text.get(name)))
             try:
-                nxt = next_run(entry, now, last_s)
+                nxt = next_run(entry, now, last_runs.get(name))
             except InvalidSchedule as exc:
                 fatal = str(exc)
         elif isinstance(config, dict) and isinstance(config.get("class", name), str):

@@ -12,7 +12,7 @@
 -- ARGV[3]  the lock value this scheduler holds
 -- ARGV[4]  the queue name
 -- ARGV[5]  the job payload
--- ARGV[6]  now as Ruby's Time#to_s, for last_enqueued_at
+-- ARGV[6]  the tick as Ruby's Time#to_s, for last_enqueued_at
 --
 -- Returns 1 when enqueued, 0 when the tick was already enqueued, -2 when the
 -- lock is not ours.

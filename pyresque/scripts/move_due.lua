@@ -6,10 +6,10 @@
 -- KEYS[2]   delayed_queue_schedule
 -- KEYS[3]   the master lock key (only read)
 -- then, per item i (0-based, n items), two keys:
--- KEYS[4+2i]  timestamps:<item>   (the item's exact text follows the prefix)
+-- KEYS[4+2i]  timestamps:<item>   (the item's exact bytes follow the prefix)
 -- KEYS[5+2i]  the list it goes to: queue:<q>, or a failure list
 -- then m keys: KEYS[4+2n+j]  a set to add a member to (queues, failed_queues)
--- ARGV[1]   <ts> (the schedule member)
+-- ARGV[1]   the bucket's member of delayed_queue_schedule, exactly as stored
 -- ARGV[2]   the lock value this scheduler holds, "" to skip the lock check
 -- ARGV[3]   the bare bucket name "delayed:<ts>"
 -- ARGV[4]   n
