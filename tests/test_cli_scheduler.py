@@ -141,16 +141,34 @@ def test_dynamic_schedule_and_verbose_are_on_when_set_unless_they_say_off(value,
 def test_dynamic_schedule_false_is_off_and_says_ruby_reads_it_as_on(procs, r, redis_server, resque, tmp_path):
     from pyresque.scheduler.schedule import set_schedule
 
-    set_schedule(r, resque.layout, "beat", {"every": "1s", "class": "Beat", "queue": "beat", "persist": True})
     log = tmp_path / "scheduler.log"
     off = procs.run(pyresque_cmd("scheduler", "-i", "0.2", "-l", str(log)), env_for(redis_server, DYNAMIC_SCHEDULE="false"))
     read = lambda: log.read_text() if log.exists() else ""  # noqa: E731
-    # "Schedule empty!": the schedule in Redis was not loaded, so dynamic is off.
     text = wait_until(lambda: "Schedule empty!" in read() and read(), 20, "the scheduler to load its schedule")
     assert "DYNAMIC_SCHEDULE='false' is read as off; rake resque:scheduler reads any value" in text
+    # Off: a schedule set while it runs is not picked up. A delayed job set
+    # after it shows a pass went by (a dynamic master reads the changes first).
+    set_schedule(r, resque.layout, "beat", {"every": "1s", "class": "Beat", "queue": "beat", "persist": True})
+    resque.enqueue_in_with_queue("later", 1, "Later")
+    wait_until(lambda: r.llen("resque:queue:later"), 20, "the scheduler to move the delayed job")
+    assert r.smembers("resque:schedules_changed") == {b"beat"} and r.llen("resque:queue:beat") == 0
     stop(off, signal.SIGTERM)
-    procs.run(pyresque_cmd("scheduler", "-i", "0.2"), env_for(redis_server, DYNAMIC_SCHEDULE="yes"))
-    wait_until(lambda: r.llen("resque:queue:beat"), 20, "DYNAMIC_SCHEDULE=yes to run the dynamic schedule")
+    yes = procs.run(pyresque_cmd("scheduler", "-i", "0.2"), env_for(redis_server, DYNAMIC_SCHEDULE="yes"))
+    wait_until(lambda: r.llen("resque:queue:beat"), 20, "the schedule in Redis to run")
+    # On: one changed while it runs is picked up.
+    set_schedule(r, resque.layout, "beat2", {"every": "1s", "class": "Beat", "queue": "beat2", "persist": True})
+    wait_until(lambda: r.llen("resque:queue:beat2"), 20, "DYNAMIC_SCHEDULE=yes to pick up a new schedule")
+    stop(yes, signal.SIGTERM)
+
+
+def test_a_schedule_kept_in_redis_runs_without_dynamic_schedule_as_in_ruby(procs, r, redis_server, resque):
+    # Ruby's Resque.schedule merges persistent_schedules in at every start;
+    # DYNAMIC_SCHEDULE only decides whether later changes are picked up.
+    from pyresque.scheduler.schedule import set_schedule
+
+    set_schedule(r, resque.layout, "beat", {"every": "1s", "class": "Beat", "queue": "beat", "persist": True})
+    procs.run(pyresque_cmd("scheduler", "-i", "0.2"), env_for(redis_server))
+    wait_until(lambda: r.llen("resque:queue:beat"), 20, "the schedule kept in Redis to run")
 
 
 def test_the_scheduler_persists_the_file_entries_marked_persist(procs, r, redis_server, tmp_path):

@@ -51,8 +51,10 @@ except ImportError:  # pragma: no cover - a declared dependency
 class Scheduler:
     """Moves due delayed jobs and fires recurring ones while it is master.
 
-    ``entries`` is the static schedule (from YAML); with ``settings.dynamic``
-    the ``persistent_schedules`` in Redis are merged in and kept current.
+    ``entries`` is the static schedule (from YAML). The ``persistent_schedules``
+    in Redis are merged in whenever the schedule is loaded, as Ruby's
+    ``Resque.schedule`` merges them; ``settings.dynamic`` also picks up their
+    changes while it runs (Ruby's ``update_schedule``).
     """
 
     def __init__(self, resque: Any, settings: SchedulerSettings | None = None,
@@ -190,19 +192,18 @@ class Scheduler:
         self._restore_title()
 
     def load_schedule(self) -> None:
-        """(Re)build the entries: static ones, then persistent ones if dynamic."""
+        """(Re)build the entries: static ones, then the persistent ones in Redis."""
         entries = {e.name: e for e in self.static if e.runs_in(self.settings.env)}
         for e in self.static:
             if not e.runs_in(self.settings.env):
                 log.info("Skipping schedule of %s because configured env %r does not match current env %r",
                          e.name, ",".join(e.envs), self.settings.env)
-        if self.settings.dynamic:
-            found, problems = sched.parse_schedule(sched.persistent_schedules(self.redis, self.layout))
-            for p in problems:
-                log.error("%s - skipping" if p.fatal else "%s", p)
-            entries.update({e.name: e for e in found if e.runs_in(self.settings.env)})
-            if self.master:
-                self.redis.delete(self.layout.schedules_changed)
+        found, problems = sched.parse_schedule(sched.persistent_schedules(self.redis, self.layout))
+        for p in problems:
+            log.error("%s - skipping" if p.fatal else "%s", p)
+        entries.update({e.name: e for e in found if e.runs_in(self.settings.env)})
+        if self.settings.dynamic and self.master:
+            self.redis.delete(self.layout.schedules_changed)  # all of them are loaded now
         self.entries = entries
         self._next = {k: v for k, v in self._next.items() if k in entries}
         if not entries:
