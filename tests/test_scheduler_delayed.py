@@ -286,3 +286,9 @@ def test_enqueue_delayed_runs_after_schedule_even_when_before_enqueue_says_no(re
     assert seen == [("after_enqueue", ("yes",)), ("after_schedule", ("yes",)), ("after_schedule", ("no",))]
     assert r.lrange("resque:queue:g", 0, -1) == [b'{"class":"Gated","args":["yes"]}']
     assert resque.count_all_scheduled_jobs() == 0
+
+
+def test_next_timestamp_reads_the_score_even_of_a_member_that_is_not_a_number(resque, r):
+    assert resque.delayed.next_timestamp() is None
+    r.zadd("resque:delayed_queue_schedule", {"soon": 1_800_000_000, "1900000000": 1_900_000_000})
+    assert resque.delayed.next_timestamp() == 1_800_000_000

@@ -330,8 +330,10 @@ class Delayed:
 
     def next_timestamp(self) -> int | None:
         """The earliest timestamp with delayed jobs, due or not."""
-        first = self.redis.zrange(self.layout.delayed_schedule, 0, 0)
-        return int(float(as_text(first[0]))) if first else None
+        # The score, not the member: a member that is not a number (which
+        # check reports) must not break the question.
+        first = self.redis.zrange(self.layout.delayed_schedule, 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
 
     # Selections --------------------------------------------------------------
     def find_delayed_selection(self, predicate: Callable[[list[Any]], bool], job: Any = None) -> list[str]:
