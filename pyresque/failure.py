@@ -35,7 +35,7 @@ import redis as redis_py
 from pyresque import payload as codec
 from pyresque import times
 from pyresque.errors import FailureNotFound, InvalidArgument, MalformedPayload, ResqueError
-from pyresque.connection import as_name, as_text
+from pyresque.connection import as_name, as_text, shown
 from pyresque.keys import Keys
 from pyresque.payload import Job
 
@@ -209,6 +209,10 @@ def encode_record(data: dict[str, Any]) -> str:
     nesting limit when it has none yet. Other text that is not valid Unicode
     is shown escaped. Never raises: a failure must always be recordable.
     """
+    if isinstance(data.get("queue"), str):
+        # The record keeps the queue's exact name (its bytes pick the list it goes to);
+        # JSON cannot carry one that is not UTF-8, so it shows U+FFFD, as resque-web does.
+        data = {**data, "queue": shown(data["queue"])}
     try:
         return codec.encode(data, "failure")
     except (InvalidArgument, RecursionError):

@@ -52,7 +52,7 @@ def configure(level: int, fmt: str = "text", logfile: str | None = None) -> logg
     """Send pyresque's records (and the root logger's) to stderr or ``logfile``."""
     if fmt not in FORMATS:
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    handler: logging.Handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler(sys.stderr)
+    handler: logging.Handler = logging.FileHandler(logfile, errors="backslashreplace") if logfile else logging.StreamHandler(sys.stderr)
     formatter: logging.Formatter = JsonFormatter() if fmt == "json" else logging.Formatter(_TEXT)
     handler.setFormatter(formatter)
     root = logging.getLogger()

@@ -23,7 +23,7 @@ from pyresque import failure as failure_mod
 from pyresque import payload as codec
 from pyresque import times
 from pyresque import workers as worker_records
-from pyresque.connection import as_text, name_bytes
+from pyresque.connection import as_text, name_bytes, shown
 from pyresque.errors import WorkerError
 from pyresque.keys import Keys
 from pyresque.wire import HotScript, packed
@@ -170,7 +170,7 @@ class Reserver:
             if len(self._queue_args_cache) > 64:  # a dynamic worker's list changes; keep it bounded
                 self._queue_args_cache.clear()
             cached = (packed(*(_bytes(self.keys.queue(q)) for q in queues)),
-                      packed(*(_bytes(codec.encode(q)) for q in queues)))
+                      packed(*(_bytes(codec.encode(shown(q))) for q in queues)))  # resque-web shows the name
             self._queue_args_cache[queues] = cached
         return cached
 

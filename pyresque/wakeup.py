@@ -26,7 +26,7 @@ from typing import Any
 
 import redis as redis_py
 
-from pyresque.connection import as_text, raw_connection
+from pyresque.connection import as_name, as_text, raw_connection
 from pyresque.keys import Keys
 
 log = logging.getLogger(__name__)
@@ -262,7 +262,7 @@ class KnownEmpty:
             self._empty.clear()
         elif self._empty:
             for key in written:
-                name = self._keys.queue_name(as_text(key))
+                name = self._keys.queue_name(as_name(key))  # the exact bytes, as the worker names it
                 if name is not None:
                     self._empty.discard(name)
         if not self._empty:

@@ -39,7 +39,7 @@ from pyresque.client import Resque
 from pyresque.describe import job_name
 from pyresque.unknown_jobs import POLICIES as UNKNOWN_JOB_POLICIES
 from pyresque.unknown_jobs import Requeuer
-from pyresque.connection import as_text
+from pyresque.connection import as_name, as_text, shown
 from pyresque.config import check_settings
 from pyresque.errors import MalformedPayload, TermException, WorkerError
 from pyresque.heartbeat import INTERVAL_S as HEARTBEAT_INTERVAL_S
@@ -66,13 +66,14 @@ RESQUE_VERSION = "3.0.0"
 def set_procline(prefix: str, text: str, versioned: bool = True) -> None:
     """Set the process title as Ruby's ``procline`` does (``resque-3.0.0: <text>``).
 
-    The text may carry a class name from a payload: a NUL in it would make
-    the title call raise (and kill the worker or its child), so NULs are
-    shown as ``\\0``.
+    The text may carry a class name from a payload or a queue name that is
+    not UTF-8: a NUL or a surrogate escape in it would make the title call
+    raise (and kill the worker or its child), so NULs are shown as ``\\0``
+    and bytes that are not UTF-8 as U+FFFD.
     """
     if _setproctitle is not None:
         title = f"{prefix}resque-{RESQUE_VERSION}: {text}" if versioned else prefix + text
-        _setproctitle(title.replace("\0", "\\0"))
+        _setproctitle(shown(title).replace("\0", "\\0"))
 
 
 # How long teardown may spend on Redis (recording the last job,
@@ -345,7 +346,7 @@ class Worker:
             return self.queue_list.patterns
         now = time.monotonic()
         if fresh or now - self._queues_read_at > self.QUEUES_REFRESH_S:
-            names = (as_text(q) for q in self.redis.smembers(self.keys.queues))
+            names = (as_name(q, self.redis) for q in self.redis.smembers(self.keys.queues))  # exact bytes
             self._queues_cache = self.queue_list.resolve(names)
             self._queues_read_at = now
         return self._queues_cache

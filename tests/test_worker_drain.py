@@ -487,3 +487,18 @@ def test_many_queues_are_worked_in_priority_order(r, resque, registry, count):
     ran = [x.decode() for x in r.lrange("t:ran", 0, -1)]
     assert ran == [n for n in sorted(holding) for _ in range(2)]
     assert stat(r, "processed") == 6 and failures(r) == []
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["in-process", "fork"])
+def test_a_star_worker_records_a_failure_on_a_queue_whose_name_is_not_utf8(r, resque, registry, fork):
+    @registry.register
+    def Boom():
+        raise RuntimeError("boom")
+
+    r.sadd("resque:queues", b"bad\xff")
+    r.rpush(b"resque:queue:bad\xff", b'{"class":"Boom","args":[]}')
+    Worker(resque, ["*"], interval_s=0, registry=registry, fork_per_job=fork).work()
+    [record] = failures(r)
+    # JSON cannot carry the name's bytes: resque-web and Ruby read U+FFFD, as they show it.
+    assert (record["exception"], record["queue"]) == ("RuntimeError", "bad\ufffd")
+    assert r.llen(b"resque:queue:bad\xff") == 0 and stat(r, "processed") == 1 and stat(r, "failed") == 1

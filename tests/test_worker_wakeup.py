@@ -209,3 +209,19 @@ def test_the_written_keys_a_watcher_remembers_are_bounded(r, redis_server):
                "the watcher to give up remembering keys")
     assert watcher.changes()[0] is True
     watcher.close()
+
+
+@pytest.mark.parametrize("mode", [[], ["--no-fork"]], ids=["fork", "no-fork"])
+def test_a_star_worker_works_a_queue_whose_name_is_not_utf8(r, procs, redis_server, mode):
+    # The name's bytes reach the queue's key unchanged, the title and logs
+    # show U+FFFD, and a write to it after it was seen empty still wakes the worker.
+    r.sadd("resque:queues", b"bad\xff", "good")
+    r.rpush(b"resque:queue:bad\xff", '{"class":"Quick","args":["in bad"]}')
+    r.rpush("resque:queue:good", '{"class":"Quick","args":["in good"]}')
+    proc = procs.worker(redis_server, "-q", "*", *mode)
+    wait_until(lambda: sorted(done(r)) == ["in bad", "in good"], 10, "both queues' jobs")
+    wait_title(proc.pid, "resque-3\\.0\\.0: Waiting for bad\ufffd,good")
+    r.rpush(b"resque:queue:bad\xff", '{"class":"Quick","args":["later"]}')
+    wait_until(lambda: done(r)[-1:] == ["later"], 5, "a job on the bad-named queue seen empty")
+    proc.send_signal(signal.SIGQUIT)
+    assert proc.wait(15) == 0
