@@ -4,8 +4,10 @@ For each planted value, the check's worst finding on it must agree with
 what the Ruby reader does: resque-web (3.0.3 and 3.2.0) answers 500 exactly
 when the check says *error*, a starting Ruby worker (whose pruning
 parses heartbeats) fails to start, working nothing, exactly when the check
-says *error*, and a Ruby worker loses, dies on, fails or misreads a queued
-item exactly when the check says *error*.
+says *error*, a Ruby worker loses, dies on, fails or misreads a queued
+item exactly when the check says *error*, resque-web fails on wrongly typed
+keys and broken worker records, and a Ruby worker's INCRBY fails on exactly
+the stats the check calls errors.
 """
 
 from __future__ import annotations
@@ -138,3 +140,45 @@ def test_queue_item_errors_are_exactly_what_a_ruby_worker_loses_or_misreads(
     outcome = ("crashed" if proc.returncode else "lost" if r.llen(K.queue("record")) and not r.llen(K.failed)
                else "ran as written" if ran_as_written else "failed or misread")
     assert (severity == ERROR) == (outcome != "ran as written"), f"{name}: {severity}, Ruby {outcome}; {results} {err[-500:]}"
+
+
+KEYSPACE_CASES = [
+    # (name, plant, the resque-web page that reads it)
+    ("a queue that is a Redis string", lambda r: (r.sadd(K.queues, "high"), r.set(K.queue("high"), "x")), "/overview"),
+    ("the queues set as a list", lambda r: r.rpush(K.queues, "high"), "/overview"),
+    ("a worker record without its payload", lambda r: (r.sadd(K.workers, "web-1:12:high"),
+                                                       r.set(K.worker("web-1:12:high"), '{"queue":"high","run_at":"2026-11-23T03:22:31Z"}')),
+     "/working"),
+    ("a worker record that is not JSON", lambda r: (r.sadd(K.workers, "web-1:12:high"), r.set(K.worker("web-1:12:high"), "busy")),
+     "/working"),
+    ("a worker with a non-numeric pid", lambda r: r.sadd(K.workers, "web-1:abc:high"), "/workers"),
+    ("a queue name with ':'", lambda r: r.sadd(K.queues, "a:b"), "/overview"),
+]
+
+
+@pytest.mark.parametrize("which", ["web", "web32"])
+@pytest.mark.parametrize("name,plant,path", KEYSPACE_CASES, ids=[c[0] for c in KEYSPACE_CASES])
+def test_keyspace_errors_are_what_resque_web_cannot_render(
+        request: pytest.FixtureRequest, r: redis_py.Redis, which: str, name: str, plant: Any, path: str) -> None:
+    web = request.getfixturevalue(which)
+    plant(r)
+    problems = check(r, K)
+    assert worst(problems) is not None, f"{name}: the check saw nothing"
+    expected = 500 if worst(problems) == ERROR else 200
+    assert status(web, path) == expected, f"{name} on {which}:\n{format_problems(problems)}"
+
+
+@pytest.mark.parametrize("which", ["ruby", "ruby32"])
+@pytest.mark.parametrize("value", ["many", "1.5", str(2**63), "41"])
+def test_stat_errors_are_what_a_ruby_worker_cannot_count(
+        request: pytest.FixtureRequest, r: redis_py.Redis, which: str, value: str) -> None:
+    # resque-web only prints a stat; the Ruby worker's INCRBY after a job is its reader.
+    ruby = request.getfixturevalue(which)
+    r.set(K.processed_stat(), value)
+    severity = worst([p for p in check(r, K) if p.key == K.processed_stat()])
+    r.sadd(K.queues, "record")
+    r.rpush(K.queue("record"), '{"class":"Recorder","args":["counted"]}', '{"class":"Recorder","args":["after"]}')
+    proc = ruby.spawn("work.rb", QUEUES="record")
+    _, err = proc.communicate(timeout=120)
+    counted = value.isdigit() and r.get(K.processed_stat()) == str(int(value) + 2).encode()
+    assert (severity == ERROR) == (not counted), f"{value}: {severity}; processed={r.get(K.processed_stat())} {err[-400:]}"
