@@ -15,7 +15,8 @@ from pyresque.config import SchedulerSettings
 from pyresque.scheduler.lock import MasterLock
 from pyresque.scheduler.loop import Scheduler
 from pyresque.scheduler.move import LostLock
-from pyresque.scheduler.schedule import parse_schedule, ruby_time
+from pyresque.scheduler.runs import ruby_time
+from pyresque.scheduler.schedule import parse_schedule
 from pyjobs_procs import env_for, pyresque_cmd, title
 from testsupport import wait_until
 

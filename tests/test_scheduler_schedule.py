@@ -117,7 +117,7 @@ def test_entries_marked_persist_are_stored_as_ruby_stores_them(r, resque, tmp_pa
 
 def test_the_next_run_shown_counts_from_the_latest_run_whoever_made_it(r, resque):
     """pyresque's tick record and Ruby's last_enqueued_at: the later one counts."""
-    from pyresque.scheduler.schedule import ruby_time, schedule_state
+    from pyresque.scheduler.runs import ruby_time, schedule_state
 
     static = {"tick": {"every": "10s", "class": "Tick", "queue": "t"}}
     r.hset("resque:pyresque:schedule_tick", "tick", 1000)
@@ -130,7 +130,7 @@ def test_the_next_run_shown_counts_from_the_latest_run_whoever_made_it(r, resque
 
 
 def test_missed_ticks_of_cron_and_every_are_counted_and_the_first_kept():
-    from pyresque.scheduler.schedule import MISSED_COUNT_LIMIT, missed_ticks
+    from pyresque.scheduler.runs import MISSED_COUNT_LIMIT, missed_ticks
 
     (minutely, every_90s, secondly), _ = parse_schedule({
         "m": {"cron": "* * * * * UTC", "class": "M"},

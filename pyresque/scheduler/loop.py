@@ -24,6 +24,7 @@ import redis as redis_py
 
 from pyresque import payload as codec
 from pyresque.config import SchedulerSettings
+from pyresque.scheduler import runs
 from pyresque.scheduler import schedule as sched
 from pyresque.scheduler.lock import MasterLock
 from pyresque.scheduler.move import LostLock, Mover
@@ -234,7 +235,7 @@ class Scheduler:
         fell due while no scheduler was master: after a reload or a schedule
         change the master was there all along, and a changed schedule's
         old record says nothing about its new times."""
-        last_ticks = sched.last_ticks(self.redis.hgetall(self.layout.schedule_ticks),
+        last_ticks = runs.last_ticks(self.redis.hgetall(self.layout.schedule_ticks),
                                       self.redis.hgetall(self.layout.last_enqueued_at))
         # A tick this recent is not missed: the pass that follows runs it.
         recent = now_s - max(self.settings.interval_s, 1.0) - 1
@@ -252,12 +253,12 @@ class Scheduler:
     def _catch_up(self, entry: sched.Entry, last_s: float, until_s: float) -> None:
         """Log the ticks of ``entry`` missed after ``last_s``, or enqueue each
         once (the first :data:`CATCH_UP_LIMIT`), as ``catch_up`` says."""
-        missed = sched.missed_ticks(entry, last_s, until_s, self.started_s, CATCH_UP_LIMIT)
+        missed = runs.missed_ticks(entry, last_s, until_s, self.started_s, CATCH_UP_LIMIT)
         if not missed.count or missed.first_s is None or missed.last_s is None:
             return
         about = "" if missed.exact else "at least "  # a cron line counted up to its limit
-        what = (f"{entry.name} missed {about}{missed.count} tick(s) from {sched.ruby_time(missed.first_s)} "
-                f"to {sched.ruby_time(missed.last_s)} while no scheduler was master")
+        what = (f"{entry.name} missed {about}{missed.count} tick(s) from {runs.ruby_time(missed.first_s)} "
+                f"to {runs.ruby_time(missed.last_s)} while no scheduler was master")
         if not self.settings.catch_up:
             log.warning("%s (not run; set PYRESQUE_SCHEDULE_CATCH_UP=1 to run them)", what)
             return
@@ -277,7 +278,7 @@ class Scheduler:
             self._next[name] = entry.next_after(max(now_s, due), self.started_s, due)
 
     def _fire_entry(self, entry: sched.Entry, tick: int) -> None:
-        queue, name = sched.resolve_job(entry, self.resque.registry)
+        queue, name = runs.resolve_job(entry, self.resque.registry)
         if not queue:
             log.error("schedule %r: %s has no queue: give the entry a queue or register the class with one - skipping",
                       entry.name, entry.class_name)
@@ -289,7 +290,7 @@ class Scheduler:
             # The tick's own time, as Ruby's enqueue writes it (within the same
             # second): so this record and ours name the same run, and only a
             # later run by Ruby makes last_enqueued_at the later of the two.
-            args=[entry.name, tick, self.lock.value, queue, payload, sched.ruby_time(tick)]))
+            args=[entry.name, tick, self.lock.value, queue, payload, runs.ruby_time(tick)]))
         if result == -2:
             raise LostLock(f"the master lock {self.lock.key} is no longer {self.lock.value}")
         if result == 1:

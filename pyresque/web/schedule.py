@@ -18,6 +18,7 @@ from flask import Blueprint, render_template
 from werkzeug.exceptions import BadRequest
 
 from pyresque.errors import InvalidSchedule, ItemChanged
+from pyresque.scheduler import runs
 from pyresque.scheduler import schedule as sched
 from pyresque.web.delayed import utc_iso
 from pyresque.web.params import text_param
@@ -38,12 +39,12 @@ def schedule_data() -> dict[str, Any]:
         if static is not None and not isinstance(static, dict):
             file_problem, static = f"{web.schedule_file} is not a mapping of names to settings", None
     now = time.time()
-    found = sched.schedule_state(web.resque, static, now_s=now, lock_prefix=web.scheduler_lock_prefix)
+    found = runs.schedule_state(web.resque, static, now_s=now, lock_prefix=web.scheduler_lock_prefix)
     return {"state": found, "now": now, "schedule_file": web.schedule_file, "file_problem": file_problem}
 
 
 def schedule_json(data: dict[str, Any]) -> dict[str, Any]:
-    found: sched.ScheduleState = data["state"]
+    found: runs.ScheduleState = data["state"]
     return {"schedules": [dict(v.to_json(), next_run=utc_iso(v.next_run_s) if v.next_run_s is not None else None)
                           for v in found.schedules],
             "unlisted": [{"name": n, "last_enqueued_at": t} for n, t in found.unlisted.items()],
@@ -57,7 +58,7 @@ def index() -> Any:
     return render_template("pyresque/schedule.html", **schedule_data())
 
 
-def _shown() -> sched.ScheduleView:
+def _shown() -> runs.ScheduleView:
     """The schedule the form names, as long as its settings are still the ones the page showed."""
     name = text_param("name", required=True)
     sha = text_param("digest", required=True)
@@ -75,7 +76,7 @@ def enqueue_now() -> Any:
     view = _shown()
     if view.entry is None:
         raise BadRequest(f"schedule {view.name!r} cannot run: {view.problem}")
-    queue = sched.enqueue_now(state().resque, view.entry)
+    queue = runs.enqueue_now(state().resque, view.entry)
     return done(f"Enqueued one run of {view.name} ({view.job_class}) on queue {queue}.", "schedule.index")
 
 
