@@ -52,7 +52,9 @@ def configure(level: int, fmt: str = "text", logfile: str | None = None) -> logg
     """Send pyresque's records (and the root logger's) to stderr or ``logfile``."""
     if fmt not in FORMATS:
         raise ValueError(f"log format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    handler: logging.Handler = logging.FileHandler(logfile, errors="backslashreplace") if logfile else logging.StreamHandler(sys.stderr)
+    # A name that is not UTF-8 (a queue's, say) is logged escaped, as on stderr, not lost to an encoding error.
+    handler: logging.Handler = (logging.FileHandler(logfile, errors="backslashreplace") if logfile
+                                else logging.StreamHandler(sys.stderr))
     formatter: logging.Formatter = JsonFormatter() if fmt == "json" else logging.Formatter(_TEXT)
     handler.setFormatter(formatter)
     root = logging.getLogger()

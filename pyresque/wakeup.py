@@ -26,7 +26,7 @@ from typing import Any
 
 import redis as redis_py
 
-from pyresque.connection import as_name, as_text, raw_connection
+from pyresque.connection import as_name, raw_connection
 from pyresque.keys import Keys
 
 log = logging.getLogger(__name__)
